@@ -1,0 +1,52 @@
+"""One exception hierarchy for tftrace.
+
+Every error a user can cause derives from :class:`TftraceError`; the command line
+turns these into a one-line message and exit code 2. Where a builtin exception
+fits, the error inherits it too (as zarr does), so ``except FileNotFoundError``
+keeps working for callers who do not know tftrace.
+"""
+
+from __future__ import annotations
+
+
+class TftraceError(Exception):
+    """Base class of every error tftrace raises on purpose."""
+
+
+class TraceNotFoundError(TftraceError, FileNotFoundError):
+    """The path does not exist, or holds no trace."""
+
+
+class TraceFormatError(TftraceError, ValueError):
+    """The store exists but is not a readable tftrace trace (foreign, newer, corrupted)."""
+
+
+class TraceExistsError(TftraceError, FileExistsError):
+    """Recording would overwrite an existing trace."""
+
+
+class TraceClosedError(TftraceError, RuntimeError):
+    """The trace writer was used after it was closed."""
+
+
+class EventNotFoundError(TftraceError, KeyError):
+    """No event with the requested name / step / occurrence."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ArrayNotStoredError(TftraceError, LookupError):
+    """The event exists but its values were not stored (``--capture stats``)."""
+
+
+class SeedReuseError(TftraceError, ValueError):
+    """In ``num_random_ops`` mode an operation seed would be used twice."""
+
+
+class ReplayError(TftraceError, RuntimeError):
+    """Replay could not give run B the value run A recorded."""
+
+
+class UsageError(TftraceError, ValueError):
+    """An argument or option has an invalid value."""

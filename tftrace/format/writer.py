@@ -1,0 +1,198 @@
+"""Write a trace incrementally: events to an append-only log, values to zarr arrays.
+
+Crash safety rests on three rules: the store's metadata is written once, at
+creation; every log segment is a new file written atomically; an event record is
+appended only after its array is on disk. A process killed at any moment leaves
+a trace that opens, lacks the closing ``end`` record (so it reads as incomplete)
+and holds every event of every segment flushed before the kill.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Mapping
+
+import msgpack
+import numpy as np
+from zarr.codecs import ZstdCodec
+
+from tftrace.errors import TraceClosedError, UsageError
+from tftrace.format import arrays, store
+from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for
+
+CAPTURE_MODES = ("full", "stats")
+#: A segment is written at least this often while events arrive (and on flush/close).
+FLUSH_SECONDS = 0.5
+FLUSH_RECORDS = 512
+
+
+def log_key(index: int) -> str:
+    return f"log/{index}"
+
+
+class TraceWriter:
+    """Append events (with optional values) to a new trace.
+
+    Use :meth:`create`; every method is thread-safe.
+    """
+
+    def __init__(self, path: Path, directory: Path, capture: str, environment: Mapping[str, Any]):
+        self.path = path
+        self.directory = directory
+        self.capture = capture
+        self._lock = threading.RLock()
+        self._start = time.time()
+        self._pending: list[bytes] = []
+        self._segment = 0
+        self._last_flush = time.monotonic()
+        self._occurrences: Counter[tuple[str, str, int]] = Counter()
+        self._seq = 0
+        self._closed = False
+        self._group = store.open_write_group(
+            directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
+        self._arrays = self._group.require_group("arrays")
+        env = {"capture": capture, "start_time": self._start, **dict(environment)}
+        self._append({"type": "environment", "environment": env})
+        self.flush()
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], *, environment: Mapping[str, Any] | None = None,
+               capture: str = "full", overwrite: bool = False) -> TraceWriter:
+        """Start a new trace at ``path`` (``X.zarr`` directory or ``X.zarr.zip``).
+
+        Parameters
+        ----------
+        path : path-like
+            Where the trace goes. A ``.zip`` path is recorded into ``<path>.partial/``
+            and packed into the zip by :meth:`close`.
+        environment : mapping, optional
+            The environment record (versions, host, seeds...), msgpack-able values.
+        capture : {"full", "stats"}
+            ``"stats"`` keeps statistics and digests but no tensor values.
+        overwrite : bool
+            Replace an existing trace at ``path``.
+        """
+        if capture not in CAPTURE_MODES:
+            raise UsageError(f"capture must be one of {', '.join(CAPTURE_MODES)}; got {capture!r}")
+        target = Path(path)
+        directory = store.partial_dir(target) if store.is_zip_path(target) else target
+        if store.is_zip_path(target):
+            store.prepare_directory(target, overwrite)
+        store.prepare_directory(directory, overwrite)
+        return cls(target, directory, capture, environment or {})
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def add_event(self, kind: str, name: str, *, step: int = 0, value: Any = None,
+                  attrs: Mapping[str, Any] | None = None) -> Event:
+        """Append one event; store ``value`` (unless capture is "stats") before logging it."""
+        if kind not in EVENT_KINDS:
+            raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
+        if not isinstance(name, str):
+            raise UsageError(f"event name must be a str; got {type(name).__name__}")
+        with self._lock:
+            self._check_open()
+            seq = self._seq
+            occurrence = self._occurrences[(kind, name, step)]
+            fields: dict[str, Any] = {}
+            if value is not None:
+                fields = self._store_value(seq, arrays.as_array(value))
+            event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
+                          time=time.time() - self._start, attrs=dict(attrs or {}), **fields)
+            self._append({"type": "event", **event.to_dict()})
+            self._seq += 1
+            self._occurrences[(kind, name, step)] += 1
+            if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+                self.flush()
+            return event
+
+    def _store_value(self, seq: int, value: np.ndarray) -> dict[str, Any]:
+        dtype = arrays.logical_dtype(value)
+        shape = tuple(int(n) for n in value.shape)
+        stored, encoding = arrays.encode(value, dtype)
+        fields: dict[str, Any] = {
+            "shape": shape, "dtype": dtype, "stats": arrays.statistics(value, dtype),
+            "digest": arrays.digest(stored, dtype, shape), "array_key": None,
+        }
+        if self.capture == "full":
+            key = array_key_for(seq)
+            target = self._arrays.create_array(
+                name=key.split("/", 1)[1], shape=stored.shape, dtype=stored.dtype,
+                chunks=arrays.chunk_shape(stored.shape, stored.dtype.itemsize),
+                compressors=[ZstdCodec(level=1)], fill_value=0,
+                attributes={"tftrace": {"dtype": dtype, "shape": list(shape), "encoding": encoding}})
+            target[...] = stored
+            fields["array_key"] = key
+        return fields
+
+    def update_environment(self, **fields: Any) -> None:
+        """Merge fields into the environment record (appended to the log, read back merged)."""
+        with self._lock:
+            self._check_open()
+            self._append({"type": "environment", "environment": fields})
+
+    def flush(self) -> None:
+        """Write the pending log records as one new segment; durable against process death."""
+        with self._lock:
+            if not self._pending:
+                return
+            data = b"".join(self._pending)
+            store.write_atomic(self.directory / log_key(self._segment), data)
+            self._segment += 1
+            self._pending.clear()
+            self._last_flush = time.monotonic()
+
+    def close(self, *, complete: bool = True) -> None:
+        """Finish the trace: append the ``end`` record and, for a zip target, pack it."""
+        with self._lock:
+            if self._closed:
+                return
+            end = time.time()
+            self._append({"type": "end", "end_time": end, "complete": bool(complete),
+                          "event_count": self._seq})
+            self.flush()
+            self._closed = True
+            if store.is_zip_path(self.path):
+                store.pack(self.directory, self.path)
+                _remove_tree(self.directory)
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(complete=exc_type is None)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        self._pending.append(msgpack.packb(record, use_bin_type=True, default=_msgpack_default))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TraceClosedError(f"{self.path}: the trace writer is closed")
+
+
+def _msgpack_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (tuple, set, frozenset)):
+        return list(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise UsageError(f"cannot store a {type(obj).__name__} in trace metadata; "
+                     "expected str, int, float, bool, None, list or dict")
+
+
+def _remove_tree(directory: Path) -> None:
+    import shutil
+    shutil.rmtree(directory, ignore_errors=True)

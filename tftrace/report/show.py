@@ -1,0 +1,115 @@
+"""Render one trace for `tftrace show` and `tftrace cat` (text and JSON)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from tftrace.format.reader import Trace
+from tftrace.format.schema import Event
+
+
+def trace_summary(trace: Trace) -> dict[str, Any]:
+    """The JSON document of `tftrace show --json`."""
+    return {
+        "path": str(trace.path),
+        "format_version": trace.format_version,
+        "complete": trace.complete,
+        "environment": json_safe(trace.environment),
+        "counts": trace.counts(),
+        "events": [json_safe(ev.to_dict()) for ev in trace.events],
+    }
+
+
+def show_json(trace: Trace) -> str:
+    return json.dumps(trace_summary(trace), indent=2, allow_nan=False)
+
+
+def show_text(trace: Trace) -> str:
+    lines = [f"trace    {trace.path}",
+             f"format   tftrace v{trace.format_version}, "
+             + ("complete" if trace.complete else
+                "INCOMPLETE: the recording did not finish; events up to the last flush")]
+    env = trace.environment
+    for key in sorted(env):
+        if key in ("complete",):
+            continue
+        lines.append(f"  {key:<18} {_short(env[key])}")
+    counts = trace.counts()
+    steps = sorted({ev.step for ev in trace.events})
+    kinds = ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
+    step_text = f"; steps {steps[0]}..{steps[-1]}" if steps else ""
+    lines.append(f"events   {len(trace.events)} ({kinds}){step_text}")
+    if trace.events:
+        header = ("seq", "step", "kind", "name", "shape", "dtype", "min", "max", "mean", "nan", "inf")
+        rows = [header] + [_event_row(ev) for ev in trace.events]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        widths[3] = min(widths[3], 60)
+        for r in rows:
+            lines.append("  " + "  ".join(_cell(c, w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def cat_text(trace: Trace, event: Event, values: np.ndarray | None) -> str:
+    lines = [f"{event.kind} {display_name(event.name)}  step {event.step}  occurrence "
+             f"{event.occurrence}  seq {event.seq}",
+             f"shape {list(event.shape or ())}  dtype {event.dtype}  digest {event.digest}"]
+    if event.stats is not None:
+        s = event.stats
+        lines.append(f"min {_num(s.min)}  max {_num(s.max)}  mean {_num(s.mean)}  "
+                     f"nan {s.nan_count}  inf {s.inf_count}  size {s.size}")
+    for key in sorted(event.attrs):
+        lines.append(f"{key}: {_short(event.attrs[key])}")
+    if values is None:
+        lines.append("values not stored (recorded with --capture stats)")
+    else:
+        with np.printoptions(threshold=200, edgeitems=5, linewidth=100):
+            lines.append(np.array2string(values, separator=", ") if values.ndim else repr(values.item()))
+    return "\n".join(lines)
+
+
+def display_name(name: str) -> str:
+    """A name as one printable line (control characters escaped)."""
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
+def json_safe(obj: Any) -> Any:
+    """Make metadata JSON-clean: non-finite floats and bytes become strings."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return obj.decode("utf-8", "backslashreplace")
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def _event_row(ev: Event) -> tuple[str, ...]:
+    s = ev.stats
+    name = display_name(ev.name)
+    return (str(ev.seq), str(ev.step), ev.kind, name,
+            "-" if ev.shape is None else "[" + ",".join(map(str, ev.shape)) + "]",
+            ev.dtype or "-", _num(s.min if s else None), _num(s.max if s else None),
+            _num(s.mean if s else None), str(s.nan_count) if s else "-",
+            str(s.inf_count) if s else "-")
+
+
+def _cell(text: str, width: int) -> str:
+    if len(text) > width:
+        text = "…" + text[-(width - 1):]
+    return text.ljust(width)
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.6g}"
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(json_safe(value))
+    text = display_name(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
