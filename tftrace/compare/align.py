@@ -1,0 +1,291 @@
+"""Pairing: which event of the first trace (A) goes with which event of the second (B).
+
+* Variables by name (``:0`` suffix ignored, rename rules applied to B's names) and
+  occurrence; snapshots and endpoints by (name, step, occurrence); renames apply to
+  variables and snapshots, whose names come from scopes, not to endpoint names the
+  user chose.
+* Random ops by their order, with a sequence alignment of (op type, shape, dtype)
+  so that one extra op in B shows up as one extra op, not as every later op differing.
+* When many variable names are unmatched and one prefix difference explains them,
+  a rename rule is suggested.
+
+Every pair gets a position in A's recording order; events only in B are placed
+right after the A event paired with their nearest predecessor in B.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from tftrace.errors import UsageError
+from tftrace.format.schema import Event
+
+#: The values of ``--only`` and the event kinds they select.
+KIND_CHOICES = {"variables": "variable", "random": "random_op", "endpoints": "endpoint",
+                "snapshots": "snapshot"}
+RENAMED_KINDS = ("variable", "snapshot")
+#: Suggesting a rename compares unmatched names pairwise; beyond this it is skipped.
+MAX_SUGGESTION_NAMES = 2000
+
+
+@dataclass(frozen=True)
+class RenameRule:
+    """``re.sub(pattern, replacement, name)`` applied to the second trace's names."""
+
+    pattern: str
+    replacement: str
+
+    def __post_init__(self) -> None:
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise UsageError(f"expected a valid regular expression in rename rule, got "
+                             f"{self.pattern!r}: {exc}") from None
+
+    def apply(self, name: str) -> str:
+        try:
+            return re.sub(self.pattern, self.replacement, name)
+        except (re.error, IndexError) as exc:  # a bad group reference shows up only here
+            raise UsageError(f"rename rule {self} fails on {name!r}: {exc}") from None
+
+    def __str__(self) -> str:
+        return f"{self.pattern}={self.replacement}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"pattern": self.pattern, "replacement": self.replacement}
+
+
+def parse_rename_rule(rule: str | tuple[str, str] | RenameRule) -> RenameRule:
+    """A rule from ``"REGEX=REPL"`` (split at the last ``=``), a pair, or a rule."""
+    if isinstance(rule, RenameRule):
+        return rule
+    if isinstance(rule, tuple):
+        if len(rule) != 2 or not all(isinstance(x, str) for x in rule):
+            raise UsageError(f"expected a (regex, replacement) pair of strings, got {rule!r}")
+        return RenameRule(*rule)
+    pattern, sep, replacement = str(rule).rpartition("=")
+    if not sep or not pattern:
+        raise UsageError(f"expected --rename REGEX=REPL (e.g. '^model/='), got {rule!r}")
+    return RenameRule(pattern, replacement)
+
+
+def parse_kinds(only: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Event kinds from ``--only`` values (``"variables,random"`` or a list)."""
+    if only is None:
+        return tuple(KIND_CHOICES.values())
+    words = only.split(",") if isinstance(only, str) else list(only)
+    kinds: list[str] = []
+    for word in (w.strip() for w in words):
+        kind = KIND_CHOICES.get(word) or (word if word in KIND_CHOICES.values() else None)
+        if kind is None:
+            raise UsageError(f"expected --only values among {', '.join(KIND_CHOICES)}, "
+                             f"got {word!r}")
+        if kind not in kinds:
+            kinds.append(kind)
+    if not kinds:
+        raise UsageError(f"expected at least one of {', '.join(KIND_CHOICES)} for --only")
+    return tuple(k for k in KIND_CHOICES.values() if k in kinds)
+
+
+def normalize_name(name: str) -> str:
+    """A variable name without TensorFlow's ``:0`` output suffix."""
+    return name[:-2] if name.endswith(":0") else name
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two events that should hold the same thing; one side is None when unmatched.
+
+    ``position`` orders pairs by A's recording order; ``random_index_a/b`` are the
+    op's positions in each trace's random-op order.
+    """
+
+    kind: str
+    a: Event | None
+    b: Event | None
+    position: float
+    random_index_a: int | None = None
+    random_index_b: int | None = None
+
+
+@dataclass(frozen=True)
+class RandomGap:
+    """A run of random ops present in one trace only.
+
+    ``side`` is the trace that has them ("a" or "b"); ``index`` the random-op index
+    of the first one in that trace; ``shifted`` how many paired random ops follow it
+    (up to the next gap), each paired ``offset`` positions further along in B.
+    """
+
+    side: str
+    index: int
+    events: tuple[Event, ...]
+    shifted: int
+    offset: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"side": self.side, "index": self.index, "seqs": [e.seq for e in self.events],
+                "op_types": [e.attrs.get("op_type") for e in self.events],
+                "shapes": [list(e.shape or ()) for e in self.events],
+                "shifted": self.shifted, "offset": self.offset}
+
+
+@dataclass(frozen=True)
+class Alignment:
+    pairs: tuple[Pair, ...]
+    random_gaps: tuple[RandomGap, ...]
+    suggested_renames: tuple[RenameRule, ...]
+
+
+def random_token(event: Event) -> tuple[Any, ...]:
+    """What must agree between two random ops for them to be the same op."""
+    return (event.attrs.get("op_type"), event.shape, event.dtype)
+
+
+def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[str],
+          rename: Sequence[RenameRule] = ()) -> Alignment:
+    """Pair the events of two traces; see the module docstring for the rules."""
+    matched: list[tuple[str, Event | None, Event | None, int | None, int | None]] = []
+    for kind in ("variable", "snapshot", "endpoint"):
+        if kind in kinds:
+            matched.extend((kind, a, b, None, None) for a, b in _by_name(events_a, events_b, kind, rename))
+    gaps: tuple[RandomGap, ...] = ()
+    if "random_op" in kinds:
+        random_pairs, gaps = _random_ops(events_a, events_b)
+        matched.extend(("random_op", *p) for p in random_pairs)
+    suggestions = suggest_renames(events_a, events_b, rename) if "variable" in kinds else ()
+    return Alignment(_ordered(matched, events_b), gaps, suggestions)
+
+
+def _key(event: Event) -> tuple[str, int]:
+    name = event.name
+    if event.kind in RENAMED_KINDS:
+        name = normalize_name(name)
+    return name, (0 if event.kind == "variable" else event.step)
+
+
+def _by_name(events_a: Sequence[Event], events_b: Sequence[Event], kind: str,
+             rename: Sequence[RenameRule]) -> list[tuple[Event | None, Event | None]]:
+    def keyed(events: Sequence[Event], rules: Sequence[RenameRule]) -> dict[tuple[str, int, int], Event]:
+        seen: Counter[tuple[str, int]] = Counter()
+        out: dict[tuple[str, int, int], Event] = {}
+        for ev in events:
+            if ev.kind != kind:
+                continue
+            name, step = _key(ev)
+            if ev.kind in RENAMED_KINDS:
+                for rule in rules:
+                    name = rule.apply(name)
+            out[(name, step, seen[(name, step)])] = ev
+            seen[(name, step)] += 1
+        return out
+
+    by_a = keyed(events_a, ())
+    by_b = keyed(events_b, rename)
+    pairs: list[tuple[Event | None, Event | None]] = [(ev, by_b.get(k)) for k, ev in by_a.items()]
+    pairs.extend((None, ev) for k, ev in by_b.items() if k not in by_a)
+    return pairs
+
+
+def _random_ops(events_a: Sequence[Event], events_b: Sequence[Event]
+                ) -> tuple[list[tuple[Event | None, Event | None, int | None, int | None]], tuple[RandomGap, ...]]:
+    ops_a = [e for e in events_a if e.kind == "random_op"]
+    ops_b = [e for e in events_b if e.kind == "random_op"]
+    tokens_a = [random_token(e) for e in ops_a]
+    tokens_b = [random_token(e) for e in ops_b]
+    pairs: list[tuple[Event | None, Event | None, int | None, int | None]] = []
+    if tokens_a == tokens_b:
+        return [(a, b, i, i) for i, (a, b) in enumerate(zip(ops_a, ops_b))], ()
+    matcher = difflib.SequenceMatcher(None, tokens_a, tokens_b, autojunk=False)
+    opcodes = matcher.get_opcodes()
+    raw_gaps: list[tuple[int, str, int, tuple[Event, ...]]] = []  # (opcode position, side, index, events)
+    for position, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+        if tag in ("equal", "replace"):
+            # A replace pairs ops positionally: the same slot holds a different op,
+            # which the structure check reports as an op type / shape mismatch.
+            common = min(i2 - i1, j2 - j1)
+            pairs.extend((ops_a[i1 + k], ops_b[j1 + k], i1 + k, j1 + k) for k in range(common))
+            i1, j1 = i1 + common, j1 + common
+        if i2 > i1:
+            pairs.extend((ops_a[i], None, i, None) for i in range(i1, i2))
+            raw_gaps.append((position, "a", i1, tuple(ops_a[i1:i2])))
+        if j2 > j1:
+            pairs.extend((None, ops_b[j], None, j) for j in range(j1, j2))
+            raw_gaps.append((position, "b", j1, tuple(ops_b[j1:j2])))
+    gaps = []
+    for n, (position, side, index, events) in enumerate(raw_gaps):
+        stop = raw_gaps[n + 1][0] if n + 1 < len(raw_gaps) else len(opcodes)
+        after = [op for op in opcodes[position + 1:stop] if op[0] in ("equal", "replace")]
+        shifted = sum(min(i2 - i1, j2 - j1) for _, i1, i2, j1, j2 in after)
+        offset = (after[0][3] - after[0][1]) if after else 0
+        gaps.append(RandomGap(side, index, events, shifted, offset))
+    return pairs, tuple(gaps)
+
+
+def _ordered(matched: list[tuple[str, Event | None, Event | None, int | None, int | None]],
+             events_b: Sequence[Event]) -> tuple[Pair, ...]:
+    """Give every pair its position in A's recording order, and sort."""
+    a_of_b = {b.seq: a.seq for _, a, b, _, _ in matched if a is not None and b is not None}
+    position_of_b: dict[int, float] = {}
+    last = 0.0  # before any paired event: still after A's first event, which leads
+    for ev in events_b:
+        if ev.seq in a_of_b:
+            last = float(a_of_b[ev.seq])
+        else:
+            position_of_b[ev.seq] = last + 0.5
+    pairs = []
+    for kind, a, b, ia, ib in matched:
+        position = float(a.seq) if a is not None else position_of_b[b.seq] if b is not None else 0.0
+        pairs.append(Pair(kind, a, b, position, ia, ib))
+    pairs.sort(key=lambda p: (p.position, p.b.seq if p.b is not None else -1))
+    return tuple(pairs)
+
+
+def suggest_renames(events_a: Sequence[Event], events_b: Sequence[Event],
+                    rename: Sequence[RenameRule] = ()) -> tuple[RenameRule, ...]:
+    """A rename rule for B that would match at least half of the unmatched variables.
+
+    Looks for the prefix difference (whole ``/``-separated scopes) that explains the
+    most unmatched pairs, e.g. B ``model/dense/kernel`` vs A ``dense/kernel`` gives
+    ``^model/=``.
+    """
+    names_a = {normalize_name(e.name) for e in events_a if e.kind == "variable"}
+    names_b = set()
+    for ev in events_b:
+        if ev.kind == "variable":
+            name = normalize_name(ev.name)
+            for rule in rename:
+                name = rule.apply(name)
+            names_b.add(name)
+    only_a = sorted(names_a - names_b)
+    only_b = sorted(names_b - names_a)
+    if not only_a or not only_b or len(only_a) * len(only_b) > MAX_SUGGESTION_NAMES ** 2:
+        return ()
+    candidates: Counter[tuple[str, str]] = Counter()
+    for name_b in only_b:
+        parts_b = name_b.split("/")
+        for name_a in only_a:
+            parts_a = name_a.split("/")
+            common = 0
+            while (common < min(len(parts_a), len(parts_b))
+                   and parts_a[-1 - common] == parts_b[-1 - common]):
+                common += 1
+            if common == 0:
+                continue
+            prefix_a = "/".join(parts_a[:len(parts_a) - common])
+            prefix_b = "/".join(parts_b[:len(parts_b) - common])
+            candidates[(prefix_b + "/" if prefix_b else "", prefix_a + "/" if prefix_a else "")] += 1
+    best: tuple[int, RenameRule] | None = None
+    unmatched_a = set(only_a)
+    for (prefix_b, prefix_a), _ in candidates.most_common(10):
+        rule = RenameRule("^" + re.escape(prefix_b), prefix_a.replace("\\", "\\\\"))
+        fixed = sum(1 for name in only_b if rule.apply(name) in unmatched_a)
+        if best is None or fixed > best[0]:
+            best = (fixed, rule)
+    if best is None or best[0] == 0 or best[0] * 2 < min(len(only_a), len(only_b)):
+        return ()
+    return (best[1],)

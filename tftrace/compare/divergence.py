@@ -1,0 +1,283 @@
+"""``diff``: align two traces, check structure, then values, and find the first divergence.
+
+Never imports TensorFlow. Arrays are read block by block, and not at all when the
+content digests are equal.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Mapping, Sequence
+
+from tftrace.compare.align import (Pair, RenameRule, align, parse_kinds, parse_rename_rule,
+                                   random_token)
+from tftrace.compare.metrics import ValueComparison, compare_blocks
+from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
+from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
+from tftrace.format.reader import Trace, open_trace
+from tftrace.format.schema import Event, Stats
+
+#: Block size for reading arrays: bounds memory (a few blocks alive at once).
+BLOCK_BYTES = 8 << 20
+
+TraceLike = Trace | str | os.PathLike[str]
+
+
+def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
+         tolerances: Mapping[str, tuple[float, float]] | Iterable[str] | None = None,
+         rename: Iterable[str | tuple[str, str] | RenameRule] | None = None,
+         only: str | Iterable[str] | None = None, stop_at_first: bool = False,
+         block_bytes: int = BLOCK_BYTES) -> DiffResult:
+    """Compare two traces and report where they first diverge.
+
+    Parameters
+    ----------
+    a, b : Trace or path
+        The reference trace (A) and the trace checked against it (B).
+    rtol, atol : float
+        Default tolerance for floats: ``|a - b| <= atol + rtol * |a|``.
+    tolerances : mapping or iterable, optional
+        Per-name overrides, ``{"grads/*": (rtol, atol)}`` or ``["grads/*=1e-4,1e-4"]``;
+        the last matching glob wins.
+    rename : iterable, optional
+        Rules applied to B's variable and snapshot names: ``(regex, replacement)``
+        pairs or ``"REGEX=REPL"`` strings, in order.
+    only : str or iterable, optional
+        Kinds to compare among ``variables, random, endpoints, snapshots``.
+    stop_at_first : bool
+        Stop reading values at the first divergence; later value comparisons are
+        ``skipped``. Structure (names, shapes, dtypes) is still checked for all.
+    block_bytes : int
+        Bytes per block read from each array.
+
+    Returns
+    -------
+    DiffResult
+
+    Raises
+    ------
+    UsageError
+        Invalid tolerance, rename rule or kind.
+    TraceNotFoundError, TraceFormatError
+        A trace cannot be opened or read.
+    """
+    tolerance_rules = Tolerances.build(rtol, atol, tolerances)
+    rules = tuple(parse_rename_rule(r) for r in (rename or ()))
+    kinds = parse_kinds(only)
+    opened: list[Trace] = []
+    try:
+        trace_a = a if isinstance(a, Trace) else _open(a, opened)
+        trace_b = b if isinstance(b, Trace) else _open(b, opened)
+        return _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
+                       block_bytes).run()
+    finally:
+        for trace in opened:
+            trace.close()
+
+
+def _open(path: str | os.PathLike[str], opened: list[Trace]) -> Trace:
+    trace = open_trace(path)
+    opened.append(trace)
+    return trace
+
+
+def _info(trace: Trace) -> TraceInfo:
+    env = trace.environment
+    versions = env.get("versions")
+    tf = versions.get("tensorflow") if isinstance(versions, Mapping) else env.get("tensorflow")
+    host = env.get("host")
+    return TraceInfo(str(trace.path), trace.complete, len(trace.events),
+                     tf if isinstance(tf, str) else None, host if isinstance(host, str) else None)
+
+
+class _Differ:
+    def __init__(self, a: Trace, b: Trace, tolerances: Tolerances, rename: tuple[RenameRule, ...],
+                 kinds: tuple[str, ...], stop_at_first: bool, block_bytes: int) -> None:
+        self.a, self.b = a, b
+        self.tolerances = tolerances
+        self.rename = rename
+        self.kinds = kinds
+        self.stop_at_first = stop_at_first
+        self.block_bytes = block_bytes
+
+    def run(self) -> DiffResult:
+        alignment = align(self.a.events, self.b.events, self.kinds, self.rename)
+        end_a, end_b = self._ends(alignment.pairs)
+        results: list[PairResult] = []
+        first: PairResult | None = None
+        for pair in alignment.pairs:
+            truncated = self._past_end(pair, end_a, end_b)
+            if truncated:
+                result = self._result(pair, "skipped", message=truncated)
+            else:
+                result = self._structure(pair)
+                if result is None:
+                    if first is not None and self.stop_at_first:
+                        result = self._result(pair, "skipped", message="not compared: stopped at the first divergence")
+                    else:
+                        result = self._values(pair)
+            if first is None and result.diverged:
+                first = result
+            results.append(result)
+        notes = []
+        for label, trace in (("A", self.a), ("B", self.b)):
+            if not trace.complete:
+                last = f"event #{trace.events[-1].seq}" if trace.events else "its start (no events)"
+                notes.append(f"{label} is incomplete (the recording did not finish): "
+                             f"compared up to its last event, {last}")
+        inputs = all(k in self.kinds for k in ("variable", "random_op"))
+        return DiffResult(
+            a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
+            pairs=tuple(results), first_divergence=first,
+            broken_stream=STREAMS[first.kind] if first else None, inputs_compared=inputs,
+            random_gaps=alignment.random_gaps, rename=self.rename,
+            suggested_renames=alignment.suggested_renames,
+            stopped_early=self.stop_at_first and first is not None
+            and any(r.status == "skipped" for r in results),
+            notes=tuple(notes))
+
+    # -- incomplete traces --------------------------------------------------------------
+    def _ends(self, pairs: Sequence[Pair]) -> tuple[float | None, float | None]:
+        """Where each incomplete trace stops, as a position in A's order (None: complete)."""
+        end_a = end_b = None
+        if not self.a.complete:
+            end_a = float(self.a.events[-1].seq) if self.a.events else -1.0
+        if not self.b.complete:
+            end_b = max((p.position for p in pairs if p.b is not None), default=-1.0)
+        return end_a, end_b
+
+    def _past_end(self, pair: Pair, end_a: float | None, end_b: float | None) -> str | None:
+        if pair.b is None and end_b is not None and pair.position > end_b:
+            return "not compared: B is incomplete and ends before this event"
+        if pair.a is None and end_a is not None and pair.position > end_a:
+            return "not compared: A is incomplete and ends before this event"
+        return None
+
+    # -- checks -------------------------------------------------------------------------
+    def _result(self, pair: Pair, status: str, **fields: Any) -> PairResult:
+        ev = pair.a or pair.b
+        assert ev is not None
+        a, b = pair.a, pair.b
+        return PairResult(
+            kind=pair.kind, name=ev.name, status=status,
+            name_b=b.name if b is not None else None, step=ev.step, occurrence=ev.occurrence,
+            seq_a=a.seq if a else None, seq_b=b.seq if b else None,
+            random_index_a=pair.random_index_a, random_index_b=pair.random_index_b,
+            shape_a=a.shape if a else None, shape_b=b.shape if b else None,
+            dtype_a=a.dtype if a else None, dtype_b=b.dtype if b else None,
+            op_type_a=_op_type(a), op_type_b=_op_type(b),
+            call_site_a=a.call_site if a else None, call_site_b=b.call_site if b else None,
+            **fields)
+
+    def _structure(self, pair: Pair) -> PairResult | None:
+        a, b = pair.a, pair.b
+        label = KIND_LABELS[pair.kind][:-1]
+        if b is None:
+            return self._result(pair, "missing", problem="missing",
+                                message=f"{label} only in A (missing from B)")
+        if a is None:
+            return self._result(pair, "extra", problem="extra", message=f"{label} only in B (extra)")
+        if pair.kind == "random_op" and random_token(a)[0] != random_token(b)[0]:
+            return self._result(pair, "diverged", problem="op_type",
+                                message=f"op type differs: {_op_type(a)} vs {_op_type(b)}")
+        if a.shape != b.shape:
+            return self._result(pair, "diverged", problem="shape",
+                                message=f"shape differs: {_fmt_shape(a.shape)} vs {_fmt_shape(b.shape)}")
+        if a.dtype != b.dtype:
+            return self._result(pair, "diverged", problem="dtype",
+                                message=f"dtype differs: {a.dtype} vs {b.dtype}")
+        if pair.kind == "variable" and "trainable" in a.attrs and "trainable" in b.attrs \
+                and bool(a.attrs["trainable"]) != bool(b.attrs["trainable"]):
+            return self._result(pair, "diverged", problem="trainable",
+                                message=f"trainable differs: {bool(a.attrs['trainable'])} vs "
+                                        f"{bool(b.attrs['trainable'])}")
+        return None
+
+    def _values(self, pair: Pair) -> PairResult:
+        a, b = pair.a, pair.b
+        assert a is not None and b is not None
+        if a.dtype is None:
+            return self._result(pair, "equal", message="no value recorded")
+        tolerance = self.tolerances.for_name(a.name)
+        if a.digest is not None and a.digest == b.digest:
+            return self._result(pair, "equal", tolerance=tolerance, compared_by="digest",
+                                message="equal (same content digest)")
+        if not (a.stored and b.stored):
+            return self._statistics(pair, tolerance)
+        shape = a.shape or ()
+        blocks = ((start_a, block_a, block_b) for (start_a, block_a), (start_b, block_b)
+                  in zip(self.a.iter_blocks(a, self.block_bytes), self.b.iter_blocks(b, self.block_bytes))
+                  if _same_start(start_a, start_b))
+        values = compare_blocks(blocks, shape, a.dtype, tolerance)
+        return self._judged(pair, values, tolerance)
+
+    def _judged(self, pair: Pair, values: ValueComparison, tolerance: Tolerance) -> PairResult:
+        if values.identical:
+            return self._result(pair, "equal", values=values, tolerance=tolerance,
+                                compared_by="values", message="equal")
+        if values.within_tolerance:
+            return self._result(pair, "close", values=values, tolerance=tolerance,
+                                compared_by="values", message=_errors_message("within tolerance", values))
+        problem = "nan_inf" if values.nan_mismatched or values.inf_mismatched else "values"
+        head = (f"{values.mismatched} / {values.size} elements mismatched "
+                f"({values.mismatched_percent:.3g}%)")
+        if problem == "nan_inf":
+            head += f"; NaN at different positions: {values.nan_mismatched}, Inf: {values.inf_mismatched}"
+        return self._result(pair, "diverged", problem=problem, values=values, tolerance=tolerance,
+                            compared_by="values", message=_errors_message(head, values))
+
+    def _statistics(self, pair: Pair, tolerance: Tolerance) -> PairResult:
+        a, b = pair.a, pair.b
+        assert a is not None and b is not None
+        differs = _stats_differ(a.stats, b.stats, tolerance)
+        if differs:
+            return self._result(pair, "diverged", problem="statistics", tolerance=tolerance,
+                                compared_by="statistics",
+                                message=f"values not stored; statistics differ: {differs}")
+        return self._result(pair, "close", tolerance=tolerance, compared_by="statistics",
+                            message="values not stored; digests differ, statistics agree")
+
+
+def _same_start(start_a: int, start_b: int) -> bool:
+    if start_a != start_b:  # the reader promises equal blocks for equal shapes
+        raise AssertionError(f"blocks out of step: {start_a} vs {start_b}")
+    return True
+
+
+def _stats_differ(sa: Stats | None, sb: Stats | None, tolerance: Tolerance) -> str:
+    if sa is None or sb is None:
+        return "" if sa == sb else "statistics missing on one side"
+    out = []
+    for field_name in ("nan_count", "inf_count"):
+        if getattr(sa, field_name) != getattr(sb, field_name):
+            out.append(f"{field_name} {getattr(sa, field_name)} vs {getattr(sb, field_name)}")
+    for field_name in ("min", "max", "mean"):
+        x, y = getattr(sa, field_name), getattr(sb, field_name)
+        if x is None or y is None:
+            if x != y:
+                out.append(f"{field_name} {x} vs {y}")
+        elif x != y and not abs(x - y) <= tolerance.atol + tolerance.rtol * abs(x):
+            out.append(f"{field_name} {x:.9g} vs {y:.9g}")
+    return ", ".join(out)
+
+
+def _errors_message(head: str, values: ValueComparison) -> str:
+    parts = [head]
+    if values.max_abs_error is not None:
+        parts.append(f"max abs error {values.max_abs_error.error:.6g}")
+    if values.max_rel_error is not None:
+        parts.append(f"max rel error {values.max_rel_error.error:.6g}")
+    if values.max_ulp is not None:
+        parts.append(f"max {values.max_ulp} ULP")
+    return "; ".join(parts)
+
+
+def _op_type(ev: Event | None) -> str | None:
+    if ev is None or ev.kind != "random_op":
+        return None
+    op_type = ev.attrs.get("op_type")
+    return op_type if isinstance(op_type, str) else None
+
+
+def _fmt_shape(shape: tuple[int, ...] | None) -> str:
+    return "None" if shape is None else "[" + ", ".join(map(str, shape)) + "]"
