@@ -197,7 +197,7 @@ def iter_block_slices(shape: tuple[int, ...], itemsize: int, max_bytes: int) -> 
     if math.prod(shape) == 0:
         return
     block = chunk_shape(shape, itemsize, max_bytes)
-    split = next((a for a, (b, n) in enumerate(zip(block, shape)) if b < n), None)
+    split = max((a for a, (b, n) in enumerate(zip(block, shape)) if b < n), default=None)
     if split is None:
         yield 0, tuple(slice(None) for _ in shape)
         return

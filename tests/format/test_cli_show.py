@@ -1,0 +1,88 @@
+"""`tftrace show`, `cat` and `pack` on real trace files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+import tftrace
+from tftrace.cli import cli
+from tftrace.format.writer import TraceWriter
+
+
+def _trace(path: Path) -> Path:
+    with TraceWriter.create(path, environment={"tensorflow": "2.x-test", "seed": 42}) as w:
+        w.add_event("variable", "dense/kernel:0", value=np.array([[1.0, -2.0], [np.nan, np.inf]], np.float32),
+                    attrs={"trainable": True, "call_site": "model.py:12 in build"})
+        w.add_event("random_op", "dropout/random_uniform", value=np.full((3,), 0.25, np.float32),
+                    attrs={"op_type": "RandomUniform", "seed": [42, 0]})
+        w.add_event("endpoint", "loss", step=1, value=np.float32(0.5))
+    return path
+
+
+def test_show_json_is_parseable_and_complete(tmp_path: Path) -> None:
+    path = _trace(tmp_path / "t.zarr")
+    result = CliRunner().invoke(cli, ["show", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["complete"] is True and doc["format_version"] == 1
+    assert doc["environment"]["seed"] == 42
+    assert doc["counts"] == {"variable": 1, "random_op": 1, "endpoint": 1}
+    kernel = doc["events"][0]
+    assert kernel["name"] == "dense/kernel:0" and kernel["shape"] == [2, 2]
+    assert kernel["stats"] == {"size": 4, "min": -2.0, "max": "inf", "mean": "inf", "nan": 1, "inf": 1}
+    assert kernel["attrs"]["call_site"] == "model.py:12 in build"
+    assert [e["seq"] for e in doc["events"]] == [0, 1, 2]
+
+
+def test_show_text_table(tmp_path: Path) -> None:
+    path = _trace(tmp_path / "t.zarr")
+    out = CliRunner().invoke(cli, ["show", str(path)]).stdout.splitlines()
+    assert out[0] == f"trace    {path}"
+    assert out[1] == "format   tftrace v1, complete"
+    assert "events   3 (variable 1, random_op 1, endpoint 1); steps 0..1" in out
+    table = out[out.index("events   3 (variable 1, random_op 1, endpoint 1); steps 0..1") + 1:]
+    assert table[0].split() == ["seq", "step", "kind", "name", "shape", "dtype", "min", "max", "mean", "nan", "inf"]
+    assert table[1].split() == ["0", "0", "variable", "dense/kernel:0", "[2,2]", "float32", "-2", "inf", "inf", "1", "1"]
+    assert table[3].split() == ["2", "1", "endpoint", "loss", "[]", "float32", "0.5", "0.5", "0.5", "0", "0"]
+
+
+def test_show_marks_incomplete(tmp_path: Path) -> None:
+    w = TraceWriter.create(tmp_path / "t.zarr")
+    w.add_event("endpoint", "x", value=np.ones(2))
+    w.flush()  # and never closed, as if the process died
+    out = CliRunner().invoke(cli, ["show", str(tmp_path / "t.zarr")]).stdout
+    assert "INCOMPLETE: the recording did not finish" in out
+
+
+def test_cat_prints_values_and_stats(tmp_path: Path) -> None:
+    path = _trace(tmp_path / "t.zarr")
+    result = CliRunner().invoke(cli, ["cat", str(path), "loss", "--step", "1"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "endpoint loss  step 1  occurrence 0  seq 2"
+    assert lines[2] == "min 0.5  max 0.5  mean 0.5  nan 0  inf 0  size 1"
+    assert lines[-1] == "0.5"
+
+
+def test_pack_then_read_the_zip(tmp_path: Path) -> None:
+    path = _trace(tmp_path / "t.zarr")
+    result = CliRunner().invoke(cli, ["pack", str(path), str(tmp_path / "t.zarr.zip")])
+    assert result.exit_code == 0, result.output
+    a, b = tftrace.open(path), tftrace.open(tmp_path / "t.zarr.zip")
+    assert [e.to_dict() for e in a.events] == [e.to_dict() for e in b.events]
+    np.testing.assert_array_equal(a.array("dense/kernel:0"), b.array("dense/kernel:0"))
+
+
+def test_show_never_imports_tensorflow(tmp_path: Path) -> None:
+    path = _trace(tmp_path / "t.zarr")
+    code = ("import sys; from tftrace.cli import main\n"
+            "try:\n    main(['show', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+            "print('TF-IMPORTED' if 'tensorflow' in sys.modules else 'TF-ABSENT')")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert proc.stdout.strip().endswith("TF-ABSENT"), proc.stdout + proc.stderr

@@ -1,0 +1,5 @@
+"""`python -m tftrace` is the `tftrace` command."""
+
+from tftrace.cli import main
+
+main()
