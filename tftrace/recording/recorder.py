@@ -1,0 +1,216 @@
+"""The recorder: one event model fed by the eager, tf.function and Session adapters."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import weakref
+from typing import Any, Iterator, Mapping
+
+import tensorflow as tf
+
+from tftrace.errors import UsageError
+from tftrace.format.writer import TraceWriter
+from tftrace.recording import environment
+from tftrace.recording.calls import CallCounter
+from tftrace.recording.callsite import user_call_site
+from tftrace.recording.imports import PostImportHooks
+from tftrace.recording.random_ops import RandomOpCapture
+from tftrace.recording.seeds import SeedControl
+from tftrace.recording.session import GraphState, SessionCapture
+from tftrace.recording.values import is_function_graph, is_symbolic, observe_in_function, to_numpy
+from tftrace.recording.variables import VariableCapture
+
+_active: Recorder | None = None
+_active_lock = threading.Lock()
+
+
+class Recorder:
+    """Records one run into a trace; returned by :func:`tftrace.record`.
+
+    Attributes
+    ----------
+    path : str
+        Where the trace is written.
+    step : int
+        The current training step (incremented by :meth:`next_step`).
+    """
+
+    def __init__(self, writer: TraceWriter, seeds: SeedControl) -> None:
+        self.path = str(writer.path)
+        self.step = 0
+        self.active = False
+        self.seeds = seeds
+        self._writer = writer
+        self._graphs: weakref.WeakKeyDictionary[Any, GraphState] = weakref.WeakKeyDictionary()
+        self._graphs_lock = threading.Lock()
+        self._hooks = PostImportHooks()
+        self._calls = CallCounter(self._hooks)
+        self.variables = VariableCapture(self, self._calls)
+        self._random_ops = RandomOpCapture(self)
+        self._sessions = SessionCapture(self)
+
+    # -- public API -------------------------------------------------------------------
+
+    @property
+    def operation_seed(self) -> int:
+        """The op seed the next random op gets; settable, as in DeterministicRandomTestTool."""
+        return self.seeds.operation_seed
+
+    @operation_seed.setter
+    def operation_seed(self, value: int) -> None:
+        self.seeds.operation_seed = value
+
+    def endpoint(self, name: str, value: Any) -> None:
+        """Record a named value at the current step.
+
+        Parameters
+        ----------
+        name : str
+            The endpoint's name; repeating a name in a step counts occurrences.
+        value : tf.Tensor, tf.Variable, numpy array or Python scalar
+            Eager values are recorded now. A graph tensor is recorded by each later
+            ``Session.run`` that computes it anyway, at that run's step; a tensor in
+            a ``tf.function`` being traced is recorded on every execution.
+        """
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"endpoint name must be a non-empty string; got {name!r}")
+        attrs = {"call_site": user_call_site(2)}
+        if isinstance(value, tf.Variable) and getattr(value, "_in_graph_mode", False):
+            value = value._as_graph_element()
+        if is_symbolic(value):
+            if is_function_graph(value.graph):
+                observe_in_function(value, lambda array: self.emit("endpoint", name, array, attrs))
+            else:
+                self.graph_state(value.graph).watch_endpoint(name, value, attrs)
+            return
+        self.variables.record_pending_eager()
+        self.emit("endpoint", name, to_numpy(value, name), attrs)
+
+    def endpoints(self, values: Mapping[str, Any], prefix: str = "") -> None:
+        """Record every entry of ``values`` (e.g. tf-slim ``end_points``) as ``prefix + key``."""
+        for key, value in values.items():
+            self.endpoint(f"{prefix}{key}", value)
+
+    def next_step(self) -> int:
+        """Mark a training step boundary; returns the new step number."""
+        self.variables.record_pending_eager()
+        self.step += 1
+        return self.step
+
+    def snapshot_variables(self) -> None:
+        """Record the current value of every variable seen, at the current step.
+
+        Eager variables are read directly; graph variables through the last Session
+        that ran their graph (variables of a graph never run are skipped).
+        """
+        self.variables.record_pending_eager()
+        by_graph: dict[int, list[Any]] = {}
+        for info in self.variables.seen:
+            if info.mode == "eager":
+                if info.recorded:
+                    self.emit("snapshot", info.name, to_numpy(info.variable), {"mode": "eager"})
+            elif info.recorded and info.extra.get("initialized", True):
+                by_graph.setdefault(id(info.variable.graph), []).append(info)
+        for infos in by_graph.values():
+            state = self._graphs.get(infos[0].variable.graph)
+            session = state.session() if state and state.session else None
+            if session is None or getattr(session, "_closed", False):
+                continue
+            values = self._sessions.read(session, [i.variable._as_graph_element() for i in infos])
+            for info, value in zip(infos, values):
+                self.emit("snapshot", info.name, value, {"mode": "graph"})
+
+    # -- used by the adapters ---------------------------------------------------------
+
+    def emit(self, kind: str, name: str, value: Any, attrs: Mapping[str, Any]) -> None:
+        if self.active:
+            self._writer.add_event(kind, name, step=self.step, value=value, attrs=dict(attrs))
+
+    def graph_state(self, graph: Any) -> GraphState:
+        with self._graphs_lock:
+            state = self._graphs.get(graph)
+            if state is None:
+                state = self._graphs[graph] = GraphState(self, graph)
+            return state
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        global _active
+        with _active_lock:
+            if _active is not None:
+                raise UsageError(
+                    f"a recording to {_active.path} is already active; expected one "
+                    f"recorder at a time, got a second one for {self.path}")
+            _active = self
+        self.active = True
+        self._hooks.install()
+        self._calls.install()
+        self.seeds.install()
+        self.variables.install()
+        self._random_ops.install()
+        self._sessions.install()
+
+    def stop(self, *, error: str | None = None) -> None:
+        global _active
+        try:
+            if self.active:
+                self.variables.record_pending_eager()
+                self.variables.record_unvalued()
+        finally:
+            self.active = False
+            self._sessions.uninstall()
+            self._random_ops.uninstall()
+            self.variables.uninstall()
+            self.seeds.uninstall()
+            self._calls.uninstall()
+            self._hooks.uninstall()
+            with _active_lock:
+                if _active is self:
+                    _active = None
+            self._writer.update_environment(steps=self.step + 1, error=error)
+            self._writer.close(complete=True)
+
+
+def active_recorder() -> Recorder | None:
+    """The recorder of the current ``record()`` block, or None."""
+    return _active
+
+
+@contextlib.contextmanager
+def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "num_random_ops",
+           capture: str = "full", overwrite: bool = False) -> Iterator[Recorder]:
+    """See :func:`tftrace.record`."""
+    if _active is not None:
+        raise UsageError(
+            f"a recording to {_active.path} is already active; expected one recorder "
+            f"at a time, got a second one for {os.fspath(path)}")
+    seeds = SeedControl(seed, seed_mode)
+    env = environment.collect(seed=seed, seed_mode=seed_mode, capture=capture)
+    writer = TraceWriter.create(path, environment=env, capture=capture, overwrite=overwrite)
+    recorder = Recorder(writer, seeds)
+    try:
+        recorder.start()
+    except BaseException:
+        recorder.stop(error="recording failed to start")
+        raise
+    error = None
+    try:
+        yield recorder
+    except BaseException as exc:
+        if not (isinstance(exc, SystemExit) and exc.code in (None, 0)):
+            error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        # The block ended, normally or by an exception: the trace is complete. Only a
+        # process that dies before reaching this point leaves an incomplete trace.
+        recorder.stop(error=error)
+
+
+def endpoint(name: str, value: Any) -> None:
+    """Record ``value`` on the active recorder; no-op without one."""
+    recorder = _active
+    if recorder is not None:
+        recorder.endpoint(name, value)
