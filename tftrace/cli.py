@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 from tftrace.errors import TftraceError
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -77,6 +78,91 @@ def pack(trace: str, out: str, overwrite: bool) -> None:
     from tftrace.format.pack import pack_trace
 
     click.echo(str(pack_trace(trace, out, overwrite=overwrite)))
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Write a report to OUTPUT, or stdout."""
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def _use_colour(output: str | None) -> bool:
+    return output is None and click.get_text_stream("stdout").isatty()
+
+
+@cli.command()
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@click.option("--rtol", type=float, default=DEFAULT_RTOL, show_default=True,
+              help="Relative tolerance for floats: |a - b| <= atol + rtol * |a| (A is the reference).")
+@click.option("--atol", type=float, default=DEFAULT_ATOL, show_default=True,
+              help="Absolute tolerance for floats.")
+@click.option("--tol", "tolerances", multiple=True, metavar="GLOB=RTOL,ATOL",
+              help="Tolerance for names matching GLOB, e.g. 'grads/*=1e-4,1e-4'. Repeatable; "
+                   "the last match wins.")
+@click.option("--rename", multiple=True, metavar="REGEX=REPL",
+              help="Rename B's variables and snapshots (re.sub), e.g. '^model/='. Repeatable, "
+                   "applied in order.")
+@click.option("--only", default=None, metavar="KINDS",
+              help="Compare only these kinds: comma-separated among variables, random, "
+                   "endpoints, snapshots.")
+@click.option("--all", "show_all", is_flag=True, help="List every pair with its status and errors.")
+@click.option("--first", "stop_at_first", is_flag=True,
+              help="Stop reading values at the first divergence (fast; later pairs are 'skipped').")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the report to FILE instead of stdout.")
+@click.pass_context
+def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerances: tuple[str, ...],
+         rename: tuple[str, ...], only: str | None, show_all: bool, stop_at_first: bool, fmt: str,
+         output: str | None) -> None:
+    """Compare trace B against trace A and report where they first diverge.
+
+    Exit code 0 when equivalent, 1 on a divergence (or an incomplete trace),
+    2 on a usage error or an unreadable trace.
+    """
+    from tftrace.compare.divergence import diff as diff_traces
+
+    result = diff_traces(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename,
+                         only=only, stop_at_first=stop_at_first)
+    if fmt == "json":
+        from tftrace.report.json import render_json
+        report = render_json(result)
+    elif fmt == "junit":
+        from tftrace.report.junit import render_junit
+        report = render_junit(result)
+    else:
+        from tftrace.report.text import render_text
+        report = render_text(result, show_all=show_all, color=_use_colour(output))
+    _emit(report, output)
+    ctx.exit(EXIT_OK if result.equivalent else EXIT_FOUND)
+
+
+@cli.command()
+@click.argument("trace", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the report to FILE instead of stdout.")
+@click.pass_context
+def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
+    """Lint one trace: late variables, frozen non-trainable variables, NaN/Inf,
+    random ops sharing a seed, variables with identical initial values.
+
+    Exit code 0 when nothing is found, 1 on findings, 2 on an unreadable trace.
+    """
+    from tftrace.compare.check import check as check_trace
+    from tftrace.report.text import render_check_text
+
+    result = check_trace(trace)
+    report = result.to_json() + "\n" if fmt == "json" else render_check_text(
+        result, color=_use_colour(output))
+    _emit(report, output)
+    ctx.exit(EXIT_OK if result.ok else EXIT_FOUND)
 
 
 main = cli

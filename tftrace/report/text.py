@@ -239,3 +239,29 @@ def fmt_value(value: Any) -> str:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+def render_check_text(result: Any, *, color: bool = False) -> str:
+    """The text report of ``tftrace check`` (a :class:`~tftrace.compare.check.CheckResult`)."""
+    from tftrace.compare.check import CODES
+
+    verdict = "OK" if result.ok else f"{len(result.findings)} finding" + ("s" if len(result.findings) != 1 else "")
+    if color:
+        verdict = f"{_COLOURS['green' if result.ok else 'red']}{verdict}{_RESET}"
+    lines = [f"tftrace check: {verdict}",
+             f"  trace: {result.path} ({result.events} events"
+             + ("" if result.complete else ", INCOMPLETE") + ")"]
+    for code in CODES:
+        found = [f for f in result.findings if f.code == code]
+        if not found:
+            continue
+        lines.append("")
+        lines.append(f"{code} ({len(found)}):")
+        for finding in found[:MAX_LISTED_FINDINGS]:
+            lines.append(f"  - {finding.message}")
+        if len(found) > MAX_LISTED_FINDINGS:
+            lines.append(f"  ... and {len(found) - MAX_LISTED_FINDINGS} more (--format json lists all)")
+    return "\n".join(lines) + "\n"
+
+
+MAX_LISTED_FINDINGS = 20

@@ -1,0 +1,64 @@
+"""The JUnit XML report of a diff: one testsuite per kind, one testcase per compared name.
+
+CI systems show a ``<failure>`` per diverged, missing or extra pair and a
+``<skipped>`` per pair not compared; the failure text is that pair's report lines.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
+from tftrace.report.text import pair_line, value_lines
+
+
+def _case_name(pair: PairResult) -> str:
+    name = f"{pair.name} @ step {pair.step}"
+    if pair.occurrence:
+        name += f" #{pair.occurrence}"
+    if pair.kind == "random_op":
+        index = pair.random_index_a if pair.random_index_a is not None else pair.random_index_b
+        name = f"#{index} {pair.op_type_a or pair.op_type_b} {name}"
+    return name
+
+
+def render_junit(result: DiffResult) -> str:
+    """A ``<testsuites>`` document, ending with a newline."""
+    root = ET.Element("testsuites", name="tftrace diff")
+    total_failures = total_tests = 0
+    for summary in result.summary:
+        pairs = [p for p in result.pairs if p.kind == summary.kind]
+        failures = sum(p.diverged for p in pairs)
+        skipped = sum(p.status == "skipped" for p in pairs)
+        suite = ET.SubElement(root, "testsuite", name=f"tftrace.{KIND_LABELS[summary.kind].replace(' ', '_')}",
+                              tests=str(len(pairs)), failures=str(failures), errors="0",
+                              skipped=str(skipped))
+        total_failures += failures
+        total_tests += len(pairs)
+        for pair in pairs:
+            case = ET.SubElement(suite, "testcase", name=_case_name(pair),
+                                 classname=f"tftrace.{pair.kind}")
+            if pair.diverged:
+                failure = ET.SubElement(case, "failure", message=pair.message, type=pair.problem or pair.status)
+                body = [pair_line(pair)]
+                if pair.values is not None:
+                    body.extend(value_lines(pair.values))
+                body.append(f"call sites: A {pair.call_site_a or '-'}, B {pair.call_site_b or '-'}")
+                failure.text = "\n".join(body)
+            elif pair.status == "skipped":
+                ET.SubElement(case, "skipped", message=pair.message)
+    # An incomplete trace proves nothing past its end: a failing testcase says so.
+    suite = ET.SubElement(root, "testsuite", name="tftrace.traces", tests="2", errors="0",
+                          failures=str(int(not result.a.complete) + int(not result.b.complete)),
+                          skipped="0")
+    for label, info in (("A", result.a), ("B", result.b)):
+        case = ET.SubElement(suite, "testcase", name=f"{label} complete: {info.path}",
+                             classname="tftrace.trace")
+        if not info.complete:
+            ET.SubElement(case, "failure", message=f"{label} is incomplete", type="incomplete").text = \
+                "\n".join(n for n in result.notes if n.startswith(label))
+            total_failures += 1
+    root.set("tests", str(total_tests + 2))
+    root.set("failures", str(total_failures))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
