@@ -7,13 +7,14 @@ without it. Recording imports TensorFlow when a recording starts.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Any, ContextManager
 
 from tftrace.errors import TftraceError
 from tftrace.format.reader import Trace
 
 if TYPE_CHECKING:
-    pass
+    from tftrace.recording.recorder import Recorder
 
 __version__ = "0.1.0"
 
@@ -36,4 +37,43 @@ def open(path: str | os.PathLike[str]) -> Trace:  # noqa: A001 - the public name
     return open_trace(path)
 
 
-__all__ = ["Trace", "TftraceError", "__version__", "open"]
+def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "num_random_ops",
+           capture: str = "full", overwrite: bool = False) -> ContextManager[Recorder]:
+    """Record the TensorFlow code run inside the ``with`` block into a trace.
+
+    Parameters
+    ----------
+    path : path-like
+        ``X.zarr`` (directory) or ``X.zarr.zip`` (one file, packed on exit).
+    seed : int
+        The global seed; with ``seed_mode`` "num_random_ops" or "constant" every
+        stateful random op gets the seed pair ``(seed, operation_seed)`` exactly as
+        ``tf.compat.v1.keras.utils.DeterministicRandomTestTool(seed, mode)`` gives it.
+    seed_mode : {"num_random_ops", "constant", "off"}
+        ``"num_random_ops"``: op seed = random ops seen so far, reuse raises
+        :class:`~tftrace.errors.SeedReuseError`; ``"constant"``: one op seed for all;
+        ``"off"``: the program's own seeding is left alone.
+    capture : {"full", "stats"}
+        ``"stats"`` keeps statistics and digests but no tensor values.
+    overwrite : bool
+        Replace an existing trace at ``path``.
+
+    Returns
+    -------
+    context manager
+        Yields the recorder: ``.endpoint``, ``.endpoints``, ``.next_step``,
+        ``.snapshot_variables``, ``.operation_seed``. See docs/recording.md.
+    """
+    from tftrace.recording.recorder import record as _record
+
+    return _record(path, seed=seed, seed_mode=seed_mode, capture=capture, overwrite=overwrite)
+
+
+def endpoint(name: str, value: Any) -> None:
+    """Record ``value`` as endpoint ``name`` on the active recorder; no-op without one."""
+    recorder_module = sys.modules.get("tftrace.recording.recorder")
+    if recorder_module is not None:  # no recording module loaded: no recorder can be active
+        recorder_module.endpoint(name, value)
+
+
+__all__ = ["Trace", "TftraceError", "__version__", "endpoint", "open", "record"]
