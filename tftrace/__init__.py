@@ -14,6 +14,7 @@ from tftrace.errors import TftraceError
 from tftrace.format.reader import Trace
 
 if TYPE_CHECKING:
+    from tftrace.compare.result import DiffResult
     from tftrace.recording.recorder import Recorder
 
 __version__ = "0.1.0"
@@ -76,4 +77,20 @@ def endpoint(name: str, value: Any) -> None:
         recorder_module.endpoint(name, value)
 
 
-__all__ = ["Trace", "TftraceError", "__version__", "endpoint", "open", "record"]
+def diff(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], **options: Any) -> DiffResult:
+    """Compare trace ``b`` against the reference ``a``; never imports TensorFlow.
+
+    Keyword options: ``rtol``, ``atol``, ``tolerances``, ``rename``, ``only``,
+    ``stop_at_first`` (see :func:`tftrace.compare.divergence.diff`).
+
+    Returns
+    -------
+    DiffResult
+        ``.equivalent``, ``.first_divergence``, ``.summary``, ``.to_json()``.
+    """
+    from tftrace.compare.divergence import diff as _diff
+
+    return _diff(a, b, **options)
+
+
+__all__ = ["Trace", "TftraceError", "__version__", "diff", "endpoint", "open", "record"]

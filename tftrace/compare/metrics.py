@@ -31,6 +31,7 @@ COMPLEX_DTYPES = ("complex64", "complex128")
 #: How many mismatched elements a comparison keeps for the report.
 MAX_LISTED_MISMATCHES = 5
 
+_IDENTICAL_BLOCK = np.zeros(0, dtype=bool)  # sentinel: a block with every element equal
 _BITS_VIEW = {"float16": np.int16, "bfloat16": np.int16, "float32": np.int32, "float64": np.int64}
 
 
@@ -228,7 +229,10 @@ class _Accumulator:
             a = a.astype(np.float32)
             b = b.astype(np.float32)
         finite = self._add_inexact(start, a, b, raw_a, raw_b)
-        self._update_ulp(raw_a, raw_b, finite)
+        if finite is _IDENTICAL_BLOCK:
+            self.max_ulp = self.max_ulp or 0
+        else:
+            self._update_ulp(raw_a, raw_b, finite)
 
     def _add_inexact(self, start: int, a: np.ndarray, b: np.ndarray, raw_a: np.ndarray,
                      raw_b: np.ndarray) -> np.ndarray | None:
@@ -246,8 +250,9 @@ class _Accumulator:
             if np.isfinite(largest):
                 # Fast path: no NaN or Inf on either side, no overflow.
                 finite = None
+                element_errors = diff
                 if largest == 0:
-                    return None
+                    return _IDENTICAL_BLOCK
                 self.identical = False
                 bad = ~(diff <= threshold)
             else:
@@ -261,6 +266,7 @@ class _Accumulator:
                 self.nan_mismatched += int(np.count_nonzero(nan_a ^ nan_b))
                 either_inf = np.isinf(a) | np.isinf(b)
                 self.inf_mismatched += int(np.count_nonzero(either_inf & ~equal & ~(nan_a | nan_b)))
+                element_errors = diff  # NaN / Inf where a side is not finite
                 diff = np.where(finite, diff, -1)
             n_bad = int(np.count_nonzero(bad))
             self.mismatched += n_bad
@@ -272,7 +278,7 @@ class _Accumulator:
                 relative[np.isnan(relative)] = 0
             self._update_max(start, relative, raw_a, raw_b, "rel")
             if n_bad:
-                self._note_mismatches(start, bad, raw_a, raw_b, diff)
+                self._note_mismatches(start, bad, raw_a, raw_b, element_errors)
         return finite
 
     def _update_max(self, start: int, errors: np.ndarray, a: np.ndarray, b: np.ndarray,
