@@ -7,6 +7,7 @@ Importing this module never imports TensorFlow; `record` imports it when it runs
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -90,7 +91,7 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def _use_colour(output: str | None) -> bool:
-    return output is None and click.get_text_stream("stdout").isatty()
+    return output is None and sys.stdout.isatty()
 
 
 @cli.command()

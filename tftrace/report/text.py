@@ -60,7 +60,7 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     lines.append(f"tftrace diff: {verdict}")
     for label, info in (("A", result.a), ("B", result.b)):
         extras = [f"tensorflow {info.tensorflow}"] if info.tensorflow else []
-        extras.append(f"{info.events} events")
+        extras.append(f"{info.events} event" + ("" if info.events == 1 else "s"))
         if not info.complete:
             extras.append(paint("INCOMPLETE", "yellow"))
         lines.append(f"  {label}: {info.path} ({', '.join(extras)})")
