@@ -22,6 +22,8 @@ LAYER_MODULES = (
     "keras.src.layers.layer",
     "tf_keras.src.engine.base_layer",
     "tf_keras.src.engine.base_layer_v1",
+    "tensorflow.python.keras.engine.base_layer",  # tf.compat.v1.layers, tf-slim's layers
+    "tensorflow.python.keras.engine.base_layer_v1",
 )
 
 

@@ -85,3 +85,17 @@ class PostImportHooks(importlib.abc.MetaPathFinder):
 
         spec.loader.exec_module = exec_then_patch  # type: ignore[method-assign]
         return spec
+
+
+def alias_legacy_tf_layers() -> bool:
+    """Make ``tf_keras.legacy_tf_layers`` importable now, for code run outside a recording.
+
+    Recording installs the alias lazily (only when TensorFlow asks for it); this is
+    the eager equivalent for baselines. Returns False when tf-keras is not installed.
+    """
+    if importlib.util.find_spec("tf_keras") is None:
+        return False
+    for suffix in ("", ".normalization", ".base", ".core", ".convolutional", ".pooling"):
+        real = importlib.import_module(LEGACY_LAYERS_REAL + suffix)
+        sys.modules.setdefault(LEGACY_LAYERS_ALIAS + suffix, real)
+    return True
