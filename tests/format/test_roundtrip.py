@@ -165,3 +165,19 @@ def test_array_larger_than_2gib(tmp_path: Path) -> None:
     assert trace.events[0].digest == ev.digest
     for start, block in trace.iter_blocks(trace.events[0], max_bytes=256 << 20):
         np.testing.assert_array_equal(block, value[start:start + block.size])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64", "bool", "complex128", "uint8"], ids=str)
+def test_plain_zarr_reads_what_tftrace_wrote(tmp_path: Path, dtype: str) -> None:
+    """The arrays are ordinary zarr v3: zarr-python alone reads the same values."""
+    import zarr
+
+    compressible = np.zeros((300, 70), dtype=dtype)  # stored with zstd
+    noisy = _values(dtype, (300, 70))              # floats: stored raw
+    with TraceWriter.create(tmp_path / "t.zarr") as w:
+        a = w.add_event("snapshot", "zeros", value=compressible)
+        b = w.add_event("snapshot", "noise", value=noisy)
+    group = zarr.open_group(tmp_path / "t.zarr", mode="r")
+    for ev, expected in ((a, compressible), (b, noisy)):
+        np.testing.assert_array_equal(group[ev.array_key][...], expected)
+    assert group[a.array_key].compressors  # zeros compress, so they were compressed

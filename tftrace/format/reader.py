@@ -19,7 +19,7 @@ import zarr
 
 from tftrace.errors import (ArrayNotStoredError, EventNotFoundError, TraceFormatError,
                             TraceNotFoundError)
-from tftrace.format import arrays, store
+from tftrace.format import arrays, chunkio, store
 from tftrace.format.schema import Event, parse_format
 from tftrace.format.writer import log_key
 
@@ -103,23 +103,39 @@ class Trace:
         """The values of one event, as numpy (bfloat16 via ml_dtypes, strings as bytes objects)."""
         ev = name_or_event if isinstance(name_or_event, Event) else self.event(
             name_or_event, step, occurrence, kind)
-        stored = self._stored_array(ev)
-        return self._decode(ev, self._read(ev, stored, ...))
+        node = self._stored_array(ev)
+        fast = self._fast_layout(ev, node)
+        if fast is None:
+            stored = self._read(ev, node, ...)
+        else:
+            stored = np.empty(math.prod(node.shape), dtype=fast[1])
+            self._read_range(ev, fast, 0, stored)
+            stored = stored.reshape(node.shape)
+        return self._decode(ev, stored)
 
     def iter_blocks(self, event: Event, max_bytes: int = 8 << 20) -> Iterator[tuple[int, np.ndarray]]:
         """Walk one event's values as flat C-order blocks: ``(flat_start, 1-D block)``.
 
         Memory stays bounded by ``max_bytes`` per block. Strings come as one block.
+        The blocks depend only on the shape, dtype and ``max_bytes``, so two traces'
+        arrays of one shape are walked in step.
         """
-        stored = self._stored_array(event)
+        node = self._stored_array(event)
         assert event.shape is not None and event.dtype is not None
         if event.dtype == "string":
             yield 0, self.array(event).reshape(-1)
             return
+        fast = self._fast_layout(event, node)
         itemsize = arrays.numpy_dtype(event.dtype).itemsize
         for start, index in arrays.iter_block_slices(event.shape, itemsize, max_bytes):
-            block = self._read(event, stored, index)
-            yield start, self._decode(event, block, np.shape(block)).reshape(-1)
+            if fast is None:
+                block = self._read(event, node, index)
+                flat = np.asarray(block).reshape(-1)
+            else:
+                size = math.prod(_region_shape(event.shape, index))
+                flat = np.empty(size, dtype=fast[1])
+                self._read_range(event, fast, start, flat)
+            yield start, self._decode(event, flat, flat.shape)
 
     # -- internals --------------------------------------------------------------
 
@@ -156,10 +172,44 @@ class Trace:
             raise TraceFormatError(f"{self.path}: array {ev.array_key} of {ev.name!r} is corrupted: "
                                    f"{type(exc).__name__}: {exc}") from None
 
+    def _fast_layout(self, ev: Event, node: zarr.Array) -> tuple[chunkio.Layout, np.dtype, bool] | None:
+        """The chunk layout for direct reads, or None to read through zarr-python."""
+        raw = self._store.get(f"{ev.array_key}/zarr.json", MAX_ARRAY_META_BYTES)
+        try:
+            meta = json.loads(raw or b"")
+            compressed = chunkio.codecs_supported(meta.get("codecs"))
+            chunks = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+            dtype = np.dtype(meta["data_type"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        layout = chunkio.layout_of(tuple(node.shape), chunks)
+        if compressed is None or layout is None or meta.get("chunk_key_encoding", {}).get(
+                "configuration", {}).get("separator", "/") != "/":
+            return None
+        return layout, dtype, compressed
+
+    def _read_range(self, ev: Event, fast: tuple[chunkio.Layout, np.dtype, bool], start: int,
+                    out: np.ndarray) -> None:
+        layout, dtype, compressed = fast
+        try:
+            chunkio.read_range(self._store, str(ev.array_key), layout, dtype, compressed, start, out)
+        except TraceFormatError as exc:
+            raise TraceFormatError(f"{self.path}: array {ev.array_key} of {ev.name!r} is corrupted: "
+                                   f"{exc}") from None
+
     def _decode(self, ev: Event, stored: np.ndarray, shape: Any = None) -> np.ndarray:
         encoding = node_encoding(ev)
         target = ev.shape if shape is None else tuple(shape)
         return arrays.decode(stored, ev.dtype or "", target or (), encoding)
+
+
+def _region_shape(shape: tuple[int, ...], index: tuple[Any, ...]) -> tuple[int, ...]:
+    out = []
+    for n, ix in zip(shape, index):
+        if isinstance(ix, slice):
+            start, stop, _ = ix.indices(n)
+            out.append(stop - start)
+    return tuple(out)
 
 
 def node_encoding(ev: Event) -> str:

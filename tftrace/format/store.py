@@ -84,6 +84,34 @@ class ReadStore:
         except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
             raise TraceFormatError(f"{self.path}: cannot read {key}: {exc}") from None
 
+    def read_into(self, key: str, out: memoryview) -> bool:
+        """Read a key of exactly ``len(out)`` bytes into ``out``; False if the key is absent.
+
+        For a directory this reads straight into the caller's (numpy) memory.
+        """
+        data = None
+        try:
+            if self._zip is not None:
+                data = self.get(key, out.nbytes)
+                if data is None:
+                    return False
+                size = len(data)
+            else:
+                file = self.path / key
+                if not file.is_file():
+                    return False
+                size = file.stat().st_size
+                if size == out.nbytes:
+                    with open(file, "rb", buffering=0) as f:
+                        size = f.readinto(out)
+        except OSError as exc:
+            raise TraceFormatError(f"{self.path}: cannot read {key}: {exc}") from None
+        if size != out.nbytes:
+            raise TraceFormatError(f"chunk {key} is {size} bytes, expected {out.nbytes}")
+        if data is not None:
+            out[:] = data
+        return True
+
     def _check_size(self, key: str, size: int, limit: int) -> None:
         if size > limit:
             raise TraceFormatError(f"{self.path}: {key} is {size} bytes, more than the {limit} bytes "

@@ -13,15 +13,15 @@ import os
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping
 
 import msgpack
 import numpy as np
-from zarr.codecs import ZstdCodec
 
 from tftrace.errors import TraceClosedError, UsageError
-from tftrace.format import arrays, store
+from tftrace.format import arrays, chunkio, store
 from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for
 
 CAPTURE_MODES = ("full", "stats")
@@ -52,9 +52,10 @@ class TraceWriter:
         self._occurrences: Counter[tuple[str, str, int]] = Counter()
         self._seq = 0
         self._closed = False
+        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tftrace-writer")
         self._group = store.open_write_group(
             directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
-        self._arrays = self._group.require_group("arrays")
+        self._group.require_group("arrays")
         env = {"capture": capture, "start_time": self._start, **dict(environment)}
         self._append({"type": "environment", "environment": env})
         self.flush()
@@ -116,19 +117,26 @@ class TraceWriter:
         dtype = arrays.logical_dtype(value)
         shape = tuple(int(n) for n in value.shape)
         stored, encoding = arrays.encode(value, dtype)
-        fields: dict[str, Any] = {
-            "shape": shape, "dtype": dtype, "stats": arrays.statistics(value, dtype),
-            "digest": arrays.digest(stored, dtype, shape), "array_key": None,
-        }
+        # Digest and statistics (hashlib and numpy release the GIL) run beside the write.
+        digest = self._workers.submit(arrays.digest, stored, dtype, shape)
+        stats = self._workers.submit(arrays.statistics, value, dtype)
+        fields: dict[str, Any] = {"shape": shape, "dtype": dtype, "array_key": None}
         if self.capture == "full":
             key = array_key_for(seq)
-            target = self._arrays.create_array(
-                name=key.split("/", 1)[1], shape=stored.shape, dtype=stored.dtype,
-                chunks=arrays.chunk_shape(stored.shape, stored.dtype.itemsize),
-                compressors=[ZstdCodec(level=1)], fill_value=0,
-                attributes={"tftrace": {"dtype": dtype, "shape": list(shape), "encoding": encoding}})
-            target[...] = stored
+            chunks = arrays.chunk_shape(stored.shape, stored.dtype.itemsize)
+            compress = chunkio.should_compress(stored.reshape(-1))
+            # Metadata and chunks go straight from memory to files (zarr-python reads them).
+            directory = self.directory / key
+            directory.mkdir(parents=True)
+            (directory / "zarr.json").write_bytes(chunkio.array_metadata(
+                stored.shape, stored.dtype, chunks, compress,
+                {"tftrace": {"dtype": dtype, "shape": list(shape), "encoding": encoding}}))
+            layout = chunkio.layout_of(stored.shape, chunks)
+            assert layout is not None
+            chunkio.write_chunks(directory, layout, stored, compress)
             fields["array_key"] = key
+        fields["stats"] = stats.result()
+        fields["digest"] = digest.result()
         return fields
 
     def update_environment(self, **fields: Any) -> None:
@@ -158,6 +166,7 @@ class TraceWriter:
                           "event_count": self._seq})
             self.flush()
             self._closed = True
+            self._workers.shutdown()
             if store.is_zip_path(self.path):
                 store.pack(self.directory, self.path)
                 _remove_tree(self.directory)
