@@ -7,7 +7,9 @@ content digests are equal.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping, Sequence
+import queue
+import threading
+from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from tftrace.compare.align import (Pair, RenameRule, align, parse_kinds, parse_rename_rule,
                                    random_token)
@@ -20,6 +22,7 @@ from tftrace.format.schema import Event, Stats
 #: Block size for reading arrays: bounds memory (a few blocks alive at once).
 BLOCK_BYTES = 8 << 20
 
+_T = TypeVar("_T")
 TraceLike = Trace | str | os.PathLike[str]
 
 
@@ -208,7 +211,7 @@ class _Differ:
         blocks = ((start_a, block_a, block_b) for (start_a, block_a), (start_b, block_b)
                   in zip(self.a.iter_blocks(a, self.block_bytes), self.b.iter_blocks(b, self.block_bytes))
                   if _same_start(start_a, start_b))
-        values = compare_blocks(blocks, shape, a.dtype, tolerance)
+        values = compare_blocks(_prefetched(blocks), shape, a.dtype, tolerance)
         return self._judged(pair, values, tolerance)
 
     def _judged(self, pair: Pair, values: ValueComparison, tolerance: Tolerance) -> PairResult:
@@ -236,6 +239,51 @@ class _Differ:
                                 message=f"values not stored; statistics differ: {differs}")
         return self._result(pair, "close", tolerance=tolerance, compared_by="statistics",
                             message="values not stored; digests differ, statistics agree")
+
+
+def _prefetched(blocks: Iterator[_T], depth: int = 2) -> Iterator[_T]:
+    """Read the next blocks in a thread while the current one is compared.
+
+    Decompression and numpy both release the GIL, so on two cores reading overlaps
+    comparing; at most ``depth + 1`` block pairs are alive, which keeps memory bounded.
+    """
+    pending: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in blocks:
+                while not stop.is_set():
+                    try:
+                        pending.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pending.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            pending.put(_Failure(exc))
+
+    thread = threading.Thread(target=produce, name="tftrace-diff-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is done:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 def _same_start(start_a: int, start_b: int) -> bool:
