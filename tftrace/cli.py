@@ -166,4 +166,30 @@ def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
     ctx.exit(EXIT_OK if result.ok else EXIT_FOUND)
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The trace to write: X.zarr (directory) or X.zarr.zip (one file).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Global random seed.")
+@click.option("--seed-mode", type=click.Choice(["num_random_ops", "constant", "off"]),
+              default="num_random_ops", show_default=True,
+              help="How stateful random ops are seeded (as DeterministicRandomTestTool).")
+@click.option("--capture", type=click.Choice(["full", "stats"]), default="full",
+              show_default=True, help="'stats' keeps statistics and digests, no tensors.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.argument("script", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def record(ctx: click.Context, output: str, seed: int, seed_mode: str, capture: str,
+           overwrite: bool, script: str, args: tuple[str, ...]) -> None:
+    """Run SCRIPT (with ARGS) in this process, recording it into OUTPUT.
+
+    The script runs as __main__ with sys.argv = [SCRIPT, *ARGS]; its exit status is
+    tftrace's. The trace is complete even when the script raises.
+    """
+    from tftrace.recording.script import run_script
+
+    ctx.exit(run_script(script, args, output=output, seed=seed, seed_mode=seed_mode,
+                        capture=capture, overwrite=overwrite))
+
+
 main = cli
