@@ -4,7 +4,7 @@
   occurrence; snapshots and endpoints by (name, step, occurrence); renames apply to
   variables and snapshots, whose names come from scopes, not to endpoint names the
   user chose.
-* Random ops by their order, with a sequence alignment of (op type, shape, dtype)
+* Random ops by their order (step, then seed index, see :func:`random_order`), with a sequence alignment of (op type, shape, dtype)
   so that one extra op in B shows up as one extra op, not as every later op differing.
 * When many variable names are unmatched and one prefix difference explains them,
   a rename rule is suggested.
@@ -140,6 +140,19 @@ class Alignment:
     suggested_renames: tuple[RenameRule, ...]
 
 
+def random_order(event: Event) -> tuple[int, float, int]:
+    """DESIGN's random-op order: step by step; within a step, by when the op got its
+    seed (``seed_index``: creation order in a graph, execution order eagerly); then seq.
+
+    A graph's dropout is recorded when the Session runs it, after the initializers,
+    but was created between them; ordering by seed index lines it up with the same
+    net called eagerly.
+    """
+    index = event.attrs.get("seed_index")
+    usable = isinstance(index, int) and not isinstance(index, bool)
+    return (event.step, float(index) if usable else float("inf"), event.seq)
+
+
 def random_token(event: Event) -> tuple[Any, ...]:
     """What must agree between two random ops for them to be the same op."""
     return (event.attrs.get("op_type"), event.shape, event.dtype)
@@ -192,8 +205,8 @@ def _by_name(events_a: Sequence[Event], events_b: Sequence[Event], kind: str,
 
 def _random_ops(events_a: Sequence[Event], events_b: Sequence[Event]
                 ) -> tuple[list[tuple[Event | None, Event | None, int | None, int | None]], tuple[RandomGap, ...]]:
-    ops_a = [e for e in events_a if e.kind == "random_op"]
-    ops_b = [e for e in events_b if e.kind == "random_op"]
+    ops_a = sorted((e for e in events_a if e.kind == "random_op"), key=random_order)
+    ops_b = sorted((e for e in events_b if e.kind == "random_op"), key=random_order)
     tokens_a = [random_token(e) for e in ops_a]
     tokens_b = [random_token(e) for e in ops_b]
     pairs: list[tuple[Event | None, Event | None, int | None, int | None]] = []
