@@ -149,8 +149,9 @@ def random_order(event: Event) -> tuple[int, float, int]:
     net called eagerly.
     """
     index = event.attrs.get("seed_index")
-    usable = isinstance(index, int) and not isinstance(index, bool)
-    return (event.step, float(index) if usable else float("inf"), event.seq)
+    if isinstance(index, int) and not isinstance(index, bool):
+        return (event.step, float(index), event.seq)
+    return (event.step, float("inf"), event.seq)
 
 
 def random_token(event: Event) -> tuple[Any, ...]:

@@ -113,8 +113,10 @@ class _Differ:
             if truncated:
                 result = self._result(pair, "skipped", message=truncated)
             else:
-                result = self._structure(pair)
-                if result is None:
+                structure = self._structure(pair)
+                if structure is not None:
+                    result = structure
+                else:
                     if first is not None and self.stop_at_first:
                         result = self._result(pair, "skipped", message="not compared: stopped at the first divergence")
                     else:

@@ -83,10 +83,10 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     for gap in result.random_gaps:
         lines.append("")
         lines.append("Random ops: " + gap_sentence(gap))
-    for rule in result.suggested_renames:
+    for suggestion in result.suggested_renames:
         lines.append("")
         lines.append(f"Suggested rename: many variable names differ by one prefix; try "
-                     f"--rename {_quote(str(rule))}")
+                     f"--rename {_quote(str(suggestion))}")
     lines.append("")
     lines.extend(_summary(result))
     if result.stopped_early:
