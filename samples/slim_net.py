@@ -17,7 +17,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-BATCH, SIZE, CLASSES, STEPS, LEARNING_RATE = 4, 16, 10, 3, 0.1
+BATCH, SIZE, CLASSES, STEPS, LEARNING_RATE = 4, 16, 10, 1, 0.1
 
 
 def model(images: Any, is_training: bool) -> tuple[Any, dict[str, Any]]:

@@ -28,7 +28,7 @@ def main(out: str) -> None:
         rec.endpoint("loss", loss)
         sess.run(tf.compat.v1.global_variables_initializer())
         for _ in range(slim_net.STEPS):
-            sess.run(train)        # endpoints are fetched with this run: it computes them anyway
+            sess.run([train, loss])  # endpoints are fetched with this run: it computes them anyway
             rec.snapshot_variables()
             rec.next_step()
 
