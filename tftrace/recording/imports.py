@@ -26,10 +26,13 @@ class _AliasLoader(importlib.abc.Loader):
         self.target = target
 
     def create_module(self, spec: Any) -> ModuleType:
-        return importlib.import_module(self.target)
+        module = importlib.import_module(self.target)
+        self._real_spec = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        pass
+        # importlib stamped the alias spec on the real module; give it its own back.
+        module.__spec__ = self._real_spec
 
 
 class PostImportHooks(importlib.abc.MetaPathFinder):
