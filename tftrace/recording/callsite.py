@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+from types import FrameType
 
 _SEP = os.sep
 _INTERNAL_FRAGMENTS = tuple(
@@ -30,7 +31,7 @@ def _is_internal(filename: str) -> bool:
 
 def user_call_site(skip: int = 1) -> str | None:
     """``"file:line in function"`` of the innermost frame of user code, or None."""
-    frame = sys._getframe(skip)
+    frame: FrameType | None = sys._getframe(skip)
     while frame is not None:
         code = frame.f_code
         if not _is_internal(code.co_filename):

@@ -121,6 +121,8 @@ class GraphState:
             return [], []
         fed = {getattr(k, "name", k) for k in (feed_dict or {})}
         graph = self._graph_ref()
+        if graph is None:
+            return [], []
         with self._lock:
             free = [w for w in self.watches if w.trigger in executed
                     and w.tensor.op.name in executed and w.tensor.name not in fed
