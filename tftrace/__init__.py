@@ -93,4 +93,13 @@ def diff(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], *
     return _diff(a, b, **options)
 
 
-__all__ = ["Trace", "TftraceError", "__version__", "diff", "endpoint", "open", "record"]
+def __getattr__(name: str) -> Any:
+    # `tftrace.testing` without an explicit import, loaded only when used
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("tftrace.testing")
+    raise AttributeError(f"module 'tftrace' has no attribute {name!r}")
+
+
+__all__ = ["Trace", "TftraceError", "__version__", "diff", "endpoint", "open", "record", "testing"]
