@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from tftrace.compare.check import check
 from tftrace.report.text import render_check_text
