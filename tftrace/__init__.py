@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, ContextManager
+from typing import TYPE_CHECKING, Any, ContextManager, Iterable
 
 from tftrace.errors import TftraceError
 from tftrace.format.reader import Trace
@@ -70,6 +70,44 @@ def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "nu
     return _record(path, seed=seed, seed_mode=seed_mode, capture=capture, overwrite=overwrite)
 
 
+def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] | None = None,
+           random: bool = True, variables: bool = True, rename: Iterable[Any] | None = None,
+           seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
+           overwrite: bool = False) -> ContextManager[Recorder]:
+    """Run the ``with`` block on run A's random values and initial variable values.
+
+    Parameters
+    ----------
+    source : path-like
+        Trace A, recorded with ``capture="full"``.
+    record_to : path-like, optional
+        Record this run (B) into a trace, as :func:`record` does; its environment
+        says what was replayed from where. ``None``: replay without recording.
+    random : bool
+        The k-th random op B executes gets the values of A's k-th random op (in the
+        random-op order of docs/recording.md; per ``Session.run`` in a TF1 graph).
+        Op kind (the distribution), shape and dtype must agree, else
+        :class:`~tftrace.errors.ReplayError` names op #k and both call sites.
+    variables : bool
+        Every variable B creates whose name (after ``rename``) is in A starts from
+        A's initial value; the others keep their initializer (``replayed: false``).
+    rename : iterable of (regex, replacement) or "REGEX=REPL"
+        Applied in order to B's variable names (``re.sub``), as in :func:`diff`.
+    seed, seed_mode, capture, overwrite
+        As for :func:`record`.
+
+    Returns
+    -------
+    context manager
+        Yields the recorder (``.endpoint``, ``.next_step``, ... as in :func:`record`).
+    """
+    from tftrace.recording.recorder import replay as _replay
+
+    return _replay(source, record_to=record_to, random=random, variables=variables,
+                   rename=rename, seed=seed, seed_mode=seed_mode, capture=capture,
+                   overwrite=overwrite)
+
+
 def endpoint(name: str, value: Any) -> None:
     """Record ``value`` as endpoint ``name`` on the active recorder; no-op without one."""
     recorder_module = sys.modules.get("tftrace.recording.recorder")
@@ -102,4 +140,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'tftrace' has no attribute {name!r}")
 
 
-__all__ = ["Trace", "TftraceError", "__version__", "diff", "endpoint", "open", "record", "testing"]
+__all__ = ["Trace", "TftraceError", "__version__", "diff", "endpoint", "open", "record", "replay",
+           "testing"]

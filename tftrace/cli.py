@@ -176,20 +176,36 @@ def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
 @click.option("--capture", type=click.Choice(["full", "stats"]), default="full",
               show_default=True, help="'stats' keeps statistics and digests, no tensors.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--replay", "replay_source", type=click.Path(), default=None, metavar="A.zarr",
+              help="Feed this trace's random values and initial variable values to the run.")
+@click.option("--replay-random", type=click.Choice(["on", "off"]), default="on",
+              show_default=True, help="With --replay: replay random values.")
+@click.option("--replay-variables", type=click.Choice(["on", "off"]), default="on",
+              show_default=True, help="With --replay: replay initial variable values.")
+@click.option("--rename", multiple=True, metavar="REGEX=REPL",
+              help="With --replay: rename the run's variables (re.sub) before looking them "
+                   "up in A, as diff's --rename. Repeatable, applied in order.")
 @click.argument("script", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def record(ctx: click.Context, output: str, seed: int, seed_mode: str, capture: str,
-           overwrite: bool, script: str, args: tuple[str, ...]) -> None:
+           overwrite: bool, replay_source: str | None, replay_random: str,
+           replay_variables: str, rename: tuple[str, ...], script: str,
+           args: tuple[str, ...]) -> None:
     """Run SCRIPT (with ARGS) in this process, recording it into OUTPUT.
 
     The script runs as __main__ with sys.argv = [SCRIPT, *ARGS]; its exit status is
-    tftrace's. The trace is complete even when the script raises.
+    tftrace's. The trace is complete even when the script raises. A replay that
+    cannot go on (a random op that does not match A's) exits 2.
     """
     from tftrace.recording.script import run_script
 
+    if replay_source is None and (rename or replay_random != "on" or replay_variables != "on"):
+        raise click.UsageError("--replay-random, --replay-variables and --rename need --replay A.zarr")
     ctx.exit(run_script(script, args, output=output, seed=seed, seed_mode=seed_mode,
-                        capture=capture, overwrite=overwrite))
+                        capture=capture, overwrite=overwrite, replay=replay_source,
+                        replay_random=replay_random == "on",
+                        replay_variables=replay_variables == "on", rename=rename))
 
 
 main = cli

@@ -140,23 +140,60 @@ class Alignment:
     suggested_renames: tuple[RenameRule, ...]
 
 
-def random_order(event: Event) -> tuple[int, float, int]:
-    """DESIGN's random-op order: step by step; within a step, by when the op got its
-    seed (``seed_index``: creation order in a graph, execution order eagerly); then seq.
+def is_initializer(event: Event) -> bool:
+    """A random op drawn by a variable's initializer (older traces: by its graph name)."""
+    flag = event.attrs.get("initializer")
+    if isinstance(flag, bool):
+        return flag
+    return "/Initializer/" in str(event.attrs.get("op_name") or "")
+
+
+def random_order(event: Event) -> tuple[int, int, float, int]:
+    """DESIGN's random-op order: step by step; within a step, the draws of variable
+    initializers first, then the other random ops, each by when the op got its seed
+    (``seed_index``: creation order in a graph, execution order eagerly); then seq.
 
     A graph's dropout is recorded when the Session runs it, after the initializers,
     but was created between them; ordering by seed index lines it up with the same
-    net called eagerly.
+    net called eagerly. Initializers come first because frameworks create variables
+    at different moments (a TF1 graph as its layers are built, Keras 3 all at once
+    before computing): their draws would otherwise interleave differently with
+    dropout, although each stream on its own is in the same order.
     """
     index = event.attrs.get("seed_index")
+    stream = 0 if is_initializer(event) else 1
     if isinstance(index, int) and not isinstance(index, bool):
-        return (event.step, float(index), event.seq)
-    return (event.step, float("inf"), event.seq)
+        return (event.step, stream, float(index), event.seq)
+    return (event.step, stream, float("inf"), event.seq)
+
+
+#: Random op kinds that draw from the same distribution, whatever the kernel: a TF1
+#: ``RandomUniform`` and the ``StatelessRandomUniformV2`` of a Keras 3 dropout both
+#: give uniform [0, 1) values, so one can stand for the other.
+RANDOM_FAMILIES = {
+    "uniform": ("RandomUniform", "StatelessRandomUniform", "StatelessRandomUniformV2",
+                "StatefulUniform"),
+    "uniform_int": ("RandomUniformInt", "StatelessRandomUniformInt",
+                    "StatelessRandomUniformIntV2", "StatefulUniformInt"),
+    "uniform_full_int": ("StatelessRandomUniformFullInt", "StatelessRandomUniformFullIntV2",
+                         "StatefulUniformFullInt"),
+    "normal": ("RandomStandardNormal", "StatelessRandomNormal", "StatelessRandomNormalV2",
+               "StatefulStandardNormal", "StatefulStandardNormalV2"),
+    "truncated_normal": ("TruncatedNormal", "StatelessTruncatedNormal",
+                         "StatelessTruncatedNormalV2", "StatefulTruncatedNormal"),
+}
+_FAMILY_OF = {op: family for family, ops in RANDOM_FAMILIES.items() for op in ops}
+
+
+def random_family(op_type: str | None) -> str | None:
+    """The distribution an op type draws from (its own name when it has no family)."""
+    return _FAMILY_OF.get(op_type, op_type) if op_type is not None else None
 
 
 def random_token(event: Event) -> tuple[Any, ...]:
-    """What must agree between two random ops for them to be the same op."""
-    return (event.attrs.get("op_type"), event.shape, event.dtype)
+    """What must agree between two random ops for them to be the same op: the
+    distribution they draw from (see :data:`RANDOM_FAMILIES`), shape and dtype."""
+    return (random_family(event.attrs.get("op_type")), event.shape, event.dtype)
 
 
 def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[str],

@@ -87,10 +87,13 @@ def _open(path: str | os.PathLike[str], opened: list[Trace]) -> Trace:
 def _info(trace: Trace) -> TraceInfo:
     env = trace.environment
     versions = env.get("versions")
-    tf = versions.get("tensorflow") if isinstance(versions, Mapping) else env.get("tensorflow")
+    tf = versions.get("tensorflow") if isinstance(versions, Mapping) else \
+        env.get("tensorflow_version", env.get("tensorflow"))
     host = env.get("host")
+    replay = env.get("replay")
     return TraceInfo(str(trace.path), trace.complete, len(trace.events),
-                     tf if isinstance(tf, str) else None, host if isinstance(host, str) else None)
+                     tf if isinstance(tf, str) else None, host if isinstance(host, str) else None,
+                     replay if isinstance(replay, Mapping) else None)
 
 
 class _Differ:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from tftrace.compare.align import RandomGap, RenameRule
 from tftrace.compare.metrics import ValueComparison
@@ -98,10 +98,12 @@ class TraceInfo:
     events: int
     tensorflow: str | None = None
     host: str | None = None
+    replay: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "complete": self.complete, "events": self.events,
-                "tensorflow": self.tensorflow, "host": self.host}
+                "tensorflow": self.tensorflow, "host": self.host,
+                "replay": dict(self.replay) if self.replay is not None else None}
 
 
 @dataclass(frozen=True)

@@ -10,19 +10,29 @@ the route that mode allows:
 * TF1 graph: registered with the graph's watch list; the Session adapter fetches
   the output in each ``Session.run`` that executes the op anyway.
 
-The callback never changes an output today; replay (issue 5) will return
-replacement outputs from ``on_random_op`` here.
+Under replay (replay.py) the op's output is replaced by run A's value:
+
+* in a tf.function the callback returns a replacement output, a stateful
+  ``numpy_function`` that takes A's next value on every execution;
+* eagerly TensorFlow ignores a callback's return value, so the generated op
+  functions (``gen_random_ops.random_uniform`` and the like, which every public
+  random API calls through its module) are wrapped while replaying;
+* in a TF1 graph the Session adapter feeds A's values to the op's output.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+import tensorflow as tf
 from tensorflow.python.eager import context
 from tensorflow.python.framework import op_callbacks
+from tensorflow.python.ops import (gen_random_ops, gen_stateful_random_ops,
+                                   gen_stateless_random_ops, gen_stateless_random_ops_v2)
 
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.values import is_function_graph, observe_in_function
@@ -64,12 +74,13 @@ class RandomOpInfo:
     name_scope: str
     op_name: str | None
     call_site: str | None
+    initializer: bool = False  # drawn while a variable was being created (its initializer)
 
     def attrs(self) -> dict[str, Any]:
         return {"op_type": self.op_type, "seed": list(self.seed) if self.seed else None,
                 "seed_index": self.seed_index, "mode": self.mode,
                 "name_scope": self.name_scope, "op_name": self.op_name,
-                "call_site": self.call_site}
+                "call_site": self.call_site, "initializer": self.initializer}
 
 
 def _attr_int(value: Any) -> int | None:
@@ -95,12 +106,22 @@ class RandomOpCapture:
         self._recorder = recorder
         self._local = threading.local()
         self._installed = False
+        self._patched: list[tuple[Any, str, Callable[..., Any]]] = []
 
     def install(self) -> None:
         op_callbacks.add_op_callback(self._callback)
         self._installed = True
+        replay = self._recorder.replay
+        if replay is not None and replay.random:
+            for module, attr in _generated_random_functions():
+                original = getattr(module, attr)
+                self._patched.append((module, attr, original))
+                setattr(module, attr, self._replaying(original))
 
     def uninstall(self) -> None:
+        for module, attr, original in reversed(self._patched):
+            setattr(module, attr, original)
+        self._patched.clear()
         if self._installed:
             op_callbacks.remove_op_callback(self._callback)
             self._installed = False
@@ -111,13 +132,12 @@ class RandomOpCapture:
             return None
         self._local.busy = True
         try:
-            self._on_random_op(op_type, attrs, outputs[0], op_name, graph)
+            return self._on_random_op(op_type, attrs, outputs[0], op_name, graph)
         finally:
             self._local.busy = False
-        return None
 
     def _on_random_op(self, op_type: str, attrs: Any, output: Any,
-                      op_name: str | None, graph: Any) -> None:
+                      op_name: str | None, graph: Any) -> Any:
         recorder = self._recorder
         pending = recorder.seeds.take_pending() if op_type in STATEFUL_RANDOM_OPS else None
         seed_index = pending[0] if pending else recorder.seeds.next_index()
@@ -131,11 +151,87 @@ class RandomOpCapture:
             name = op_name or op_type
         info = RandomOpInfo(op_type=op_type, name=name, seed=_seed_pair(attrs),
                             seed_index=seed_index, mode=mode, name_scope=scope,
-                            op_name=op_name, call_site=user_call_site(2))
+                            op_name=op_name, call_site=user_call_site(2),
+                            initializer=recorder.variables.creating())
+        replay = recorder.replay if recorder.replay is not None and recorder.replay.random \
+            else None
         if mode == "eager":
-            recorder.emit("random_op", info.name, output.numpy(), info.attrs())
+            if getattr(self._local, "replacing", False) and replay is not None:
+                self._local.replaced_info = info  # the wrapper swaps in A's value
+            else:
+                recorder.emit("random_op", info.name, output.numpy(), info.attrs())
         elif mode == "function":
+            if replay is not None:
+                return [self._replay_in_function(info, output)]
             observe_in_function(
                 output, lambda value: recorder.emit("random_op", info.name, value, info.attrs()))
         else:
             recorder.graph_state(graph).watch_random_op(info, output)
+        return None
+
+    def _replaying(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """``original`` (a generated op function), returning A's value when run eagerly."""
+        capture = self
+
+        def replaying(*args: Any, **kwargs: Any) -> Any:
+            recorder = capture._recorder
+            if not recorder.active or not context.executing_eagerly():
+                return original(*args, **kwargs)
+            local = capture._local
+            local.replacing, local.replaced_info = True, None
+            try:
+                output = original(*args, **kwargs)
+            finally:
+                local.replacing = False
+            info, local.replaced_info = local.replaced_info, None
+            if info is None:  # not seen by our callback (e.g. another thread): leave it
+                return output
+            assert recorder.replay is not None
+            taken = recorder.replay.next_random(info, tuple(output.shape), output.dtype.name,
+                                                recorder.step)
+            if taken is None:  # an initializer draw A has no match for: B keeps its own
+                recorder.emit("random_op", info.name, output.numpy(), info.attrs())
+                return output
+            value, source = taken
+            recorder.emit("random_op", info.name, value, {**info.attrs(), "replayed_from": source.seq})
+            with tf.device(output.device):
+                return tf.constant(value, dtype=output.dtype)
+
+        replaying.__wrapped__ = original  # type: ignore[attr-defined]
+        return replaying
+
+    def _replay_in_function(self, info: RandomOpInfo, output: Any) -> Any:
+        """A stateful op standing for ``output`` that yields A's next value per execution.
+
+        It takes ``output`` as input so the random op still runs (its state moves as
+        it would without replay).
+        """
+        recorder = self._recorder
+        dtype = output.dtype
+
+        def take(drawn: Any) -> Any:
+            assert recorder.replay is not None
+            taken = recorder.replay.next_random(info, np.shape(drawn), dtype.name, recorder.step)
+            if taken is None:  # an initializer draw A has no match for: B keeps its own
+                recorder.emit("random_op", info.name, np.asarray(drawn), info.attrs())
+                return drawn
+            value, source = taken
+            recorder.emit("random_op", info.name, value, {**info.attrs(), "replayed_from": source.seq})
+            return np.asarray(value, dtype=dtype.as_numpy_dtype)
+
+        replaced = tf.numpy_function(take, [output], Tout=dtype, stateful=True,
+                                     name="tftrace_replay")
+        replaced.set_shape(output.shape)
+        return replaced
+
+
+def _generated_random_functions() -> list[tuple[Any, str]]:
+    """(module, function name) of every generated op function of a random op."""
+    found = []
+    for module in (gen_random_ops, gen_stateless_random_ops, gen_stateless_random_ops_v2,
+                   gen_stateful_random_ops):
+        for op_type in sorted(RANDOM_OPS):
+            attr = re.sub(r"(?<!^)(?=[A-Z])", "_", op_type).lower()
+            if callable(getattr(module, attr, None)):
+                found.append((module, attr))
+    return found

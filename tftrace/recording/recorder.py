@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 import weakref
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import tensorflow as tf
 
@@ -17,6 +17,7 @@ from tftrace.recording.calls import CallCounter
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.imports import PostImportHooks
 from tftrace.recording.random_ops import RandomOpCapture
+from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.values import is_function_graph, is_symbolic, observe_in_function, to_numpy
@@ -37,11 +38,13 @@ class Recorder:
         The current training step (incremented by :meth:`next_step`).
     """
 
-    def __init__(self, writer: TraceWriter, seeds: SeedControl) -> None:
-        self.path = str(writer.path)
+    def __init__(self, writer: TraceWriter | None, seeds: SeedControl,
+                 replay: ReplaySource | None = None) -> None:
+        self.path = str(writer.path) if writer is not None else None
         self.step = 0
         self.active = False
         self.seeds = seeds
+        self.replay = replay
         self._writer = writer
         self._graphs: weakref.WeakKeyDictionary[Any, GraphState] = weakref.WeakKeyDictionary()
         self._graphs_lock = threading.Lock()
@@ -97,6 +100,8 @@ class Recorder:
         """Mark a training step boundary; returns the new step number."""
         self.variables.record_pending_eager()
         self.step += 1
+        if self.replay is not None:
+            self.replay.on_next_step(self.step)
         return self.step
 
     def snapshot_variables(self) -> None:
@@ -125,7 +130,7 @@ class Recorder:
     # -- used by the adapters ---------------------------------------------------------
 
     def emit(self, kind: str, name: str, value: Any, attrs: Mapping[str, Any]) -> None:
-        if self.active:
+        if self.active and self._writer is not None:
             self._writer.add_event(kind, name, step=self.step, value=value, attrs=dict(attrs))
 
     def graph_state(self, graph: Any) -> GraphState:
@@ -170,8 +175,12 @@ class Recorder:
             with _active_lock:
                 if _active is self:
                     _active = None
-            self._writer.update_environment(steps=self.step + 1, error=error)
-            self._writer.close(complete=True)
+            if self._writer is not None:
+                fields: dict[str, Any] = {"steps": self.step + 1, "error": error}
+                if self.replay is not None:
+                    fields["replay"] = self.replay.summary()
+                self._writer.update_environment(**fields)
+                self._writer.close(complete=True)
 
 
 def active_recorder() -> Recorder | None:
@@ -180,17 +189,23 @@ def active_recorder() -> Recorder | None:
 
 
 @contextlib.contextmanager
-def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "num_random_ops",
-           capture: str = "full", overwrite: bool = False) -> Iterator[Recorder]:
-    """See :func:`tftrace.record`."""
+def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
+           seed_mode: str = "num_random_ops", capture: str = "full", overwrite: bool = False,
+           replay: ReplaySource | None = None) -> Iterator[Recorder]:
+    """See :func:`tftrace.record`; ``path=None`` records nothing (replay only)."""
     if _active is not None:
+        where = os.fspath(path) if path is not None else "a replay without recording"
         raise UsageError(
             f"a recording to {_active.path} is already active; expected one recorder "
-            f"at a time, got a second one for {os.fspath(path)}")
+            f"at a time, got a second one for {where}")
     seeds = SeedControl(seed, seed_mode)
-    env = environment.collect(seed=seed, seed_mode=seed_mode, capture=capture)
-    writer = TraceWriter.create(path, environment=env, capture=capture, overwrite=overwrite)
-    recorder = Recorder(writer, seeds)
+    writer = None
+    if path is not None:
+        env = environment.collect(seed=seed, seed_mode=seed_mode, capture=capture)
+        if replay is not None:
+            env["replay"] = replay.summary()
+        writer = TraceWriter.create(path, environment=env, capture=capture, overwrite=overwrite)
+    recorder = Recorder(writer, seeds, replay)
     try:
         recorder.start()
     except BaseException:
@@ -207,6 +222,25 @@ def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "nu
         # The block ended, normally or by an exception: the trace is complete. Only a
         # process that dies before reaching this point leaves an incomplete trace.
         recorder.stop(error=error)
+
+
+@contextlib.contextmanager
+def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] | None = None,
+           random: bool = True, variables: bool = True, rename: Iterable[Any] | None = None,
+           seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
+           overwrite: bool = False) -> Iterator[Recorder]:
+    """See :func:`tftrace.replay`."""
+    if _active is not None:
+        raise UsageError(
+            f"a recording to {_active.path} is already active; expected one recorder "
+            f"at a time, got a replay of {os.fspath(source)}")
+    source_replay = ReplaySource(source, random=random, variables=variables, rename=rename)
+    try:
+        with record(record_to, seed=seed, seed_mode=seed_mode, capture=capture,
+                    overwrite=overwrite, replay=source_replay) as recorder:
+            yield recorder
+    finally:
+        source_replay.close()
 
 
 def endpoint(name: str, value: Any) -> None:

@@ -8,18 +8,23 @@ import sys
 import traceback
 from typing import Sequence
 
-from tftrace.errors import UsageError
+from tftrace.errors import ReplayError, TftraceError, UsageError
 from tftrace.recording.recorder import record
+from tftrace.recording.recorder import replay as replay_run
 
 
 def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: str,
                seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
-               overwrite: bool = False) -> int:
-    """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]`` inside ``record()``.
+               overwrite: bool = False, replay: str | os.PathLike[str] | None = None,
+               replay_random: bool = True, replay_variables: bool = True,
+               rename: Sequence[str] = ()) -> int:
+    """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]`` inside ``record()``
+    (or ``replay()`` when ``replay`` names trace A).
 
     Returns the script's exit status: 0 when it ends normally, its ``sys.exit`` code,
     or 1 when it raises (the traceback is printed as Python would). The trace is
-    closed and marked complete in every case.
+    closed and marked complete in every case. A :class:`TftraceError` raised in the
+    script (a replay mismatch, a seed reused) propagates, for the CLI's exit 2.
     """
     script = os.fspath(script)
     if not os.path.isfile(script):
@@ -29,11 +34,27 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     status = 0
     try:
-        with record(output, seed=seed, seed_mode=seed_mode, capture=capture,
-                    overwrite=overwrite):
-            runpy.run_path(script, run_name="__main__")
+        if replay is None:
+            recording = record(output, seed=seed, seed_mode=seed_mode, capture=capture,
+                               overwrite=overwrite)
+        else:
+            recording = replay_run(replay, record_to=output, random=replay_random,
+                                   variables=replay_variables, rename=rename, seed=seed,
+                                   seed_mode=seed_mode, capture=capture, overwrite=overwrite)
+        with recording as recorder:
+            try:
+                runpy.run_path(script, run_name="__main__")
+            except Exception as exc:
+                # A replay error raised inside a tf.function reaches the script wrapped
+                # in a TensorFlow error: report it as the replay error it is.
+                if recorder.replay is not None and recorder.replay.error and \
+                        not isinstance(exc, TftraceError):
+                    raise ReplayError(recorder.replay.error) from exc
+                raise
     except SystemExit as exc:
         status = _exit_status(exc.code)
+    except TftraceError:
+        raise
     except Exception:  # the user's script failed: report it as Python would, keep the trace
         traceback.print_exc()
         status = 1

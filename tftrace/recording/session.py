@@ -11,6 +11,12 @@ graph-level seeds in old TensorFlow and change the user's GraphDef).
 
 Within one run the values are recorded in seed order for random ops, then
 variables in creation order, then endpoints in registration order.
+
+Under replay the same plan says what to feed: each random op this run executes
+gets run A's value for it, and each variable it initializes A's initial value,
+fed to the op's output and to the variable's ``initial_value``. Feeding needs no
+change to the graph, and the fetched values are the fed ones, so the trace holds
+what B consumed.
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ class Watch:
     order: int
     tensor: Any
     trigger: str  # name of the op whose execution makes the tensor free
-    deliver: Callable[[Any], None]
+    deliver: Callable[..., None]  # (value, **extra_attrs)
     once: bool = False
+    info: Any = None  # the RandomOpInfo or VariableInfo behind a random_op or variable watch
 
     def sort_key(self) -> tuple[int, int]:
         return (_KIND_ORDER[self.kind], self.order)
@@ -65,7 +72,9 @@ class GraphState:
     def watch_random_op(self, info: RandomOpInfo, output: Any) -> None:
         attrs = info.attrs()
         self._add(Watch("random_op", info.seed_index, output, output.op.name,
-                        lambda value: self._recorder.emit("random_op", info.name, value, attrs)))
+                        lambda value, **extra: self._recorder.emit(
+                            "random_op", info.name, value, {**attrs, **extra}),
+                        info=info))
 
     def watch_variable(self, info: VariableInfo) -> None:
         variable = info.variable
@@ -76,20 +85,20 @@ class GraphState:
         if initializer is None or initial_value is None:
             return
 
-        def deliver(value: Any) -> None:
+        def deliver(value: Any, **extra: Any) -> None:
             self._recorder.variables.record(info, value)
             with self._lock:
                 self.pending_variables.pop(variable.op.name, None)
 
         self._add(Watch("variable", info.creation_index, initial_value, initializer.name,
-                        deliver, once=True))
+                        deliver, once=True, info=info))
 
     def watch_endpoint(self, name: str, tensor: Any, attrs: dict[str, Any]) -> None:
         with self._lock:
             order = self._endpoint_count
             self._endpoint_count += 1
         self._add(Watch("endpoint", order, tensor, tensor.op.name,
-                        lambda value: self._recorder.emit("endpoint", name, value, attrs)))
+                        lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs)))
 
     def _add(self, watch: Watch) -> None:
         with self._lock:
@@ -208,6 +217,11 @@ class SessionCapture:
             return original(session, fetches, feed_dict, options, run_metadata)
         state.session = weakref.ref(session)
         free, restored = state.plan(fetches, feed_dict)
+        replayed: dict[int, dict[str, Any]] = {}
+        if recorder.replay is not None and free:
+            feeds, replayed = _replay_feeds(recorder, free)
+            if feeds:
+                feed_dict = {**(feed_dict or {}), **feeds}
         if not free:
             result = original(session, fetches, feed_dict, options, run_metadata)
             extra: list[Any] = []
@@ -216,7 +230,7 @@ class SessionCapture:
                                      options, run_metadata)
         state.runs += 1
         for watch, value in sorted(zip(free, extra), key=lambda pair: pair[0].sort_key()):
-            watch.deliver(value)
+            watch.deliver(value, **replayed.get(id(watch), {}))
         state.delivered(free)
         if restored:
             values = self.read(session, [info.variable._as_graph_element() for info in restored])
@@ -224,3 +238,23 @@ class SessionCapture:
                 recorder.variables.record(info, value)
                 state.pending_variables.pop(info.variable.op.name, None)
         return result
+
+
+def _replay_feeds(recorder: Recorder, free: list[Watch]) -> tuple[dict[Any, Any], dict[int, dict[str, Any]]]:
+    """Run A's values for the random ops and initializers of this run, as feeds."""
+    replay = recorder.replay
+    assert replay is not None
+    feeds: dict[Any, Any] = {}
+    extra: dict[int, dict[str, Any]] = {}
+    if replay.random:
+        randoms = sorted((w for w in free if w.kind == "random_op"), key=Watch.sort_key)
+        requests = [(w.info, tuple(w.tensor.shape.as_list()) if w.tensor.shape.rank is not None
+                     else None, w.tensor.dtype.base_dtype.name) for w in randoms]
+        for watch, taken in zip(randoms, replay.session_random(requests, recorder.step)):
+            if taken is not None:  # None: an initializer draw A has no match for
+                feeds[watch.tensor] = taken[0]
+                extra[id(watch)] = {"replayed_from": taken[1].seq}
+    for watch in free:
+        if watch.kind == "variable" and watch.info.replay_value is not None:
+            feeds[watch.tensor] = watch.info.replay_value
+    return feeds, extra

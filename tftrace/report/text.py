@@ -64,6 +64,8 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
         if not info.complete:
             extras.append(paint("INCOMPLETE", "yellow"))
         lines.append(f"  {label}: {info.path} ({', '.join(extras)})")
+        if info.replay is not None:
+            lines.append(f"     {_replay_line(info.replay)}")
     tol = result.tolerances
     setting = f"  tolerance: rtol={tol.default.rtol:g}, atol={tol.default.atol:g}"
     for rule in tol.rules:
@@ -265,3 +267,20 @@ def render_check_text(result: Any, *, color: bool = False) -> str:
 
 
 MAX_LISTED_FINDINGS = 20
+
+
+def _replay_line(replay: Any) -> str:
+    """How a trace recorded under replay got its inputs, in one line."""
+    what = []
+    if replay.get("random"):
+        what.append(f"{replay.get('random_ops_replayed', '?')} random values")
+    if replay.get("variables"):
+        what.append(f"{replay.get('variables_replayed', '?')} initial variable values")
+    line = f"replayed from {replay.get('source')}: " + (" and ".join(what) or "nothing")
+    missing = replay.get("variables_not_replayed") or []
+    if replay.get("variables") and missing:
+        line += f"; {len(missing)} variable" + ("" if len(missing) == 1 else "s") + \
+            " kept their own initializer"
+    if replay.get("error"):
+        line += "; replay stopped with an error"
+    return line
