@@ -1,9 +1,13 @@
-"""Recording overhead on a tf-slim net's training steps (forward + backward), side by side.
+"""Recording and replay overhead on a tf-slim net's training steps (forward + backward),
+side by side.
 
-Runs the same steps with recording off, with ``capture="stats"`` and with
-``capture="full"``, in a TF1 Session and eagerly through the
-``track_tf1_style_variables`` shim, interleaving the three variants over several
-rounds and keeping each variant's best time. Prints the ratios to "off".
+Runs the same steps with recording off, with ``capture="stats"``, with
+``capture="full"``, and with ``capture="full"`` under ``tftrace.replay`` of the
+"full" trace of the same round (every random value and initial weight fed from it),
+in a TF1 Session and eagerly through the ``track_tf1_style_variables`` shim,
+interleaving the variants over several rounds and keeping each variant's best time.
+Prints the ratios to "off", and replay's ratio to "full" (the same recorded run
+without replay).
 
     .venv/bin/python benchmarks/record_overhead.py [--net inception_v1] [--steps 10] [--rounds 3]
 
@@ -104,8 +108,12 @@ def measure(variant: str, program, net: str, steps: int, batch: int, directory: 
     global _recorder
     path = os.path.join(directory, f"{variant}.zarr")
     shutil.rmtree(path, ignore_errors=True)
-    context = (contextlib.nullcontext() if variant == "off"
-               else tftrace.record(path, capture=variant))
+    if variant == "off":
+        context: contextlib.AbstractContextManager = contextlib.nullcontext()
+    elif variant == "replay":
+        context = tftrace.replay(os.path.join(directory, "full.zarr"), record_to=path)
+    else:
+        context = tftrace.record(path, capture=variant)
     with context as recorder:
         _recorder = recorder
         try:
@@ -124,7 +132,7 @@ def main() -> None:
     alias_legacy_tf_layers()
     print(f"tensorflow {tf.__version__}, net {args.net}, batch {args.batch}, "
           f"{args.steps} training steps, best of {args.rounds} interleaved rounds")
-    variants = ("off", "stats", "full")
+    variants = ("off", "stats", "full", "replay")  # replay reads the "full" trace just made
     with tempfile.TemporaryDirectory() as directory:
         for label, program in (("session", session_steps), ("eager shim", eager_steps)):
             for variant in variants:  # warm-up: first-call costs (kernels, imports, tracing)
@@ -142,6 +150,9 @@ def main() -> None:
                 init, steps = best[variant]
                 print(f"  {variant:<8}{steps:>10.3f}{steps / off_steps:>7.2f}x"
                       f"{init:>10.3f}{init / off_init:>7.2f}x")
+            full_steps, replay_steps = best["full"][1], best["replay"][1]
+            print(f"  replay vs full (same recorded run without replay): steps "
+                  f"{replay_steps / full_steps:.2f}x, init {best['replay'][0] / best['full'][0]:.2f}x")
 
 
 if __name__ == "__main__":
