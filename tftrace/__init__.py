@@ -11,10 +11,10 @@ import sys
 from typing import TYPE_CHECKING, Any, ContextManager, Iterable
 
 from tftrace.errors import TftraceError
-from tftrace.format.reader import Trace
 
 if TYPE_CHECKING:
     from tftrace.compare.result import DiffResult
+    from tftrace.format.reader import Trace
     from tftrace.recording.recorder import Recorder
 
 __version__ = "0.1.0"
@@ -115,6 +115,28 @@ def endpoint(name: str, value: Any) -> None:
         recorder_module.endpoint(name, value)
 
 
+def next_step() -> int | None:
+    """Mark a training step boundary on the active recorder (as ``rec.next_step()``).
+
+    For code run by ``tftrace record SCRIPT``, which has no recorder object at hand.
+
+    Returns
+    -------
+    int or None
+        The new step number, or None (and nothing happens) without an active recorder.
+    """
+    recorder_module = sys.modules.get("tftrace.recording.recorder")
+    return recorder_module.next_step() if recorder_module is not None else None
+
+
+def snapshot_variables() -> None:
+    """Record every variable's value at the current step on the active recorder
+    (as ``rec.snapshot_variables()``); no-op without one."""
+    recorder_module = sys.modules.get("tftrace.recording.recorder")
+    if recorder_module is not None:
+        recorder_module.snapshot_variables()
+
+
 def diff(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], **options: Any) -> DiffResult:
     """Compare trace ``b`` against the reference ``a``; never imports TensorFlow.
 
@@ -132,13 +154,16 @@ def diff(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], *
 
 
 def __getattr__(name: str) -> Any:
-    # `tftrace.testing` without an explicit import, loaded only when used
-    if name == "testing":
-        import importlib
+    # `tftrace.testing` without an explicit import, and `tftrace.Trace`, loaded only when
+    # used: importing tftrace (as pytest does for the plugin) loads neither zarr nor numpy.
+    import importlib
 
+    if name == "testing":
         return importlib.import_module("tftrace.testing")
+    if name == "Trace":
+        return importlib.import_module("tftrace.format.reader").Trace
     raise AttributeError(f"module 'tftrace' has no attribute {name!r}")
 
 
-__all__ = ["Trace", "TftraceError", "__version__", "diff", "endpoint", "open", "record", "replay",
-           "testing"]
+__all__ = ["Trace", "TftraceError", "__version__", "diff", "endpoint", "next_step", "open",
+           "record", "replay", "snapshot_variables", "testing"]

@@ -31,6 +31,7 @@ def assert_equivalent(a: Trace | str | os.PathLike[str], b: Trace | str | os.Pat
     AssertionError
         With the whole text report (first divergence, where to look, summary).
     """
+    __tracebackhide__ = True  # pytest: the failure is the report, not this function
     result = diff(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename, only=only)
     if not result.equivalent:
         raise AssertionError("traces are not equivalent\n" + render_text(result))

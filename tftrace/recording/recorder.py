@@ -18,7 +18,7 @@ from tftrace.recording.callsite import user_call_site
 from tftrace.recording.imports import PostImportHooks
 from tftrace.recording.random_ops import RandomOpCapture
 from tftrace.recording.replay import ReplaySource
-from tftrace.recording.seeds import SeedControl
+from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.values import is_function_graph, is_symbolic, observe_in_function, to_numpy
 from tftrace.recording.variables import VariableCapture
@@ -154,6 +154,8 @@ class Recorder:
         self._hooks.install()
         self._calls.install()
         self.seeds.install()
+        for module_name in KERAS_SEED_MODULES:
+            self._hooks.after_import(module_name, self.seeds.patch_keras)
         self.variables.install()
         self._random_ops.install()
         self._sessions.install()
@@ -248,3 +250,16 @@ def endpoint(name: str, value: Any) -> None:
     recorder = _active
     if recorder is not None:
         recorder.endpoint(name, value)
+
+
+def next_step() -> int | None:
+    """``next_step()`` on the active recorder; None without one."""
+    recorder = _active
+    return recorder.next_step() if recorder is not None else None
+
+
+def snapshot_variables() -> None:
+    """``snapshot_variables()`` on the active recorder; no-op without one."""
+    recorder = _active
+    if recorder is not None:
+        recorder.snapshot_variables()

@@ -15,11 +15,20 @@ tracing a ``tf.function``. Replacing that one function, as the tool does with
 
 In every mode the controller also numbers the seeds it hands out (``seed_index``)
 so random ops can be ordered "by when they got their seed".
+
+Keras 3 does not ask ``get_seed``: an initializer or dropout without a seed draws one
+from Python's ``random`` module (``make_default_seed``), so its weights change from
+process to process. Outside ``off`` mode, ``make_default_seed`` draws from a private
+``random.Random(seed)`` while recording (and Keras's global seed generator starts
+afresh), which makes Keras 3 models deterministic too without touching the program's
+own ``random`` state.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+from types import ModuleType
 from typing import Any, Callable
 
 import tensorflow as tf
@@ -28,6 +37,8 @@ from tensorflow.python.framework import random_seed
 from tftrace.errors import SeedReuseError, UsageError
 
 SEED_MODES = ("num_random_ops", "constant", "off")
+#: Keras 3 modules holding ``make_default_seed`` (the TF backend imports it by name).
+KERAS_SEED_MODULES = ("keras.src.random.seed_generator", "keras.src.backend.tensorflow.random")
 
 
 class SeedControl:
@@ -46,6 +57,9 @@ class SeedControl:
         self._count = 0  # seeds handed out so far, in every mode
         self._local = threading.local()
         self._original: Callable[..., Any] | None = None
+        self._keras_rng = random.Random(seed)
+        self._keras_patched: list[tuple[ModuleType, Any]] = []
+        self._keras_generator: tuple[Any, Any] | None = None
 
     @property
     def operation_seed(self) -> int:
@@ -76,7 +90,35 @@ class SeedControl:
         self._original = random_seed.get_seed
         random_seed.get_seed = self._get_seed
 
+    def patch_keras(self, module: ModuleType) -> None:
+        """Give a Keras 3 module's ``make_default_seed`` the private seed stream (not in ``off``)."""
+        if self.mode == "off" or not callable(getattr(module, "make_default_seed", None)):
+            return
+        self._keras_patched.append((module, module.make_default_seed))
+        module.make_default_seed = self._keras_default_seed  # type: ignore[attr-defined]
+        if module.__name__ == KERAS_SEED_MODULES[0] and self._keras_generator is None:
+            from keras.src.backend.common import global_state
+
+            key = module.GLOBAL_SEED_GENERATOR
+            self._keras_generator = (key, global_state.get_global_attribute(key))
+            global_state.set_global_attribute(key, None)  # recreated from the private stream
+
+    def _keras_default_seed(self) -> int:
+        return self._keras_rng.randint(1, int(1e9))
+
+    def uninstall_keras(self) -> None:
+        for module, original in reversed(self._keras_patched):
+            if getattr(module, "make_default_seed", None) == self._keras_default_seed:
+                module.make_default_seed = original  # type: ignore[attr-defined]
+        self._keras_patched.clear()
+        if self._keras_generator is not None:
+            from keras.src.backend.common import global_state
+
+            global_state.set_global_attribute(*self._keras_generator)
+            self._keras_generator = None
+
     def uninstall(self) -> None:
+        self.uninstall_keras()
         if self._original is None:
             return
         # Only undo our own patch: something installed after us keeps its own.
