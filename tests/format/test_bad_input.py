@@ -200,3 +200,55 @@ def test_pack_refuses_bad_targets(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["pack", str(t), str(tmp_path / "o.zarr.zip")]).exit_code == 0
     result = runner.invoke(cli, ["pack", str(t), str(tmp_path / "o.zarr.zip")])
     assert result.exit_code == 2 and "already exists" in result.stderr
+
+
+def _array_meta(trace: Path) -> tuple[Path, dict]:
+    path = trace / "arrays" / "1" / "zarr.json"
+    return path, json.loads(path.read_text())
+
+
+def _meta_not_json(trace: Path) -> None:
+    _array_meta(trace)[0].write_bytes(b"{ not json")
+
+
+def _meta_bad_chunks(trace: Path) -> None:
+    path, meta = _array_meta(trace)
+    meta["chunk_grid"]["configuration"]["chunk_shape"] = [-1, 2]
+    path.write_text(json.dumps(meta))
+
+
+def _meta_other_dtype(trace: Path) -> None:
+    path, meta = _array_meta(trace)
+    meta["data_type"] = "int32"
+    path.write_text(json.dumps(meta))
+
+
+def _meta_other_shape(trace: Path) -> None:
+    path, meta = _array_meta(trace)
+    meta["shape"] = [4, 1]
+    path.write_text(json.dumps(meta))
+
+
+def _meta_missing(trace: Path) -> None:
+    _array_meta(trace)[0].unlink()
+
+
+ARRAY_META_CASES = {
+    "not-json": (_meta_not_json, "array arrays/1 of event #1 'logits' is unreadable: zarr.json is not valid JSON"),
+    "negative-chunk-shape": (_meta_bad_chunks, "array arrays/1 of event #1 'logits' is missing or unreadable"),
+    "other-data-type": (_meta_other_dtype, "expected stored dtype float32, got int32"),
+    "other-shape": (_meta_other_shape, "array arrays/1 has shape [4, 1], expected [2, 2]"),
+    "missing": (_meta_missing, "array arrays/1 of event #1 'logits' is missing (no arrays/1/zarr.json)"),
+}
+
+
+@pytest.mark.parametrize("case", list(ARRAY_META_CASES), ids=list(ARRAY_META_CASES))
+def test_bad_array_metadata_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
+    t = _good(tmp_path / "t.zarr")
+    corrupt, message = ARRAY_META_CASES[case]
+    corrupt(t)
+    result = CliRunner().invoke(cli, ["cat", str(t), "logits"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {t}"), result.stderr
+    assert message in lines[0]

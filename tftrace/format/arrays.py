@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
+import threading
 from typing import Any, Iterator
 
 import ml_dtypes
@@ -123,48 +125,226 @@ def _bad_string(x: Any) -> bytes:
     raise TraceFormatError(f"expected bytes in a string array, got {type(x).__name__}")
 
 
+def stored_dtype(dtype: str) -> np.dtype:
+    """The zarr data type an array of this logical dtype is stored as (see :func:`encode`)."""
+    return np.dtype(np.uint8) if dtype == "string" else np.dtype(np.uint16) if dtype == "bfloat16" \
+        else _NUMPY_OF[dtype]
+
+
 def numpy_dtype(dtype: str) -> np.dtype:
     """The numpy dtype an array of this logical dtype reads back as."""
     return np.dtype(object) if dtype == "string" else _NUMPY_OF[dtype]
 
 
-def statistics(value: np.ndarray, dtype: str) -> Stats:
-    """min, max, mean, NaN and Inf counts (NaN excluded from min/max/mean)."""
-    size = int(value.size)
-    if size == 0 or dtype == "string":
-        return Stats(size=size)
-    if dtype == "bool":
-        count = int(np.count_nonzero(value))
-        return Stats(size=size, min=float(value.min()), max=float(value.max()), mean=count / size)
-    if dtype in ("float16", "bfloat16", "float32", "float64", "complex64", "complex128"):
-        work = value.astype(np.float32) if dtype == "bfloat16" else value
+#: The content digest: a sha256 tree over fixed 4 MiB leaves of the stored bytes, so the
+#: leaves hash on several cores at once (hashlib releases the GIL). The scheme name is
+#: part of every digest string; digests are only ever compared within one scheme.
+DIGEST_SCHEME = "sha256-tree-4MiB"
+DIGEST_LEAF_BYTES = 4 << 20
+#: Digests written by tftrace before the tree: sha256 of the prefix and all stored bytes.
+LEGACY_DIGEST_SCHEME = "sha256"
+#: Statistics and hashing walk a leaf in blocks this large, each still in cache for the second pass.
+_BLOCK_BYTES = 1 << 20
+_FLOATS = ("float16", "bfloat16", "float32", "float64", "complex64", "complex128")
+
+
+def digest_scheme(digest: str | None) -> str | None:
+    """The scheme named by a digest string ("sha256-tree-4MiB", "sha256", ...), or None."""
+    if not isinstance(digest, str) or ":" not in digest:
+        return None
+    return digest.split(":", 1)[0]
+
+
+def digests_equal(a: str | None, b: str | None) -> bool | None:
+    """Whether two digests prove equal or different content; None when they cannot tell.
+
+    Digests of different schemes (a trace written before the tree digest against one
+    written after) say nothing about the values: compare the values instead.
+    """
+    scheme = digest_scheme(a)
+    if scheme is None or scheme != digest_scheme(b):
+        return None
+    return a == b
+
+
+class Summary:
+    """Statistics and content digest of one stored array, computed leaf by leaf.
+
+    :meth:`work` processes the next unclaimed leaf until none is left; several threads
+    may call it at once (each leaf is claimed once). :meth:`result` combines the leaves
+    in order, so the outcome never depends on which thread did what.
+    """
+
+    def __init__(self, stored: np.ndarray, dtype: str, shape: tuple[int, ...]):
+        self.dtype = dtype
+        self.shape = shape
+        self.size = math.prod(shape)
+        flat = np.require(stored, requirements="C").reshape(-1)
+        self._bytes = _little_endian(flat).view(np.uint8)  # what is hashed: the bytes on disk
+        # the values as statistics see them: bfloat16 reinterpreted from its bits
+        self._values: np.ndarray | None = None
+        if dtype != "string" and self.size:
+            self._values = flat.view(ml_dtypes.bfloat16) if dtype == "bfloat16" else flat
+        count = -(-self._bytes.size // DIGEST_LEAF_BYTES)
+        self._leaves: list[bytes | None] = [None] * count
+        self._parts: list[_Partial | None] = [None] * count
+        self._claim = iter(range(count))
+        self._lock = threading.Lock()
+
+    @property
+    def leaf_count(self) -> int:
+        return len(self._leaves)
+
+    def work(self) -> None:
+        """Hash and summarize leaves until every leaf is claimed."""
+        while True:
+            with self._lock:
+                index = next(self._claim, None)
+            if index is None:
+                return
+            self._leaf(index)
+
+    def result(self) -> tuple[Stats, str]:
+        """(statistics, digest); call once the threads running :meth:`work` have returned."""
+        self.work()
+        root = hashlib.sha256(_digest_prefix(self.dtype, self.shape))
+        for leaf in self._leaves:
+            assert leaf is not None, "result() called while a thread was still in work()"
+            root.update(leaf)
+        return self._stats(), f"{DIGEST_SCHEME}:{root.hexdigest()}"
+
+    def _leaf(self, index: int) -> None:
+        start = index * DIGEST_LEAF_BYTES
+        stop = min(start + DIGEST_LEAF_BYTES, self._bytes.size)
+        h = hashlib.sha256()
+        part = _Partial()
+        values = self._values
+        itemsize = values.itemsize if values is not None else 1
+        for lo in range(start, stop, _BLOCK_BYTES):
+            hi = min(lo + _BLOCK_BYTES, stop)
+            h.update(self._bytes[lo:hi].data)
+            if values is not None:
+                part.add(values[lo // itemsize:hi // itemsize], self.dtype)
+        self._leaves[index] = h.digest()
+        self._parts[index] = part
+
+    def _stats(self) -> Stats:
+        if self.size == 0 or self.dtype == "string":
+            return Stats(size=self.size)
+        total = _Partial()
+        for part in self._parts:
+            assert part is not None
+            total.merge(part)
+        return total.stats(self.size)
+
+
+class _Partial:
+    """Statistics of a part of an array, to be merged in order."""
+
+    __slots__ = ("lo", "hi", "total", "counted", "nan", "inf")
+
+    def __init__(self) -> None:
+        self.lo: float | None = None
+        self.hi: float | None = None
+        self.total = 0.0     # float64 sum of the values in the mean (NaN excluded)
+        self.counted = 0
+        self.nan = 0
+        self.inf = 0
+
+    def add(self, block: np.ndarray, dtype: str) -> None:
+        if dtype == "bool":
+            self._extend(float(block.min()), float(block.max()), float(np.count_nonzero(block)), block.size)
+            return
+        if dtype not in _FLOATS:
+            self._extend(float(block.min()), float(block.max()), _sum64(block), block.size)
+            return
+        work = block.astype(np.float32) if dtype == "bfloat16" else block
         mag = np.abs(work) if dtype.startswith("complex") else work
         lo, hi = mag.min(), mag.max()
-        if np.isfinite(lo) and np.isfinite(hi):  # the common case: no NaN, no Inf, 3 passes
-            return Stats(size=size, min=float(lo), max=float(hi),
-                         mean=float(np.mean(mag, dtype=np.float64)))
-        nan = int(np.count_nonzero(np.isnan(work)))
-        inf = int(np.count_nonzero(np.isinf(work)))
-        if nan:
-            mag = mag[~np.isnan(mag)]
-            if mag.size == 0:
-                return Stats(size=size, nan_count=nan, inf_count=inf)
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = float(np.mean(mag, dtype=np.float64))
-        return Stats(size=size, min=float(mag.min()), max=float(mag.max()), mean=mean,
-                     nan_count=nan, inf_count=inf)
-    return Stats(size=size, min=float(value.min()), max=float(value.max()),
-                 mean=float(np.mean(value, dtype=np.float64)))
+        if np.isfinite(lo) and np.isfinite(hi):  # the common case: no NaN and no Inf in the block
+            self._extend(float(lo), float(hi), _sum64(mag), mag.size)
+            return
+        self.nan += int(np.count_nonzero(np.isnan(work)))
+        self.inf += int(np.count_nonzero(np.isinf(work)))
+        mag = mag[~np.isnan(mag)]
+        if mag.size:
+            self._extend(float(mag.min()), float(mag.max()), _sum64(mag), mag.size)
+
+    def _extend(self, lo: float, hi: float, total: float, counted: int) -> None:
+        self.lo = lo if self.lo is None else min(self.lo, lo)
+        self.hi = hi if self.hi is None else max(self.hi, hi)
+        self.total += total  # Python floats overflow to inf quietly, as numpy's sum did
+        self.counted += counted
+
+    def merge(self, other: _Partial) -> None:
+        self.nan += other.nan
+        self.inf += other.inf
+        if other.counted:
+            assert other.lo is not None and other.hi is not None
+            self._extend(other.lo, other.hi, other.total, other.counted)
+
+    def stats(self, size: int) -> Stats:
+        if not self.counted:  # every value is NaN
+            return Stats(size=size, nan_count=self.nan, inf_count=self.inf)
+        return Stats(size=size, min=self.lo, max=self.hi, mean=self.total / self.counted,
+                     nan_count=self.nan, inf_count=self.inf)
+
+
+_SCRATCH_ELEMS = 1 << 17
+_scratch = threading.local()
+
+
+def _sum64(values: np.ndarray) -> float:
+    """The float64 sum of ``values`` (inf on overflow, as numpy's mean gave).
+
+    Converting a slice into a float64 buffer that stays in cache, then summing, is
+    about 1.6x faster than ``np.add.reduce(values, dtype=np.float64)``.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if values.dtype == np.float64:
+            return float(np.add.reduce(values))
+        buffer = getattr(_scratch, "buffer", None)
+        if buffer is None:
+            buffer = _scratch.buffer = np.empty(_SCRATCH_ELEMS, dtype=np.float64)
+        total = 0.0
+        for start in range(0, values.size, _SCRATCH_ELEMS):
+            part = values[start:start + _SCRATCH_ELEMS]
+            into = buffer[:part.size]
+            np.copyto(into, part, casting="unsafe")
+            total += float(np.add.reduce(into))
+        return total
+
+
+def statistics(value: np.ndarray, dtype: str) -> Stats:
+    """min, max, mean, NaN and Inf counts (NaN excluded from min/max/mean)."""
+    stored, _ = encode(value, dtype)
+    return Summary(stored, dtype, tuple(int(n) for n in value.shape)).result()[0]
 
 
 def digest(stored: np.ndarray, dtype: str, shape: tuple[int, ...]) -> str:
-    """Content digest: sha256 of the logical dtype, the shape and the stored bytes.
+    """Content digest of the stored array (see :data:`DIGEST_SCHEME` and docs/format.md).
 
     Two arrays with equal digests are equal bit for bit, so diff skips reading them.
     """
-    h = hashlib.sha256(f"{dtype}:{','.join(map(str, shape))}:".encode())
-    h.update(np.require(stored, requirements="C").reshape(-1).view(np.uint8).data)
-    return "sha256:" + h.hexdigest()
+    return Summary(stored, dtype, shape).result()[1]
+
+
+def legacy_digest(stored: np.ndarray, dtype: str, shape: tuple[int, ...]) -> str:
+    """The digest tftrace wrote before :data:`DIGEST_SCHEME`: one sha256 over every byte."""
+    h = hashlib.sha256(_digest_prefix(dtype, shape))
+    h.update(_little_endian(np.require(stored, requirements="C").reshape(-1)).view(np.uint8).data)
+    return f"{LEGACY_DIGEST_SCHEME}:{h.hexdigest()}"
+
+
+def _digest_prefix(dtype: str, shape: tuple[int, ...]) -> bytes:
+    return f"{dtype}:{','.join(map(str, shape))}:".encode()
+
+
+_BIG_ENDIAN = sys.byteorder != "little"
+
+
+def _little_endian(flat: np.ndarray) -> np.ndarray:
+    return flat.byteswap() if _BIG_ENDIAN and flat.itemsize > 1 else flat
 
 
 def chunk_shape(shape: tuple[int, ...], itemsize: int, target: int = CHUNK_BYTES) -> tuple[int, ...]:

@@ -29,6 +29,11 @@ MIN_SAVING = 0.10
 SAMPLE_BYTES = 256 << 10
 ZSTD_LEVEL = 1
 _ZSTD = numcodecs.Zstd(level=ZSTD_LEVEL)
+#: Chunk keys are written "c.0.1": every chunk file sits in the array's directory, so
+#: writing an array makes one directory, not one per chunk row (a mkdir costs as much
+#: as writing 1-2 MB here). Traces written before used "/", which reads just as well.
+SEPARATOR = "."
+SEPARATORS = (".", "/")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Layout:
     shape: tuple[int, ...]
     chunks: tuple[int, ...]
     split: int  # the one axis that is cut into several chunks (or -1: one chunk in all)
+    separator: str = SEPARATOR  # of the chunk keys: "c.0.1" or (older traces) "c/0/1"
 
     @property
     def chunk_elems(self) -> int:
@@ -45,38 +51,38 @@ class Layout:
 
     def ranges(self) -> Iterator[tuple[str, int, int]]:
         """``(chunk key, flat start, valid elements)`` for every chunk, in flat order."""
-        shape = self.shape
+        shape, sep = self.shape, self.separator
         if not shape:
             yield "c", 0, 1
             return
         if math.prod(shape) == 0:
             return
         if self.split < 0:
-            yield "c/" + "/".join("0" for _ in shape), 0, math.prod(shape)
+            yield "c" + "".join(sep + "0" for _ in shape), 0, math.prod(shape)
             return
         s = self.split
         inner = math.prod(shape[s + 1:])
         step = self.chunks[s]
-        tail = "".join("/0" for _ in shape[s + 1:])
+        tail = "".join(sep + "0" for _ in shape[s + 1:])
         for outer in np.ndindex(*shape[:s]):
             base = (int(np.ravel_multi_index(outer, shape[:s])) * shape[s]) if outer else 0
-            head = "".join(f"/{i}" for i in outer)
+            head = "".join(f"{sep}{i}" for i in outer)
             for j, start in enumerate(range(0, shape[s], step)):
                 rows = min(step, shape[s] - start)
-                yield f"c{head}/{j}{tail}", (base + start) * inner, rows * inner
+                yield f"c{head}{sep}{j}{tail}", (base + start) * inner, rows * inner
 
 
-def layout_of(shape: tuple[int, ...], chunks: tuple[int, ...]) -> Layout | None:
+def layout_of(shape: tuple[int, ...], chunks: tuple[int, ...], separator: str = SEPARATOR) -> Layout | None:
     """The layout, if the chunks are C-contiguous blocks; else None (use zarr-python)."""
-    if len(shape) != len(chunks):
+    if len(shape) != len(chunks) or separator not in SEPARATORS:
         return None
     cut = [a for a, (c, n) in enumerate(zip(chunks, shape)) if c < n]
     if not cut:
-        return Layout(shape, chunks, -1)
+        return Layout(shape, chunks, -1, separator)
     s = cut[-1]
     if any(chunks[a] != 1 for a in range(s)) or any(chunks[a] != shape[a] for a in range(s + 1, len(shape))):
         return None
-    return Layout(shape, chunks, s)
+    return Layout(shape, chunks, s, separator)
 
 
 def array_metadata(shape: tuple[int, ...], dtype: np.dtype, chunks: tuple[int, ...],
@@ -90,7 +96,7 @@ def array_metadata(shape: tuple[int, ...], dtype: np.dtype, chunks: tuple[int, .
     meta = {
         "zarr_format": 3, "node_type": "array", "shape": list(shape), "data_type": dtype.name,
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": SEPARATOR}},
         "fill_value": fill, "codecs": codecs, "attributes": attributes,
         "storage_transformers": [],
     }
@@ -108,6 +114,7 @@ def write_chunks(directory: Path, layout: Layout, stored: np.ndarray, compress: 
     flat = stored.reshape(-1)
     if sys.byteorder != "little":
         flat = flat.byteswap()
+    made: set[Path] = {directory}
     for key, start, n in layout.ranges():
         part = flat[start:start + n]
         if n < layout.chunk_elems and layout.shape:  # zarr pads edge chunks to full size
@@ -115,8 +122,10 @@ def write_chunks(directory: Path, layout: Layout, stored: np.ndarray, compress: 
             padded[:n] = part
             part = padded
         path = directory / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data: Any = _ZSTD.encode(part) if compress else memoryview(np.ascontiguousarray(part)).cast("B")
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
+        data: Any = _ZSTD.encode(part) if compress else np.ascontiguousarray(part).data.cast("B")
         with open(path, "wb") as f:
             f.write(data)
 
@@ -155,7 +164,7 @@ def read_range(read_store: Any, prefix: str, layout: Layout, dtype: np.dtype, co
         target = out[lo - start:hi - start]
         if not compressed and lo == c_start and hi == c_stop and n == expected and sys.byteorder == "little":
             # the common case: a whole raw chunk lands in the output without a copy
-            if not read_store.read_into(f"{prefix}/{key}", memoryview(target).cast("B")):
+            if not read_store.read_into(f"{prefix}/{key}", target.data.cast("B")):
                 target[...] = 0
             continue
         data = read_store.get(f"{prefix}/{key}", chunk_bytes + 4096 if not compressed else 2 * chunk_bytes + 65536)

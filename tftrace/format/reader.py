@@ -103,14 +103,13 @@ class Trace:
         """The values of one event, as numpy (bfloat16 via ml_dtypes, strings as bytes objects)."""
         ev = name_or_event if isinstance(name_or_event, Event) else self.event(
             name_or_event, step, occurrence, kind)
-        node = self._stored_array(ev)
-        fast = self._fast_layout(ev, node)
+        shape, fast = self._stored_array(ev)
         if fast is None:
-            stored = self._read(ev, node, ...)
+            stored = self._read(ev, self._zarr_array(ev), ...)
         else:
-            stored = np.empty(math.prod(node.shape), dtype=fast[1])
+            stored = np.empty(math.prod(shape), dtype=fast[1])
             self._read_range(ev, fast, 0, stored)
-            stored = stored.reshape(node.shape)
+            stored = stored.reshape(shape)
         return self._decode(ev, stored)
 
     def iter_blocks(self, event: Event, max_bytes: int = 8 << 20) -> Iterator[tuple[int, np.ndarray]]:
@@ -120,15 +119,16 @@ class Trace:
         The blocks depend only on the shape, dtype and ``max_bytes``, so two traces'
         arrays of one shape are walked in step.
         """
-        node = self._stored_array(event)
+        _, fast = self._stored_array(event)
         assert event.shape is not None and event.dtype is not None
         if event.dtype == "string":
             yield 0, self.array(event).reshape(-1)
             return
-        fast = self._fast_layout(event, node)
         itemsize = arrays.numpy_dtype(event.dtype).itemsize
+        node = self._zarr_array(event) if fast is None else None
         for start, index in arrays.iter_block_slices(event.shape, itemsize, max_bytes):
             if fast is None:
+                assert node is not None
                 block = self._read(event, node, index)
                 flat = np.asarray(block).reshape(-1)
             else:
@@ -139,30 +139,57 @@ class Trace:
 
     # -- internals --------------------------------------------------------------
 
-    def _stored_array(self, ev: Event) -> zarr.Array:
+    def _stored_array(self, ev: Event) -> tuple[tuple[int, ...], tuple[chunkio.Layout, np.dtype, bool] | None]:
+        """Validate an event's array metadata (its zarr.json, read once).
+
+        Returns the stored shape and the chunk layout for direct reads, or None for
+        a layout that only zarr-python reads.
+        """
         if ev.dtype is None:
             raise ArrayNotStoredError(f"{self.path}: event #{ev.seq} {ev.name!r} carries no value")
         if ev.array_key is None:
             raise ArrayNotStoredError(
                 f"{self.path}: the values of {ev.name!r} were not stored (recorded with "
                 f"--capture stats); only statistics and the digest are available")
+        where = f"{self.path}: array {ev.array_key} of event #{ev.seq} {ev.name!r}"
+        try:
+            raw = self._store.get(f"{ev.array_key}/zarr.json", MAX_ARRAY_META_BYTES)
+            meta = json.loads(raw) if raw is not None else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TraceFormatError(f"{where} is unreadable: zarr.json is not valid JSON ({exc})") from None
+        if meta is None:
+            raise TraceFormatError(f"{where} is missing (no {ev.array_key}/zarr.json)")
+        if not isinstance(meta, dict) or meta.get("node_type") != "array" or meta.get("zarr_format") != 3:
+            raise TraceFormatError(f"{self.path}: {ev.array_key} is not a zarr v3 array")
+        attrs = meta.get("attributes")
+        info = attrs.get("tftrace") if isinstance(attrs, dict) else None
+        if not isinstance(info, Mapping) or info.get("dtype") != ev.dtype:
+            raise TraceFormatError(f"{self.path}: array {ev.array_key} does not match event #{ev.seq}"
+                                   f" (expected dtype {ev.dtype}, got {info!r})")
+        shape = meta.get("shape")
+        if ev.dtype == "string":  # one msgpack string of any length
+            ok = (isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int)
+                  and not isinstance(shape[0], bool) and shape[0] >= 0)
+            expected = "[<bytes>]"
+        else:
+            ok = isinstance(shape, list) and tuple(shape) == ev.shape
+            expected = str(list(ev.shape or ()))
+        if not ok or not isinstance(shape, list):
+            raise TraceFormatError(f"{self.path}: array {ev.array_key} has shape {shape!r}, "
+                                   f"expected {expected}")
+        stored = tuple(int(n) for n in shape)
+        return stored, _fast_layout(meta, stored, ev.dtype)
+
+    def _zarr_array(self, ev: Event) -> zarr.Array:
         try:
             if self._group is None:
                 self._group = zarr.open_group(self._store.zarr_store(), mode="r")
-            node = self._group[ev.array_key]
+            node = self._group[str(ev.array_key)]
         except Exception as exc:
             raise TraceFormatError(f"{self.path}: array {ev.array_key} of event #{ev.seq} "
                                    f"{ev.name!r} is missing or unreadable: {exc}") from None
         if not isinstance(node, zarr.Array):
             raise TraceFormatError(f"{self.path}: {ev.array_key} is not an array")
-        meta = node.attrs.get("tftrace")
-        if not isinstance(meta, Mapping) or meta.get("dtype") != ev.dtype:
-            raise TraceFormatError(f"{self.path}: array {ev.array_key} does not match event #{ev.seq}"
-                                   f" (expected dtype {ev.dtype}, got {meta!r})")
-        expected = (math.prod(ev.shape or ()),) if ev.dtype == "string" else ev.shape
-        if ev.dtype != "string" and tuple(node.shape) != expected:
-            raise TraceFormatError(f"{self.path}: array {ev.array_key} has shape {node.shape}, "
-                                   f"expected {ev.shape}")
         return node
 
     def _read(self, ev: Event, node: zarr.Array, index: Any) -> np.ndarray:
@@ -171,22 +198,6 @@ class Trace:
         except Exception as exc:
             raise TraceFormatError(f"{self.path}: array {ev.array_key} of {ev.name!r} is corrupted: "
                                    f"{type(exc).__name__}: {exc}") from None
-
-    def _fast_layout(self, ev: Event, node: zarr.Array) -> tuple[chunkio.Layout, np.dtype, bool] | None:
-        """The chunk layout for direct reads, or None to read through zarr-python."""
-        raw = self._store.get(f"{ev.array_key}/zarr.json", MAX_ARRAY_META_BYTES)
-        try:
-            meta = json.loads(raw or b"")
-            compressed = chunkio.codecs_supported(meta.get("codecs"))
-            chunks = tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
-            dtype = np.dtype(meta["data_type"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
-        layout = chunkio.layout_of(tuple(node.shape), chunks)
-        if compressed is None or layout is None or meta.get("chunk_key_encoding", {}).get(
-                "configuration", {}).get("separator", "/") != "/":
-            return None
-        return layout, dtype, compressed
 
     def _read_range(self, ev: Event, fast: tuple[chunkio.Layout, np.dtype, bool], start: int,
                     out: np.ndarray) -> None:
@@ -200,7 +211,31 @@ class Trace:
     def _decode(self, ev: Event, stored: np.ndarray, shape: Any = None) -> np.ndarray:
         encoding = node_encoding(ev)
         target = ev.shape if shape is None else tuple(shape)
-        return arrays.decode(stored, ev.dtype or "", target or (), encoding)
+        try:
+            return arrays.decode(stored, ev.dtype or "", target or (), encoding)
+        except TraceFormatError as exc:
+            raise TraceFormatError(f"{self.path}: array {ev.array_key} of {ev.name!r} is corrupted: "
+                                   f"{exc}") from None
+
+
+def _fast_layout(meta: dict[str, Any], shape: tuple[int, ...],
+                 dtype: str) -> tuple[chunkio.Layout, np.dtype, bool] | None:
+    """The chunk layout for direct reads, or None to read through zarr-python."""
+    stored = arrays.stored_dtype(dtype)
+    try:
+        compressed = chunkio.codecs_supported(meta.get("codecs"))
+        chunks = tuple(int(n) for n in meta["chunk_grid"]["configuration"]["chunk_shape"])
+        encoding = meta.get("chunk_key_encoding", {})
+        separator = encoding.get("configuration", {}).get("separator", "/")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if len(chunks) != len(shape) or any(n < 1 for n in chunks):
+        return None  # zarr-python says what is wrong with it
+    if (compressed is None or meta.get("data_type") != stored.name or meta.get("storage_transformers")
+            or encoding.get("name") != "default" or not isinstance(separator, str)):
+        return None
+    layout = chunkio.layout_of(shape, chunks, separator)
+    return None if layout is None else (layout, stored, compressed)
 
 
 def _region_shape(shape: tuple[int, ...], index: tuple[Any, ...]) -> tuple[int, ...]:

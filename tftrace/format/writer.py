@@ -28,6 +28,10 @@ CAPTURE_MODES = ("full", "stats")
 #: A segment is written at least this often while events arrive (and on flush/close).
 FLUSH_SECONDS = 0.5
 FLUSH_RECORDS = 512
+#: Threads that hash and summarize an array's leaves beside the one writing its chunks.
+WORKERS = 2
+#: Smaller values are summarized in the calling thread: a hand-off costs more than it saves.
+INLINE_BYTES = 256 << 10
 
 
 def log_key(index: int) -> str:
@@ -52,7 +56,7 @@ class TraceWriter:
         self._occurrences: Counter[tuple[str, str, int]] = Counter()
         self._seq = 0
         self._closed = False
-        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tftrace-writer")
+        self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
         self._group = store.open_write_group(
             directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
         self._group.require_group("arrays")
@@ -117,27 +121,38 @@ class TraceWriter:
         dtype = arrays.logical_dtype(value)
         shape = tuple(int(n) for n in value.shape)
         stored, encoding = arrays.encode(value, dtype)
-        # Digest and statistics (hashlib and numpy release the GIL) run beside the write.
-        digest = self._workers.submit(arrays.digest, stored, dtype, shape)
-        stats = self._workers.submit(arrays.statistics, value, dtype)
-        fields: dict[str, Any] = {"shape": shape, "dtype": dtype, "array_key": None}
-        if self.capture == "full":
-            key = array_key_for(seq)
-            chunks = arrays.chunk_shape(stored.shape, stored.dtype.itemsize)
-            compress = chunkio.should_compress(stored.reshape(-1))
-            # Metadata and chunks go straight from memory to files (zarr-python reads them).
-            directory = self.directory / key
-            directory.mkdir(parents=True)
-            (directory / "zarr.json").write_bytes(chunkio.array_metadata(
-                stored.shape, stored.dtype, chunks, compress,
-                {"tftrace": {"dtype": dtype, "shape": list(shape), "encoding": encoding}}))
-            layout = chunkio.layout_of(stored.shape, chunks)
-            assert layout is not None
-            chunkio.write_chunks(directory, layout, stored, compress)
-            fields["array_key"] = key
-        fields["stats"] = stats.result()
-        fields["digest"] = digest.result()
+        # Digest and statistics go leaf by leaf in the worker threads (hashlib and numpy
+        # release the GIL) while this thread writes the chunks, then helps with the rest.
+        summary = arrays.Summary(stored, dtype, shape)
+        spare = summary.leaf_count - (0 if self.capture == "full" else 1)  # leaves for helpers
+        helpers = [self._workers.submit(summary.work)
+                   for _ in range(min(WORKERS, spare) if stored.nbytes >= INLINE_BYTES else 0)]
+        try:
+            fields: dict[str, Any] = {"shape": shape, "dtype": dtype, "array_key": None}
+            if self.capture == "full":
+                key = array_key_for(seq)
+                self._write_array(self.directory / key, stored, dtype, shape, encoding)
+                fields["array_key"] = key
+            summary.work()
+        finally:
+            for helper in helpers:
+                helper.result()
+        fields["stats"], fields["digest"] = summary.result()
         return fields
+
+    @staticmethod
+    def _write_array(directory: Path, stored: np.ndarray, dtype: str, shape: tuple[int, ...],
+                     encoding: str) -> None:
+        chunks = arrays.chunk_shape(stored.shape, stored.dtype.itemsize)
+        compress = chunkio.should_compress(stored.reshape(-1))
+        # Metadata and chunks go straight from memory to files (zarr-python reads them).
+        directory.mkdir(parents=True)
+        (directory / "zarr.json").write_bytes(chunkio.array_metadata(
+            stored.shape, stored.dtype, chunks, compress,
+            {"tftrace": {"dtype": dtype, "shape": list(shape), "encoding": encoding}}))
+        layout = chunkio.layout_of(stored.shape, chunks, chunkio.SEPARATOR)
+        assert layout is not None
+        chunkio.write_chunks(directory, layout, stored, compress)
 
     def update_environment(self, **fields: Any) -> None:
         """Merge fields into the environment record (appended to the log, read back merged)."""

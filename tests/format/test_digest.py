@@ -1,0 +1,228 @@
+"""Content digests and statistics: the sha256 tree, older digests, and the fused statistics pass."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import ml_dtypes
+import msgpack
+import numpy as np
+import pytest
+
+import tftrace
+from tftrace.format import arrays, chunkio
+from tftrace.format.arrays import DIGEST_LEAF_BYTES, DIGEST_SCHEME, Summary
+from tftrace.format.schema import Stats
+from tftrace.format.writer import TraceWriter
+
+RNG = np.random.default_rng(11)
+LEAF_FLOATS = DIGEST_LEAF_BYTES // 4
+
+
+def _digest(value: np.ndarray) -> str:
+    dtype = arrays.logical_dtype(value)
+    stored, _ = arrays.encode(value, dtype)
+    return arrays.digest(stored, dtype, value.shape)
+
+
+def _by_hand(value: np.ndarray, dtype: str) -> str:
+    """The construction docs/format.md describes, written out with hashlib alone."""
+    data = np.ascontiguousarray(value).tobytes()
+    leaves = b"".join(hashlib.sha256(data[i:i + DIGEST_LEAF_BYTES]).digest()
+                      for i in range(0, len(data), DIGEST_LEAF_BYTES))
+    prefix = f"{dtype}:{','.join(map(str, value.shape))}:".encode()
+    return "sha256-tree-4MiB:" + hashlib.sha256(prefix + leaves).hexdigest()
+
+
+@pytest.mark.parametrize("n", [0, 1, LEAF_FLOATS, LEAF_FLOATS + 1, 2 * LEAF_FLOATS + 7],
+                         ids=["empty", "one", "one-leaf", "leaf-plus-one", "three-leaves"])
+def test_digest_is_the_documented_sha256_tree(n: int) -> None:
+    value = RNG.standard_normal(n).astype(np.float32)
+    assert _digest(value) == _by_hand(value, "float32")
+    assert _digest(value).startswith(DIGEST_SCHEME + ":")
+
+
+def test_same_values_same_digest_and_one_flipped_bit_changes_it() -> None:
+    value = RNG.standard_normal((3, LEAF_FLOATS // 2 + 5)).astype(np.float32)  # 1.5 leaves
+    assert _digest(value) == _digest(value.copy())
+    bits = value.reshape(-1).view(np.uint32)
+    for index in (0, LEAF_FLOATS - 1, LEAF_FLOATS, bits.size - 1):  # both sides of a leaf edge
+        flipped = value.copy()
+        flipped.reshape(-1).view(np.uint32)[index] ^= 1 << 7
+        assert _digest(flipped) != _digest(value), index
+
+
+def test_digest_names_dtype_and_shape() -> None:
+    value = np.arange(12, dtype=np.int32)
+    assert _digest(value) != _digest(value.reshape(3, 4))
+    assert _digest(value) != _digest(value.view(np.float32))
+    assert _digest(np.zeros(4, np.uint16)) != _digest(np.zeros(4, ml_dtypes.bfloat16))
+
+
+def test_writer_threads_give_the_single_thread_digest(tmp_path: Path) -> None:
+    value = RNG.standard_normal(5 * LEAF_FLOATS // 2).astype(np.float32)  # 2.5 leaves, threaded
+    for capture in ("full", "stats"):
+        with TraceWriter.create(tmp_path / f"{capture}.zarr", capture=capture) as w:
+            event = w.add_event("snapshot", "w", value=value)
+        assert event.digest == _digest(value) == _by_hand(value, "float32")
+        assert event.stats == arrays.statistics(value, "float32")
+
+
+def test_digests_compare_only_within_one_scheme() -> None:
+    value = np.arange(5, dtype=np.float32)
+    stored, _ = arrays.encode(value, "float32")
+    new, old = arrays.digest(stored, "float32", (5,)), arrays.legacy_digest(stored, "float32", (5,))
+    assert old == "sha256:" + hashlib.sha256(b"float32:5:" + value.tobytes()).hexdigest()
+    assert arrays.digests_equal(new, _digest(value.copy())) is True
+    assert arrays.digests_equal(new, _digest(value + 1)) is False
+    assert arrays.digests_equal(old, arrays.legacy_digest(stored, "float32", (5,))) is True
+    assert arrays.digests_equal(new, old) is None  # different schemes prove nothing
+    assert arrays.digests_equal(None, new) is None and arrays.digests_equal("junk", "junk") is None
+
+
+def _with_legacy_digests(source: Path, target: Path) -> Path:
+    """A copy of a trace whose events carry the sha256 digests tftrace used to write."""
+    shutil.copytree(source, target)
+    trace = tftrace.open(source)
+    values = {ev.seq: ev for ev in trace.events}
+    for segment in sorted((target / "log").iterdir()):
+        records = list(msgpack.Unpacker(open(segment, "rb"), raw=False))
+        for record in records:
+            if record.get("type") == "event" and record.get("dtype"):
+                ev = values[record["seq"]]
+                stored, _ = arrays.encode(trace.array(ev) if ev.stored else _VALUES[ev.name], ev.dtype)
+                record["digest"] = arrays.legacy_digest(stored, ev.dtype, ev.shape or ())
+        segment.write_bytes(b"".join(msgpack.packb(r, use_bin_type=True) for r in records))
+    return target
+
+
+_VALUES = {"w": RNG.standard_normal((64, 33)).astype(np.float32),
+           "s": np.array([b"a", b"bc"], dtype=object)}
+
+
+@pytest.mark.parametrize("capture", ["full", "stats"])
+def test_traces_with_older_digests_still_compare(tmp_path: Path, capture: str) -> None:
+    new = tmp_path / "new.zarr"
+    with TraceWriter.create(new, capture=capture) as w:
+        for name, value in _VALUES.items():
+            w.add_event("variable", name, value=value)
+    old = _with_legacy_digests(new, tmp_path / "old.zarr")
+    assert all(ev.digest.startswith("sha256:") for ev in tftrace.open(old).events)
+
+    same_scheme = tftrace.diff(old, old)
+    assert same_scheme.equivalent and {p.compared_by for p in same_scheme.pairs} == {"digest"}
+    mixed = tftrace.diff(old, new)  # digests of two schemes: judged by the values or statistics
+    assert mixed.equivalent and mixed.first_divergence is None
+    expected = {"values"} if capture == "full" else {"statistics"}
+    assert {p.compared_by for p in mixed.pairs} == expected
+    assert {p.status for p in mixed.pairs} <= {"equal", "close"}
+
+
+def _reference_stats(value: np.ndarray, dtype: str) -> Stats:
+    """The statistics as tftrace computed them before the fused pass: whole-array numpy."""
+    size = value.size
+    if size == 0 or dtype == "string":
+        return Stats(size=size)
+    if dtype == "bool":
+        return Stats(size=size, min=float(value.min()), max=float(value.max()),
+                     mean=np.count_nonzero(value) / size)
+    work = value.astype(np.float32) if dtype == "bfloat16" else value
+    mag = np.abs(work) if dtype.startswith("complex") else work
+    floating = work.dtype.kind in "fc"
+    nan = int(np.count_nonzero(np.isnan(work))) if floating else 0
+    inf = int(np.count_nonzero(np.isinf(work))) if floating else 0
+    if floating:
+        mag = mag[~np.isnan(mag)]
+    if mag.size == 0:
+        return Stats(size=size, nan_count=nan, inf_count=inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.mean(mag, dtype=np.float64))
+    return Stats(size=size, min=float(mag.min()), max=float(mag.max()), mean=mean, nan_count=nan, inf_count=inf)
+
+
+def _special(dtype: str, n: int) -> np.ndarray:
+    value = RNG.standard_normal(n).astype(dtype)
+    flat = value.reshape(-1)
+    flat[n // 2] = np.nan      # in a later block than the first
+    flat[-1] = -np.inf
+    return value
+
+
+BIG = 3 * (1 << 20) // 4 + 3  # float32: spans several 1 MiB blocks, one leaf
+STATS_CASES = {
+    "float32-clean": (lambda: RNG.standard_normal(BIG).astype(np.float32), "float32"),
+    "float32-nan-inf": (lambda: _special("float32", BIG), "float32"),
+    "float64-two-leaves": (lambda: _special("float64", DIGEST_LEAF_BYTES // 8 + 5), "float64"),
+    "float16-nan-inf": (lambda: _special("float16", BIG), "float16"),
+    "bfloat16": (lambda: _special("float32", BIG).astype(ml_dtypes.bfloat16), "bfloat16"),
+    "complex64-inf-nan": (lambda: np.array([1 + 1j, complex(np.inf, np.nan), complex(np.nan, 0), 3j],
+                                           np.complex64), "complex64"),
+    "complex128-big": (lambda: (RNG.standard_normal(BIG) + 1j).astype(np.complex128), "complex128"),
+    "all-nan": (lambda: np.full(10, np.nan, np.float32), "float32"),
+    "plus-minus-inf": (lambda: np.array([np.inf, -np.inf, 1.0]), "float64"),
+    "int64-extremes": (lambda: np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0]), "int64"),
+    "uint8-big": (lambda: RNG.integers(0, 256, size=3 << 20, dtype=np.uint8), "uint8"),
+    "bool": (lambda: RNG.integers(0, 2, size=BIG).astype(bool), "bool"),
+    "empty": (lambda: np.zeros((0, 3), np.float32), "float32"),
+    "string": (lambda: np.array([b"x", b"yz"], dtype=object), "string"),
+}
+
+
+@pytest.mark.parametrize("case", list(STATS_CASES), ids=list(STATS_CASES))
+def test_fused_statistics_match_whole_array_numpy(case: str) -> None:
+    make, dtype = STATS_CASES[case]
+    value = make()
+    got = arrays.statistics(value, dtype)
+    expected = _reference_stats(value, dtype)
+    assert (got.size, got.nan_count, got.inf_count, got.min, got.max) == (
+        expected.size, expected.nan_count, expected.inf_count, expected.min, expected.max)
+    if expected.mean is None or np.isnan(expected.mean):
+        assert got.mean is None if expected.mean is None else np.isnan(got.mean)
+    else:  # summed block by block instead of pairwise over the whole array
+        assert got.mean == pytest.approx(expected.mean, rel=1e-12, abs=1e-12)
+
+
+def test_summary_leaves_can_be_shared_by_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    value = RNG.standard_normal(9 * LEAF_FLOATS // 2).astype(np.float32)
+    summary = Summary(value, "float32", value.shape)
+    assert summary.leaf_count == 5
+    with ThreadPoolExecutor(3) as pool:
+        for f in [pool.submit(summary.work) for _ in range(3)]:
+            f.result()
+    assert summary.result() == (arrays.statistics(value, "float32"), _digest(value))
+
+
+def test_zarr_json_is_read_once_per_array(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = RNG.standard_normal((40, 30)).astype(np.float32)
+    with TraceWriter.create(tmp_path / "t.zarr") as w:
+        w.add_event("endpoint", "x", value=value)
+    trace = tftrace.open(tmp_path / "t.zarr")
+    reads: list[str] = []
+    real_get = trace._store.get
+    monkeypatch.setattr(trace._store, "get", lambda key, limit: reads.append(key) or real_get(key, limit))
+    monkeypatch.setattr(trace._store, "zarr_store", lambda: pytest.fail("zarr-python opened on the fast path"))
+    np.testing.assert_array_equal(trace.array("x"), value)
+    assert [k for k in reads if k.endswith("zarr.json")] == ["arrays/0/zarr.json"]
+
+
+def test_chunks_sit_in_the_array_directory_and_older_slash_keys_read(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    value = RNG.standard_normal((3, 5, 1 << 19)).astype(np.float32)  # chunks of 4 x 2 MiB
+    with TraceWriter.create(tmp_path / "dot.zarr") as w:
+        w.add_event("endpoint", "x", value=value)
+    files = sorted(p.name for p in (tmp_path / "dot.zarr" / "arrays" / "0").iterdir())
+    assert files == ["c.0.0.0", "c.0.1.0", "c.1.0.0", "c.1.1.0", "c.2.0.0", "c.2.1.0", "zarr.json"]
+    monkeypatch.setattr(chunkio, "SEPARATOR", "/")  # the layout traces had before
+    with TraceWriter.create(tmp_path / "slash.zarr") as w:
+        w.add_event("endpoint", "x", value=value)
+    assert (tmp_path / "slash.zarr" / "arrays" / "0" / "c" / "2" / "1" / "0").is_file()
+    monkeypatch.undo()
+    for name in ("dot.zarr", "slash.zarr"):
+        trace = tftrace.open(tmp_path / name)
+        np.testing.assert_array_equal(trace.array("x"), value)
+        blocks = [b for _, b in trace.iter_blocks(trace.events[0], max_bytes=3 << 20)]
+        np.testing.assert_array_equal(np.concatenate(blocks), value.reshape(-1))
