@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q tests
+
+# Regenerate sample_traces/ (sample 4 creates build/venv-tf2.15 with TensorFlow 2.15 on first use).
+samples: $(STAMP)
+	$(PY) sample_traces/make_samples.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/write_read.py

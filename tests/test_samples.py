@@ -1,0 +1,241 @@
+"""The committed sample traces (sample_traces/): each one loads with the current
+reader, is complete and documented, and shows the finding it was made for.
+
+Expected values are derived from the sample scripts' structure and data (numpy),
+not copied from a report. See sample_traces/README.md for how each was made.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tftrace
+from tftrace.compare.check import check
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = ROOT / "sample_traces"
+TRACES = sorted(SAMPLE_DIR.glob("*.zarr.zip"))
+MAX_BYTES = 5 * 1024 * 1024
+sys.path.insert(0, str(ROOT / "samples"))
+
+import bn_pitfall  # noqa: E402  (numpy only at import: data and constants)
+import slim_inception  # noqa: E402
+
+
+def sample(name: str) -> Path:
+    return SAMPLE_DIR / f"{name}.zarr.zip"
+
+
+def plain(name: str) -> str:
+    return name.removesuffix(":0")
+
+
+def values(trace: tftrace.Trace, kind: str) -> dict[tuple[str, int], np.ndarray]:
+    """(name without :0, step) -> array, for one kind; a name repeated in a step (Keras'
+    three int64 counters are all "Variable") gets "#occurrence" from its second time."""
+    out: dict[tuple[str, int], np.ndarray] = {}
+    for ev in trace.events:
+        if ev.kind == kind:
+            name = plain(ev.name) + (f"#{ev.occurrence}" if ev.occurrence else "")
+            out[(name, ev.step)] = trace.array(ev)
+    return out
+
+
+# -- every sample --------------------------------------------------------------------
+
+
+def test_the_issue_samples_are_committed() -> None:
+    names = {p.name.removesuffix(".zarr.zip") for p in TRACES}
+    assert names >= {"inception_v2_session", "inception_v2_eager", "bn_pitfall_training_missing",
+                     "bn_pitfall_training_true", "new_variables_per_call",
+                     "inception_v2_session_tf2.15"}
+
+
+@pytest.mark.parametrize("path", TRACES, ids=[p.name.removesuffix(".zarr.zip") for p in TRACES])
+def test_sample_loads_complete_small_and_documented(path: Path) -> None:
+    assert path.stat().st_size < MAX_BYTES
+    readme = (SAMPLE_DIR / "README.md").read_text()
+    assert f"`{path.name}`" in readme, f"{path.name} has no line in sample_traces/README.md"
+    with tftrace.open(path) as trace:
+        assert trace.complete
+        assert trace.environment["seed"] == 42
+        assert trace.environment["seed_mode"] == "num_random_ops"
+        assert trace.environment["capture"] == "full"
+        assert trace.events
+        for ev in trace.events:  # every array reads back as its digest describes it
+            if ev.array_key is None:
+                continue
+            array = trace.array(ev)
+            assert array.shape == ev.shape and str(array.dtype) == ev.dtype, ev
+
+
+# -- 1. tf-slim Inception v2: TF1 Session vs TF2 eager ----------------------------------
+
+
+def assert_inception_pair_matches(session_path: Path, eager_path: Path) -> None:
+    """The two runs of sample 1 agree, checked without tftrace.diff."""
+    with tftrace.open(session_path) as a, tftrace.open(eager_path) as b:
+        variables_a, variables_b = values(a, "variable"), values(b, "variable")
+        assert variables_a.keys() == variables_b.keys()
+        for key, value in variables_a.items():
+            assert value.tobytes() == variables_b[key].tobytes(), key
+        # one truncated-normal initializer per weights variable, and the dropout mask
+        weights = sorted(tuple(a.array(ev).shape) for ev in a.events if ev.kind == "variable"
+                         and plain(ev.name).endswith("weights"))
+        depth = variables_a[("InceptionV2/Logits/Conv2d_1c_1x1/weights", 0)].shape[2]
+        for trace in (a, b):
+            random_ops = [(ev.attrs["op_type"], tuple(ev.shape or ())) for ev in trace.events
+                          if ev.kind == "random_op"]
+            assert sorted(s for op, s in random_ops if op == "TruncatedNormal") == weights
+            assert [s for op, s in random_ops if op != "TruncatedNormal"] == \
+                [(slim_inception.BATCH, 1, 1, depth)]
+        endpoints_a, endpoints_b = values(a, "endpoint"), values(b, "endpoint")
+        assert set(endpoints_a) == set(endpoints_b) == {
+            (name, 0) for name in (*slim_inception.END_POINTS, "regularization_loss", "loss")}
+        for key, value in endpoints_a.items():  # the migration guide's tolerance
+            np.testing.assert_allclose(endpoints_b[key], value, rtol=1e-6, atol=1e-5, err_msg=key)
+        snapshots_a, snapshots_b = values(a, "snapshot"), values(b, "snapshot")
+        assert snapshots_a.keys() == snapshots_b.keys() == {(n, 0) for n, _ in variables_a}
+        for key, value in snapshots_a.items():
+            np.testing.assert_allclose(snapshots_b[key], value, rtol=1e-6, atol=1e-5, err_msg=key)
+        # training mode: every batch-norm moving mean left its zeros in the one step
+        moving_means = [key for key in snapshots_a if key[0].endswith("moving_mean")]
+        assert moving_means
+        for key in moving_means:
+            assert not np.array_equal(snapshots_a[key], variables_a[(key[0], 0)]), key
+            assert not np.array_equal(snapshots_b[key], variables_b[(key[0], 0)]), key
+
+
+def test_inception_session_and_eager_samples_diff_equivalent() -> None:
+    result = tftrace.diff(sample("inception_v2_session"), sample("inception_v2_eager"))
+    assert result.equivalent, result.first_divergence
+    assert_inception_pair_matches(sample("inception_v2_session"), sample("inception_v2_eager"))
+
+
+# -- 2. the batch-norm pitfall ------------------------------------------------------------
+
+
+def expected_moving_statistics(step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' update, from the sample's batches: after ``step`` steps with training=True."""
+    mean, variance = np.zeros(bn_pitfall.FEATURES), np.ones(bn_pitfall.FEATURES)
+    for k in range(1, step + 1):
+        features, _ = bn_pitfall.data(k)
+        m = bn_pitfall.MOMENTUM
+        mean = m * mean + (1 - m) * features.mean(axis=0, dtype=np.float64)
+        variance = m * variance + (1 - m) * features.var(axis=0, dtype=np.float64)
+    return mean, variance
+
+
+MOVING_MEAN, MOVING_VARIANCE = "batch_normalization/moving_mean", "batch_normalization/moving_variance"
+
+
+def assert_bn_pitfall_pair(missing_path: Path, fixed_path: Path) -> None:
+    """Moving statistics: frozen at their initial values without training=True,
+    Keras' moving average of the batches with it. Checked without tftrace."""
+    steps = range(bn_pitfall.STEPS + 1)
+    with tftrace.open(missing_path) as missing, tftrace.open(fixed_path) as fixed:
+        frozen, updated = values(missing, "snapshot"), values(fixed, "snapshot")
+        for step in steps:
+            np.testing.assert_array_equal(frozen[(MOVING_MEAN, step)], np.zeros(bn_pitfall.FEATURES))
+            np.testing.assert_array_equal(frozen[(MOVING_VARIANCE, step)], np.ones(bn_pitfall.FEATURES))
+            mean, variance = expected_moving_statistics(step)
+            np.testing.assert_allclose(updated[(MOVING_MEAN, step)], mean, rtol=1e-5)
+            np.testing.assert_allclose(updated[(MOVING_VARIANCE, step)], variance, rtol=1e-5)
+        # the Dense layers train in both runs
+        for trace in (frozen, updated):
+            assert not np.array_equal(trace[("dense/kernel", 0)], trace[("dense/kernel", 1)])
+
+
+def test_bn_pitfall_diff_first_diverges_at_the_moving_mean_in_step_1() -> None:
+    result = tftrace.diff(sample("bn_pitfall_training_missing"), sample("bn_pitfall_training_true"))
+    assert not result.equivalent
+    first = result.first_divergence
+    assert first is not None
+    assert (first.kind, plain(first.name), first.step) == ("snapshot", MOVING_MEAN, 1)
+    assert_bn_pitfall_pair(sample("bn_pitfall_training_missing"), sample("bn_pitfall_training_true"))
+
+
+def test_check_reports_the_frozen_moving_statistics() -> None:
+    found = check(sample("bn_pitfall_training_missing"))
+    assert {f.code for f in found.findings} == {"frozen-non-trainable"}
+    messages = " ".join(f.message for f in found.findings)
+    assert len(found.findings) == 2
+    assert repr(MOVING_MEAN) in messages and repr(MOVING_VARIANCE) in messages
+    assert f"{list(range(bn_pitfall.STEPS + 1))}" in messages
+    assert check(sample("bn_pitfall_training_true")).ok
+
+
+# -- 3. new variables on every call -------------------------------------------------------
+
+
+def test_check_flags_variables_created_after_the_first_call_with_index_and_site() -> None:
+    script = ROOT / "samples" / "new_variables_per_call.py"
+    source = script.read_text().splitlines()
+    calls = int(re.findall(r"^CALLS = (\d+)$", "\n".join(source), re.MULTILINE)[0])
+    # the lines of `call` that create a variable, and the names they give
+    creations = [(number, re.findall(r'name="(\w+)"', line)[0])
+                 for number, line in enumerate(source, start=1) if "tf.Variable(" in line]
+    assert len(creations) == 2
+    expected = {(f"broken_scaling_layer/{name}", call, f"new_variables_per_call.py:{number} in call")
+                for call in range(1, calls) for number, name in creations}
+
+    with tftrace.open(sample("new_variables_per_call")) as trace:
+        by_seq = {ev.seq: ev for ev in trace.events}
+        created = [ev.attrs["call_index"] for ev in trace.events if ev.kind == "variable"]
+        assert created == [call for call in range(calls) for _ in creations]
+        found = check(trace)
+    assert {f.code for f in found.findings} == {"late-variable"}
+    got = set()
+    for finding in found.findings:
+        (seq,) = finding.seqs
+        ev = by_seq[seq]
+        site = ev.attrs["call_site"].rsplit("/", 1)[-1]
+        got.add((plain(ev.name), ev.attrs["call_index"], site))
+        assert f"call #{ev.attrs['call_index']}" in finding.message
+        assert site in finding.message
+    assert got == expected
+
+
+# -- 4. another TensorFlow version --------------------------------------------------------
+
+
+def installed_tensorflow() -> str:
+    for dist in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    raise AssertionError("no TensorFlow distribution installed")
+
+
+@pytest.mark.slow
+def test_tf215_sample_and_a_fresh_recording_with_the_installed_tensorflow_diff_equivalent(
+        tmp_path: Path) -> None:
+    fresh = tmp_path / "inception_v2_session.zarr"
+    proc = subprocess.run([sys.executable, "samples/train_tf1.py", str(fresh), "slim_inception"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    archived = sample("inception_v2_session_tf2.15")
+    with tftrace.open(archived) as old, tftrace.open(fresh) as new:
+        assert old.environment["tensorflow_version"] == "2.15.1"
+        assert new.environment["tensorflow_version"] == installed_tensorflow()
+    result = tftrace.diff(archived, fresh)  # the default tolerance, rtol=1e-6, atol=1e-5
+    assert result.equivalent, result.first_divergence
+    # initial values and random values are bit-identical across the versions (arrays,
+    # not digests: the digest scheme may differ between the two traces' format versions)
+    with tftrace.open(archived) as old, tftrace.open(fresh) as new:
+        for kind in ("variable", "random_op"):
+            events_old = [ev for ev in old.events if ev.kind == kind]
+            events_new = [ev for ev in new.events if ev.kind == kind]
+            assert [plain(ev.name) for ev in events_old] == [plain(ev.name) for ev in events_new]
+            for ev_old, ev_new in zip(events_old, events_new):
+                assert old.array(ev_old).tobytes() == new.array(ev_new).tobytes(), ev_old.name
+    # and the archive still matches the committed recording made with TF 2.21
+    assert tftrace.diff(sample("inception_v2_session"), fresh).equivalent
