@@ -109,3 +109,42 @@ def test_parse_kinds_lists_valid_values():
 def test_bad_rename_rule(text):
     with pytest.raises(UsageError):
         parse_rename_rule(text)
+
+
+# A TF1 Session records its initializers' draws first (init run) and the dropout later;
+# a TF1 graph seeds them in creation order (conv init 0, dropout 1, fc init 2). Keras 3
+# creates every variable before computing: conv init, fc init, then dropout.
+SESSION = [("init", 0, (3, 3)), ("init", 2, (8, 4)), ("dropout", 1, (2, 8))]
+KERAS3 = [("init", 0, (3, 3)), ("init", 1, (8, 4)), ("dropout", 2, (2, 8))]
+
+
+def drawn(order, marked=True):
+    specs = []
+    for role, seed_index, shape in order:
+        attrs = {"op_type": "RandomUniform", "shape": shape, "seed_index": seed_index}
+        if marked:
+            attrs["initializer"] = role == "init"
+        specs.append(("random_op", f"{role}{seed_index}", attrs))
+    return events(*specs)
+
+
+def paired_names(alignment):
+    return sorted((p.a.name, p.b.name) for p in alignment.pairs if p.a and p.b)
+
+
+def test_initializer_draws_are_ordered_before_the_other_random_ops():
+    alignment = align(drawn(SESSION), drawn(KERAS3), KINDS)
+    assert alignment.random_gaps == ()
+    assert paired_names(alignment) == [("dropout1", "dropout2"), ("init0", "init0"),
+                                       ("init2", "init1")]
+
+
+@pytest.mark.parametrize("marked_a, marked_b", [(False, False), (False, True), (True, False)],
+                         ids=["both-unmarked", "a-unmarked", "b-unmarked"])
+def test_traces_without_initializer_marks_are_ordered_by_seed_alone(marked_a, marked_b):
+    # An eager run seeds in execution order: conv init 0, dropout 1, fc init 2, like the graph.
+    eager = [("init", 0, (3, 3)), ("dropout", 1, (2, 8)), ("init", 2, (8, 4))]
+    alignment = align(drawn(SESSION, marked_a), drawn(eager, marked_b), KINDS)
+    assert alignment.random_gaps == ()
+    assert paired_names(alignment) == [("dropout1", "dropout1"), ("init0", "init0"),
+                                       ("init2", "init2")]

@@ -158,3 +158,22 @@ def test_keras3_default_seeds_come_from_the_recording_seed(tmp_path):
     with tftrace.record(tmp_path / "e.zarr", seed_mode="off"):
         weights_e, _ = keras3_forward()
     assert not np.array_equal(weights_d[0], weights_e[0])
+
+
+def test_tf_keras_default_seeds_come_from_the_recording_seed(tmp_path):
+    import random
+
+    def forward():
+        model = tf.keras.Sequential([tf.keras.layers.Dense(3)])  # tf-keras (TF_USE_LEGACY_KERAS)
+        model(np.ones((2, 4), np.float32))
+        return model.weights[0].numpy()
+
+    forward()
+    random.seed(1)
+    with tftrace.record(tmp_path / "a.zarr", seed=5):
+        kernel_a = forward()
+    random.seed(2)
+    with tftrace.record(tmp_path / "b.zarr", seed=5):
+        kernel_b = forward()
+    np.testing.assert_array_equal(kernel_a, kernel_b)
+    assert not np.array_equal(forward(), forward())  # outside a recording: Keras's own seeds

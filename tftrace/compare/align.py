@@ -141,14 +141,18 @@ class Alignment:
 
 
 def is_initializer(event: Event) -> bool:
-    """A random op drawn by a variable's initializer (older traces: by its graph name)."""
-    flag = event.attrs.get("initializer")
-    if isinstance(flag, bool):
-        return flag
-    return "/Initializer/" in str(event.attrs.get("op_name") or "")
+    """A random op drawn by a variable's initializer (its ``initializer`` attr)."""
+    return event.attrs.get("initializer") is True
 
 
-def random_order(event: Event) -> tuple[int, int, float, int]:
+def marks_initializers(events: Iterable[Event]) -> bool:
+    """True when every random op says whether it is an initializer's draw (traces
+    recorded before tftrace marked them do not: they are ordered by seed alone)."""
+    return all(isinstance(e.attrs.get("initializer"), bool) for e in events
+               if e.kind == "random_op")
+
+
+def random_order(event: Event, split: bool = True) -> tuple[int, int, float, int]:
     """DESIGN's random-op order: step by step; within a step, the draws of variable
     initializers first, then the other random ops, each by when the op got its seed
     (``seed_index``: creation order in a graph, execution order eagerly); then seq.
@@ -158,10 +162,11 @@ def random_order(event: Event) -> tuple[int, int, float, int]:
     net called eagerly. Initializers come first because frameworks create variables
     at different moments (a TF1 graph as its layers are built, Keras 3 all at once
     before computing): their draws would otherwise interleave differently with
-    dropout, although each stream on its own is in the same order.
+    dropout, although each stream on its own is in the same order. ``split=False``
+    (traces that do not mark initializers) orders by seed alone.
     """
     index = event.attrs.get("seed_index")
-    stream = 0 if is_initializer(event) else 1
+    stream = 0 if split and is_initializer(event) else 1
     if isinstance(index, int) and not isinstance(index, bool):
         return (event.step, stream, float(index), event.seq)
     return (event.step, stream, float("inf"), event.seq)
@@ -243,8 +248,11 @@ def _by_name(events_a: Sequence[Event], events_b: Sequence[Event], kind: str,
 
 def _random_ops(events_a: Sequence[Event], events_b: Sequence[Event]
                 ) -> tuple[list[tuple[Event | None, Event | None, int | None, int | None]], tuple[RandomGap, ...]]:
-    ops_a = sorted((e for e in events_a if e.kind == "random_op"), key=random_order)
-    ops_b = sorted((e for e in events_b if e.kind == "random_op"), key=random_order)
+    split = marks_initializers(events_a) and marks_initializers(events_b)
+    ops_a = sorted((e for e in events_a if e.kind == "random_op"),
+                   key=lambda e: random_order(e, split))
+    ops_b = sorted((e for e in events_b if e.kind == "random_op"),
+                   key=lambda e: random_order(e, split))
     tokens_a = [random_token(e) for e in ops_a]
     tokens_b = [random_token(e) for e in ops_b]
     pairs: list[tuple[Event | None, Event | None, int | None, int | None]] = []

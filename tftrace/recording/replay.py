@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
-from tftrace.compare.align import (RenameRule, is_initializer, normalize_name,
-                                   parse_rename_rule, random_family, random_order)
+from tftrace.compare.align import (RenameRule, is_initializer, marks_initializers,
+                                   normalize_name, parse_rename_rule, random_family,
+                                   random_order)
 from tftrace.errors import ArrayNotStoredError, ReplayError, UsageError
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event
@@ -69,7 +70,10 @@ class ReplaySource:
         self.random = random
         self.variables = variables
         self.rename: tuple[RenameRule, ...] = tuple(parse_rename_rule(r) for r in rename or ())
-        randoms = sorted((e for e in self.trace.events if e.kind == "random_op"), key=random_order)
+        # A trace that does not mark initializer draws (older tftrace) is one stream.
+        self._split = marks_initializers(self.trace.events)
+        randoms = sorted((e for e in self.trace.events if e.kind == "random_op"),
+                         key=lambda e: random_order(e, self._split))
         self._position = {e.seq: i for i, e in enumerate(randoms)}  # as diff numbers them
         self._stream = [e for e in randoms if not is_initializer(e)]
         self._steps = [e.step for e in self._stream]
@@ -104,7 +108,7 @@ class ReplaySource:
         with self._lock:
             k = self._seen
             self._seen += 1
-        if info.initializer:
+        if info.initializer and self._split:
             return self._initializer_value(info, shape, dtype)
         with self._lock:
             while self._cursor < len(self._stream) and self._taken[self._cursor]:
@@ -128,7 +132,7 @@ class ReplaySource:
         chosen: list[tuple[int, Event, RandomOpInfo]] = []
         initializers: dict[int, tuple[np.ndarray, Event] | None] = {}
         for position, (info, shape, dtype) in enumerate(requests):
-            if info.initializer:
+            if info.initializer and self._split:
                 initializers[position] = self._initializer_value(info, shape, dtype)
         with self._lock:
             lo = bisect.bisect_left(self._steps, step)
@@ -136,7 +140,7 @@ class ReplaySource:
             for info, shape, dtype in requests:
                 k = self._seen
                 self._seen += 1
-                if info.initializer:
+                if info.initializer and self._split:
                     continue
                 free = [i for i in range(lo, hi) if not self._taken[i]
                         and _compatible(self._stream[i], info.op_type, shape, dtype)]

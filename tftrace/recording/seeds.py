@@ -16,12 +16,14 @@ tracing a ``tf.function``. Replacing that one function, as the tool does with
 In every mode the controller also numbers the seeds it hands out (``seed_index``)
 so random ops can be ordered "by when they got their seed".
 
-Keras 3 does not ask ``get_seed``: an initializer or dropout without a seed draws one
-from Python's ``random`` module (``make_default_seed``), so its weights change from
-process to process. Outside ``off`` mode, ``make_default_seed`` draws from a private
-``random.Random(seed)`` while recording (and Keras's global seed generator starts
-afresh), which makes Keras 3 models deterministic too without touching the program's
-own ``random`` state.
+Keras does not ask ``get_seed``: a Keras 3 or tf-keras initializer or dropout
+without a seed draws one from Python's ``random`` module (Keras 3's
+``make_default_seed``, tf-keras's ``RandomGenerator._create_seed``), so its weights
+change from process to process. Outside ``off`` mode both draw from a private
+``random.Random(seed)`` while recording (Keras 3's global seed generator starts
+afresh; tf-keras's thread-local seed generator is the one
+``tf.keras.utils.set_random_seed`` would set), which makes Keras models deterministic
+too without touching the program's own ``random`` state.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from tensorflow.python.framework import random_seed
 from tftrace.errors import SeedReuseError, UsageError
 
 SEED_MODES = ("num_random_ops", "constant", "off")
-#: Keras 3 modules holding ``make_default_seed`` (the TF backend imports it by name).
-KERAS_SEED_MODULES = ("keras.src.random.seed_generator", "keras.src.backend.tensorflow.random")
+#: Keras modules whose default seeds come from Python's ``random``: Keras 3's
+#: ``make_default_seed`` (its TF backend imports it by name) and tf-keras's backend.
+KERAS_SEED_MODULES = ("keras.src.random.seed_generator", "keras.src.backend.tensorflow.random",
+                      "tf_keras.src.backend")
 
 
 class SeedControl:
@@ -60,6 +64,7 @@ class SeedControl:
         self._keras_rng = random.Random(seed)
         self._keras_patched: list[tuple[ModuleType, Any]] = []
         self._keras_generator: tuple[Any, Any] | None = None
+        self._tf_keras_seeds: tuple[Any, Any] | None = None
 
     @property
     def operation_seed(self) -> int:
@@ -91,8 +96,15 @@ class SeedControl:
         random_seed.get_seed = self._get_seed
 
     def patch_keras(self, module: ModuleType) -> None:
-        """Give a Keras 3 module's ``make_default_seed`` the private seed stream (not in ``off``)."""
-        if self.mode == "off" or not callable(getattr(module, "make_default_seed", None)):
+        """Give a Keras module's default seeds the private seed stream (not in ``off``)."""
+        if self.mode == "off":
+            return
+        seeds = getattr(module, "_SEED_GENERATOR", None)  # tf-keras: a threading.local
+        if module.__name__ == KERAS_SEED_MODULES[2] and seeds is not None:
+            self._tf_keras_seeds = (seeds, getattr(seeds, "generator", None))
+            seeds.generator = self._keras_rng
+            return
+        if not callable(getattr(module, "make_default_seed", None)):
             return
         self._keras_patched.append((module, module.make_default_seed))
         module.make_default_seed = self._keras_default_seed  # type: ignore[attr-defined]
@@ -107,6 +119,10 @@ class SeedControl:
         return self._keras_rng.randint(1, int(1e9))
 
     def uninstall_keras(self) -> None:
+        if self._tf_keras_seeds is not None:
+            seeds, previous = self._tf_keras_seeds
+            seeds.generator = previous
+            self._tf_keras_seeds = None
         for module, original in reversed(self._keras_patched):
             if getattr(module, "make_default_seed", None) == self._keras_default_seed:
                 module.make_default_seed = original  # type: ignore[attr-defined]
