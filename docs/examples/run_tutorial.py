@@ -49,13 +49,16 @@ def main() -> None:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     for command in COMMANDS:
-        shown = command.replace("", "")
-        real = command.replace("$W", shlex.quote(workdir))
-        result = subprocess.run(real, shell=True, cwd=ROOT, env=env, capture_output=True,
+        shown = command.replace("$R/", "")
+        real = command.replace("$R", shlex.quote(ROOT))
+        result = subprocess.run(real, shell=True, cwd=workdir, env=env, capture_output=True,
                                 text=True)
-        # TensorFlow's C++ start-up lines and Python warnings go to stderr: not shown.
+        # TensorFlow's C++ start-up lines and Python warnings go to stderr: not shown,
+        # except tftrace's own error line.
         print(f"$ {shown}")
         print(result.stdout, end="")
+        print("".join(line + "\n" for line in result.stderr.splitlines()
+                      if line.startswith("Error:")), end="")
         print(f"[exit {result.returncode}]\n", flush=True)
 
 
