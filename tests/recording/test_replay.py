@@ -344,3 +344,22 @@ def test_cli_record_replay(tmp_path):
     misuse = tftrace_cli("record", "-o", "e.zarr", "--replay-random", "off", script, "normal",
                          cwd=tmp_path)
     assert misuse.returncode == 2 and "need --replay" in misuse.stderr
+
+
+def test_tf_keras_layers_start_from_a_s_initial_values(tmp_path):
+    def run():
+        model = tf.keras.Sequential([tf.keras.layers.Dense(4, name="hidden"),
+                                     tf.keras.layers.Dropout(0.5), tf.keras.layers.Dense(2, name="out")])
+        return model, model(tf.ones([3, 5]), training=True).numpy()
+
+    with tftrace.record(tmp_path / "a.zarr", seed=1):
+        model_a, out_a = run()
+    with tftrace.replay(tmp_path / "a.zarr", record_to=tmp_path / "b.zarr", seed=2):
+        model_b, out_b = run()
+    for weight_a, weight_b in zip(model_a.weights, model_b.weights):
+        np.testing.assert_array_equal(weight_b.numpy(), weight_a.numpy())
+    np.testing.assert_array_equal(out_b, out_a)  # the same dropout mask, too
+    with tftrace.record(tmp_path / "c.zarr", seed=2):
+        model_c, _ = run()
+    assert not np.array_equal(model_c.weights[0].numpy(), model_a.weights[0].numpy())
+    assert all(e.attrs["replayed"] for e in events(tmp_path / "b.zarr", "variable"))
