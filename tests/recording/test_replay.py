@@ -363,3 +363,14 @@ def test_tf_keras_layers_start_from_a_s_initial_values(tmp_path):
         model_c, _ = run()
     assert not np.array_equal(model_c.weights[0].numpy(), model_a.weights[0].numpy())
     assert all(e.attrs["replayed"] for e in events(tmp_path / "b.zarr", "variable"))
+
+
+def test_replay_refuses_to_record_over_its_source(tmp_path):
+    with tftrace.record(tmp_path / "a.zarr"):
+        draw_uniform()
+    before = sorted(p.name for p in (tmp_path / "a.zarr").rglob("*"))
+    with pytest.raises(tftrace.TftraceError, match="record over its own source"):
+        with tftrace.replay(tmp_path / "a.zarr", record_to=tmp_path / "a.zarr", overwrite=True):
+            pass
+    assert sorted(p.name for p in (tmp_path / "a.zarr").rglob("*")) == before
+    assert tftrace.open(tmp_path / "a.zarr").complete

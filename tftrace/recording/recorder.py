@@ -236,6 +236,10 @@ def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] 
         raise UsageError(
             f"a recording to {_active.path} is already active; expected one recorder "
             f"at a time, got a replay of {os.fspath(source)}")
+    if record_to is not None and \
+            os.path.realpath(os.fspath(record_to)) == os.path.realpath(os.fspath(source)):
+        raise UsageError(f"replay would record over its own source {os.fspath(source)}; "
+                         f"expected record_to to be another path")
     source_replay = ReplaySource(source, random=random, variables=variables, rename=rename)
     try:
         with record(record_to, seed=seed, seed_mode=seed_mode, capture=capture,
