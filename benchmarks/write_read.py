@@ -1,18 +1,22 @@
 """Trace write and read throughput vs np.save / np.load of the same arrays, side by side.
 
     .venv/bin/python benchmarks/write_read.py [--megabytes 512] [--arrays 32] [--repeat 7]
+                                              [--schemes crc32-tree-4MiB,sha256-tree-4MiB]
 
 Writes the same float32 tensors (normal noise: compresses poorly, the honest case)
 as one trace and as one .npy file per array, in the same folder, in alternating
 order, each into a fresh directory (deleting the previous output is not timed)
 and into warm memory (see ``warm_memory``); then the same again with an fsync
 of every written file on both sides. Prints the median and the range over the
-rounds of each throughput and of the per-round ratio.
+rounds of each throughput and of the per-round ratio. The trace is written once per
+digest scheme in ``--schemes`` in every round (the writers' order rotates with np.save's),
+so the schemes are compared under the same conditions.
 Targets: write >= 0.8x, read >= 0.8x.
 
 It also times, on the same arrays, what the trace write is made of: plain
 ``open().write`` of each array (what np.save costs without its header), the content
-digest and statistics alone in the writer's threads, and one thread of sha256.
+digest and statistics alone in the writer's threads (per scheme), the statistics
+alone, and one thread of sha256 and of crc32.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import shutil
 import statistics
 import tempfile
 import time
+import zlib
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -58,8 +64,9 @@ def warm_memory(nbytes: int) -> None:
     del scratch
 
 
-def write_trace(path: Path, arrays: list[np.ndarray], sync: bool) -> None:
-    with TraceWriter.create(path) as w:
+def write_trace(path: Path, arrays: list[np.ndarray], sync: bool,
+                scheme: str = trace_arrays.DIGEST_SCHEME) -> None:
+    with TraceWriter.create(path, digest_scheme=scheme) as w:
         for i, a in enumerate(arrays):
             w.add_event("snapshot", f"layer{i}/kernel", value=a)
     if sync:
@@ -90,10 +97,10 @@ def read_npy(folder: Path, n: int) -> int:
     return sum(np.load(folder / f"{i}.npy").nbytes for i in range(n))
 
 
-def summarize(arrays: list[np.ndarray], pool: ThreadPoolExecutor) -> None:
+def summarize(arrays: list[np.ndarray], pool: ThreadPoolExecutor, scheme: str) -> None:
     """Digest and statistics as the writer computes them, without writing."""
     for a in arrays:
-        summary = trace_arrays.Summary(a, "float32", a.shape)
+        summary = trace_arrays.Summary(a, "float32", a.shape, scheme)
         helpers = [pool.submit(summary.work) for _ in range(WORKERS)]
         summary.work()
         for h in helpers:
@@ -101,9 +108,24 @@ def summarize(arrays: list[np.ndarray], pool: ThreadPoolExecutor) -> None:
         summary.result()
 
 
+def statistics_alone(arrays: list[np.ndarray]) -> None:
+    """The statistics pass of the writer, one thread, no digest."""
+    for a in arrays:
+        part = trace_arrays._Partial()
+        flat = a.reshape(-1)
+        step = trace_arrays._BLOCK_BYTES // flat.itemsize
+        for lo in range(0, flat.size, step):
+            part.add(flat[lo:lo + step], "float32")
+
+
 def sha256_one_thread(arrays: list[np.ndarray]) -> None:
     for a in arrays:
         hashlib.sha256(a.data.cast("B")).digest()
+
+
+def crc32_one_thread(arrays: list[np.ndarray]) -> None:
+    for a in arrays:
+        zlib.crc32(a.data.cast("B"))
 
 
 def timed(fn: Callable[..., object], *args: object, cpu: list[float] | None = None) -> float:
@@ -121,42 +143,58 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=512)
     parser.add_argument("--arrays", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--schemes", default=",".join(trace_arrays.WRITABLE_DIGEST_SCHEMES),
+                        help="digest schemes to write traces with, comma-separated")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: system temp)")
     args = parser.parse_args()
+    schemes = args.schemes.split(",")
+    unknown = set(schemes) - set(trace_arrays.WRITABLE_DIGEST_SCHEMES)
+    if unknown:
+        parser.error(f"--schemes: expected some of {', '.join(trace_arrays.WRITABLE_DIGEST_SCHEMES)}, "
+                     f"got {', '.join(sorted(unknown))}")
     per = args.megabytes * (1 << 20) // 4 // args.arrays
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(per, dtype=np.float32).reshape(-1, 256) for _ in range(args.arrays)]
     total = sum(a.nbytes for a in arrays)
     work = Path(tempfile.mkdtemp(prefix="tftrace-bench-", dir=args.dir))
-    trace, npy = work / "t.zarr", work / "npy"
-    times: dict[str, list[float]] = {k: [] for k in (
-        "trace", "npy", "trace_sync", "npy_sync", "trace_read", "npy_read", "raw", "summary", "sha256")}
-    cpu: dict[str, list[float]] = {"trace": [], "npy": [], "summary": [], "sha256": []}
+    npy = work / "npy"
+    traces = {scheme: work / f"{scheme}.zarr" for scheme in schemes}
+    times: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, list[float]] = defaultdict(list)
     load_before = os.getloadavg()[0]
     pool = ThreadPoolExecutor(max_workers=WORKERS)
+    first = schemes[0]
 
     def clean() -> None:
-        for p in (trace, npy, work / "raw"):
+        for p in (*traces.values(), npy, work / "raw"):
             shutil.rmtree(p, ignore_errors=True)
 
     try:
         for round_ in range(args.repeat):
-            for sync, t_key, n_key in ((False, "trace", "npy"), (True, "trace_sync", "npy_sync")):
-                sides = [(t_key, write_trace, trace), (n_key, write_npy, npy)]
-                for key, fn, where in sides if round_ % 2 else sides[::-1]:  # alternate who goes first
+            for sync in (False, True):
+                tag = "_sync" if sync else ""
+                sides: list[tuple[str, Callable[..., None], Path, tuple[object, ...]]] = [
+                    (f"npy{tag}", write_npy, npy, ())]
+                sides += [(f"trace{tag}:{scheme}", write_trace, traces[scheme], (scheme,)) for scheme in schemes]
+                shift = round_ % len(sides)  # rotate who goes first
+                for key, fn, where, extra in sides[shift:] + sides[:shift]:
                     shutil.rmtree(where, ignore_errors=True)
                     warm_memory(total)
-                    times[key].append(timed(fn, where, arrays, sync, cpu=cpu.get(key)))
+                    times[key].append(timed(fn, where, arrays, sync, *extra, cpu=cpu[key]))
             reads: list[tuple[str, Callable[..., int], tuple[object, ...]]] = [
-                ("trace_read", read_trace, (trace,)), ("npy_read", read_npy, (npy, len(arrays)))]
+                ("trace_read", read_trace, (traces[first],)), ("npy_read", read_npy, (npy, len(arrays)))]
             for key, read, fargs in reads if round_ % 2 else reads[::-1]:
                 times[key].append(timed(read, *fargs))
-            size = sum(p.stat().st_size for p in trace.rglob("*") if p.is_file())
+            size = sum(p.stat().st_size for p in traces[first].rglob("*") if p.is_file())
             clean()
             warm_memory(total)
             times["raw"].append(timed(write_raw, work / "raw", arrays))
-            times["summary"].append(timed(summarize, arrays, pool, cpu=cpu["summary"]))
+            for scheme in schemes:
+                key = f"summary:{scheme}"
+                times[key].append(timed(summarize, arrays, pool, scheme, cpu=cpu[key]))
+            times["stats"].append(timed(statistics_alone, arrays, cpu=cpu["stats"]))
             times["sha256"].append(timed(sha256_one_thread, arrays, cpu=cpu["sha256"]))
+            times["crc32"].append(timed(crc32_one_thread, arrays, cpu=cpu["crc32"]))
     finally:
         pool.shutdown()
         shutil.rmtree(work, ignore_errors=True)
@@ -174,18 +212,24 @@ def main() -> None:
     print(f"{total / (1 << 20):.0f} MiB of float32 in {args.arrays} arrays, {args.repeat} rounds: "
           f"median (min-max); trace on disk {size / total:.3f} of raw; "
           f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; target >= 0.80x")
-    print(line("write", "trace", "npy", "np.save", "to the page cache"))
-    print(line("write", "trace_sync", "npy_sync", "np.save", "to disk (fsync every file)"))
-    print(line("read", "trace_read", "npy_read", "np.load", "from the page cache"))
-    print(f"parts of a trace write, alone: open().write {rate('raw')}   digest + statistics "
-          f"({WORKERS} threads + caller) {rate('summary')}   sha256 in one thread {rate('sha256')}")
+    for sync, note in ((False, "to the page cache"), (True, "to disk (fsync every file)")):
+        tag = "_sync" if sync else ""
+        for scheme in schemes:
+            print(line("write", f"trace{tag}:{scheme}", f"npy{tag}", "np.save", f"{note}, digest {scheme}"))
+    print(line("read", "trace_read", "npy_read", "np.load", f"from the page cache (digest {first})"))
+    parts = "   ".join(f"digest {scheme} + statistics {rate(f'summary:{scheme}')}" for scheme in schemes)
+    print(f"parts of a trace write, alone: open().write {rate('raw')}   {parts} ({WORKERS} threads + caller)   "
+          f"statistics in one thread {rate('stats')}   sha256 in one thread {rate('sha256')}   "
+          f"crc32 in one thread {rate('crc32')}")
 
     def cpu_per_gb(key: str) -> str:
         return f"{statistics.median(cpu[key]) / gb:5.3f} s ({min(cpu[key]) / gb:5.3f}-{max(cpu[key]) / gb:5.3f})"
 
-    print(f"process CPU per GB, all threads (to the page cache): tftrace {cpu_per_gb('trace')}   "
-          f"np.save {cpu_per_gb('npy')}   digest + statistics {cpu_per_gb('summary')}   "
-          f"sha256 {cpu_per_gb('sha256')}; with {os.cpu_count()} cores a write takes at least "
+    writes = "   ".join(f"tftrace ({scheme}) {cpu_per_gb(f'trace:{scheme}')}" for scheme in schemes)
+    summaries = "   ".join(f"digest {scheme} + statistics {cpu_per_gb(f'summary:{scheme}')}" for scheme in schemes)
+    print(f"process CPU per GB, all threads (to the page cache): {writes}   np.save {cpu_per_gb('npy')}   "
+          f"{summaries}   statistics {cpu_per_gb('stats')}   sha256 {cpu_per_gb('sha256')}   "
+          f"crc32 {cpu_per_gb('crc32')}; with {os.cpu_count()} cores a write takes at least "
           f"its CPU time / {os.cpu_count()}")
 
 

@@ -1,9 +1,10 @@
-"""Content digests and statistics: the sha256 tree, older digests, and the fused statistics pass."""
+"""Content digests and statistics: the CRC and sha256 trees, older digests, and the fused statistics pass."""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+import zlib
 from pathlib import Path
 
 import ml_dtypes
@@ -12,46 +13,69 @@ import numpy as np
 import pytest
 
 import tftrace
+from tftrace.errors import UsageError
 from tftrace.format import arrays, chunkio
-from tftrace.format.arrays import DIGEST_LEAF_BYTES, DIGEST_SCHEME, Summary
-from tftrace.format.schema import Stats
+from tftrace.format.arrays import DIGEST_LEAF_BYTES, DIGEST_SCHEME, SHA256_TREE_SCHEME, Summary
+from tftrace.format.schema import Event, Stats
 from tftrace.format.writer import TraceWriter
 
 RNG = np.random.default_rng(11)
 LEAF_FLOATS = DIGEST_LEAF_BYTES // 4
 
 
-def _digest(value: np.ndarray) -> str:
+SCHEMES = [DIGEST_SCHEME, SHA256_TREE_SCHEME]
+
+
+def _digest(value: np.ndarray, scheme: str = DIGEST_SCHEME) -> str:
     dtype = arrays.logical_dtype(value)
     stored, _ = arrays.encode(value, dtype)
-    return arrays.digest(stored, dtype, value.shape)
+    return arrays.digest(stored, dtype, value.shape, scheme)
 
 
-def _by_hand(value: np.ndarray, dtype: str) -> str:
-    """The construction docs/format.md describes, written out with hashlib alone."""
+def _by_hand(value: np.ndarray, dtype: str, scheme: str = DIGEST_SCHEME) -> str:
+    """The construction docs/format.md describes, written out with zlib and hashlib alone."""
     data = np.ascontiguousarray(value).tobytes()
-    leaves = b"".join(hashlib.sha256(data[i:i + DIGEST_LEAF_BYTES]).digest()
-                      for i in range(0, len(data), DIGEST_LEAF_BYTES))
+    pieces = [data[i:i + DIGEST_LEAF_BYTES] for i in range(0, len(data), DIGEST_LEAF_BYTES)]
+    if scheme == "crc32-tree-4MiB":
+        leaves = b"".join(zlib.crc32(piece).to_bytes(4, "big") for piece in pieces)
+    else:
+        assert scheme == "sha256-tree-4MiB"
+        leaves = b"".join(hashlib.sha256(piece).digest() for piece in pieces)
     prefix = f"{dtype}:{','.join(map(str, value.shape))}:".encode()
-    return "sha256-tree-4MiB:" + hashlib.sha256(prefix + leaves).hexdigest()
+    return f"{scheme}:" + hashlib.sha256(prefix + leaves).hexdigest()
 
 
+def test_the_default_scheme_is_the_crc_tree() -> None:
+    assert DIGEST_SCHEME == "crc32-tree-4MiB"
+    assert _digest(np.arange(3.0)) == _by_hand(np.arange(3.0), "float64")
+
+
+@pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEMES)
 @pytest.mark.parametrize("n", [0, 1, LEAF_FLOATS, LEAF_FLOATS + 1, 2 * LEAF_FLOATS + 7],
                          ids=["empty", "one", "one-leaf", "leaf-plus-one", "three-leaves"])
-def test_digest_is_the_documented_sha256_tree(n: int) -> None:
+def test_digest_is_the_documented_tree(n: int, scheme: str) -> None:
     value = RNG.standard_normal(n).astype(np.float32)
-    assert _digest(value) == _by_hand(value, "float32")
-    assert _digest(value).startswith(DIGEST_SCHEME + ":")
+    assert _digest(value, scheme) == _by_hand(value, "float32", scheme)
+    assert _digest(value, scheme).startswith(scheme + ":")
 
 
-def test_same_values_same_digest_and_one_flipped_bit_changes_it() -> None:
+@pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEMES)
+def test_same_values_same_digest_and_one_changed_element_changes_it(scheme: str) -> None:
     value = RNG.standard_normal((3, LEAF_FLOATS // 2 + 5)).astype(np.float32)  # 1.5 leaves
-    assert _digest(value) == _digest(value.copy())
+    assert _digest(value, scheme) == _digest(value.copy(), scheme)
     bits = value.reshape(-1).view(np.uint32)
     for index in (0, LEAF_FLOATS - 1, LEAF_FLOATS, bits.size - 1):  # both sides of a leaf edge
-        flipped = value.copy()
-        flipped.reshape(-1).view(np.uint32)[index] ^= 1 << 7
-        assert _digest(flipped) != _digest(value), index
+        for flip in (1 << 7, 1, 0xFFFFFFFF):  # one bit; a whole element (any 32-bit burst)
+            changed = value.copy()
+            changed.reshape(-1).view(np.uint32)[index] ^= flip
+            assert _digest(changed, scheme) != _digest(value, scheme), (index, flip)
+
+
+def test_unknown_scheme_is_refused() -> None:
+    with pytest.raises(UsageError, match="digest scheme must be one of crc32-tree-4MiB"):
+        Summary(np.zeros(3, np.float32), "float32", (3,), "md5")
+    with pytest.raises(UsageError, match="digest scheme"):
+        TraceWriter.create(Path("never.zarr"), digest_scheme="sha256")
 
 
 def test_digest_names_dtype_and_shape() -> None:
@@ -61,13 +85,15 @@ def test_digest_names_dtype_and_shape() -> None:
     assert _digest(np.zeros(4, np.uint16)) != _digest(np.zeros(4, ml_dtypes.bfloat16))
 
 
-def test_writer_threads_give_the_single_thread_digest(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEMES)
+def test_writer_threads_give_the_single_thread_digest(tmp_path: Path, scheme: str) -> None:
     value = RNG.standard_normal(5 * LEAF_FLOATS // 2).astype(np.float32)  # 2.5 leaves, threaded
     for capture in ("full", "stats"):
-        with TraceWriter.create(tmp_path / f"{capture}.zarr", capture=capture) as w:
+        with TraceWriter.create(tmp_path / f"{capture}.zarr", capture=capture, digest_scheme=scheme) as w:
             event = w.add_event("snapshot", "w", value=value)
-        assert event.digest == _digest(value) == _by_hand(value, "float32")
+        assert event.digest == _digest(value, scheme) == _by_hand(value, "float32", scheme)
         assert event.stats == arrays.statistics(value, "float32")
+        assert tftrace.open(tmp_path / f"{capture}.zarr").events[0].digest == event.digest
 
 
 def test_digests_compare_only_within_one_scheme() -> None:
@@ -79,7 +105,44 @@ def test_digests_compare_only_within_one_scheme() -> None:
     assert arrays.digests_equal(new, _digest(value + 1)) is False
     assert arrays.digests_equal(old, arrays.legacy_digest(stored, "float32", (5,))) is True
     assert arrays.digests_equal(new, old) is None  # different schemes prove nothing
+    sha_tree = arrays.digest(stored, "float32", (5,), SHA256_TREE_SCHEME)
+    assert arrays.digests_equal(new, sha_tree) is None and arrays.digests_equal(old, sha_tree) is None
     assert arrays.digests_equal(None, new) is None and arrays.digests_equal("junk", "junk") is None
+
+
+
+def _event(digest: str | None, stats: Stats | None, seq: int = 0) -> Event:
+    return Event(seq=seq, kind="variable", name=f"v{seq}", shape=(3,), dtype="float32",
+                 stats=stats, digest=digest)
+
+
+STATS = Stats(size=3, min=-1.0, max=2.0, mean=0.5)
+CRC = "crc32-tree-4MiB:" + "ab" * 32
+
+
+def test_equal_crc_digests_prove_equality_only_with_equal_statistics() -> None:
+    prove = arrays.digests_prove_equal
+    assert prove(_event(CRC, STATS), _event(CRC, Stats(size=3, min=-1.0, max=2.0, mean=0.5)))
+    for other in (Stats(size=3, min=-1.0, max=2.0, mean=0.25), Stats(size=3, min=-1.5, max=2.0, mean=0.5),
+                  Stats(size=3, min=-1.0, max=2.0, mean=0.5, nan_count=1),
+                  Stats(size=3, min=-1.0, max=2.0, mean=0.5, inf_count=1), None):
+        assert not prove(_event(CRC, STATS), _event(CRC, other)), other  # a collision: not proven
+    nan_mean = Stats(size=3, min=-np.inf, max=np.inf, mean=float("nan"), inf_count=2)
+    assert prove(_event(CRC, nan_mean), _event(CRC, nan_mean))
+    assert not prove(_event(CRC, STATS), _event("crc32-tree-4MiB:" + "cd" * 32, STATS))
+
+
+@pytest.mark.parametrize("scheme", ["sha256-tree-4MiB", "sha256"], ids=["sha256-tree", "sha256"])
+def test_equal_sha256_digests_prove_equality_alone(scheme: str) -> None:
+    digest = f"{scheme}:" + "ab" * 32
+    assert arrays.digests_prove_equal(_event(digest, STATS), _event(digest, None))
+
+
+def test_digests_of_different_or_no_schemes_never_prove_equality() -> None:
+    tail = "ab" * 32
+    for a, b in ((f"crc32-tree-4MiB:{tail}", f"sha256-tree-4MiB:{tail}"), (f"sha256:{tail}", f"sha256-tree-4MiB:{tail}"),
+                 (None, None), ("junk", "junk")):
+        assert not arrays.digests_prove_equal(_event(a, STATS), _event(b, STATS)), (a, b)
 
 
 def _with_legacy_digests(source: Path, target: Path) -> Path:
@@ -118,6 +181,23 @@ def test_traces_with_older_digests_still_compare(tmp_path: Path, capture: str) -
     expected = {"values"} if capture == "full" else {"statistics"}
     assert {p.compared_by for p in mixed.pairs} == expected
     assert {p.status for p in mixed.pairs} <= {"equal", "close"}
+
+
+
+@pytest.mark.parametrize("capture", ["full", "stats"])
+def test_sha256_tree_traces_still_compare(tmp_path: Path, capture: str) -> None:
+    paths = {}
+    for scheme in SCHEMES:
+        paths[scheme] = tmp_path / f"{scheme}.zarr"
+        with TraceWriter.create(paths[scheme], capture=capture, digest_scheme=scheme) as w:
+            for name, value in _VALUES.items():
+                w.add_event("variable", name, value=value)
+        assert all(ev.digest.startswith(scheme + ":") for ev in tftrace.open(paths[scheme]).events)
+        same_scheme = tftrace.diff(paths[scheme], paths[scheme])
+        assert same_scheme.equivalent and {p.compared_by for p in same_scheme.pairs} == {"digest"}
+    mixed = tftrace.diff(paths[SHA256_TREE_SCHEME], paths[DIGEST_SCHEME])
+    assert mixed.equivalent and mixed.first_divergence is None
+    assert {p.compared_by for p in mixed.pairs} == ({"values"} if capture == "full" else {"statistics"})
 
 
 def _reference_stats(value: np.ndarray, dtype: str) -> Stats:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tftrace.compare.align import normalize_name
+from tftrace.format.arrays import digests_prove_equal
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event
 
@@ -169,10 +170,25 @@ def _identical_initial_values(events: tuple[Event, ...]) -> list[Finding]:
             continue  # constant fills (zeros, ones) are equal on purpose
         groups[ev.digest].append(ev)
     out = []
-    for group in groups.values():
-        if len(group) > 1:
+    for same_digest in groups.values():
+        for group in _proven_equal(same_digest):
+            if len(group) < 2:
+                continue
             names = ", ".join(repr(ev.name) for ev in group)
             out.append(Finding("identical-initial-values",
                                f"variables {names} have identical initial values "
                                "(initializers given the same seed?)", tuple(ev.seq for ev in group)))
     return out
+
+
+def _proven_equal(events: list[Event]) -> list[list[Event]]:
+    """Split events of one digest into groups whose equality the digest proves
+    (a CRC digest needs equal statistics too), in recording order."""
+    classes: list[list[Event]] = []
+    for ev in events:
+        home = next((c for c in classes if digests_prove_equal(c[0], ev)), None)
+        if home is None:
+            classes.append([ev])
+        else:
+            home.append(ev)
+    return classes

@@ -44,10 +44,12 @@ class TraceWriter:
     Use :meth:`create`; every method is thread-safe.
     """
 
-    def __init__(self, path: Path, directory: Path, capture: str, environment: Mapping[str, Any]):
+    def __init__(self, path: Path, directory: Path, capture: str, environment: Mapping[str, Any],
+                 digest_scheme: str = arrays.DIGEST_SCHEME):
         self.path = path
         self.directory = directory
         self.capture = capture
+        self.digest_scheme = digest_scheme
         self._lock = threading.RLock()
         self._start = time.time()
         self._pending: list[bytes] = []
@@ -66,7 +68,8 @@ class TraceWriter:
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, environment: Mapping[str, Any] | None = None,
-               capture: str = "full", overwrite: bool = False) -> TraceWriter:
+               capture: str = "full", overwrite: bool = False,
+               digest_scheme: str = arrays.DIGEST_SCHEME) -> TraceWriter:
         """Start a new trace at ``path`` (``X.zarr`` directory or ``X.zarr.zip``).
 
         Parameters
@@ -80,15 +83,21 @@ class TraceWriter:
             ``"stats"`` keeps statistics and digests but no tensor values.
         overwrite : bool
             Replace an existing trace at ``path``.
+        digest_scheme : str
+            One of ``arrays.WRITABLE_DIGEST_SCHEMES``; the default is the fast CRC tree
+            (docs/format.md, "Content digest").
         """
         if capture not in CAPTURE_MODES:
             raise UsageError(f"capture must be one of {', '.join(CAPTURE_MODES)}; got {capture!r}")
+        if digest_scheme not in arrays.WRITABLE_DIGEST_SCHEMES:
+            raise UsageError(f"digest scheme must be one of {', '.join(arrays.WRITABLE_DIGEST_SCHEMES)}; "
+                             f"got {digest_scheme!r}")
         target = Path(path)
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
         if store.is_zip_path(target):
             store.prepare_directory(target, overwrite)
         store.prepare_directory(directory, overwrite)
-        return cls(target, directory, capture, environment or {})
+        return cls(target, directory, capture, environment or {}, digest_scheme)
 
     @property
     def closed(self) -> bool:
@@ -121,9 +130,9 @@ class TraceWriter:
         dtype = arrays.logical_dtype(value)
         shape = tuple(int(n) for n in value.shape)
         stored, encoding = arrays.encode(value, dtype)
-        # Digest and statistics go leaf by leaf in the worker threads (hashlib and numpy
+        # Digest and statistics go leaf by leaf in the worker threads (zlib, hashlib and numpy
         # release the GIL) while this thread writes the chunks, then helps with the rest.
-        summary = arrays.Summary(stored, dtype, shape)
+        summary = arrays.Summary(stored, dtype, shape, self.digest_scheme)
         spare = summary.leaf_count - (0 if self.capture == "full" else 1)  # leaves for helpers
         helpers = [self._workers.submit(summary.work)
                    for _ in range(min(WORKERS, spare) if stored.nbytes >= INLINE_BYTES else 0)]
