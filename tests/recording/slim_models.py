@@ -4,6 +4,8 @@ reports its end points through the module-level ``tftrace.endpoint``."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -14,23 +16,18 @@ from tf_slim.nets import inception_v1, resnet_v1
 import tftrace
 from tftrace.recording.imports import alias_legacy_tf_layers
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "samples"))
+import slim_net  # noqa: E402  (samples/ is not a package)
+
 alias_legacy_tf_layers()  # baselines run slim.batch_norm outside any recording
 
 
 def small_net(images: Any, is_training: bool) -> tuple[Any, dict[str, Any]]:
-    """conv + batch norm + dropout + fully connected: every kind of random op and variable."""
-    end_points = {}
-    with slim.arg_scope([slim.conv2d], normalizer_fn=slim.batch_norm,
-                        normalizer_params={"is_training": is_training}):
-        net = slim.conv2d(images, 8, [3, 3], scope="conv1")
-        end_points["conv1"] = net
-        net = slim.max_pool2d(net, [2, 2], scope="pool1")
-        net = slim.flatten(net)
-        net = slim.dropout(net, 0.5, is_training=is_training, scope="dropout")
-        end_points["dropout"] = net
-        logits = slim.fully_connected(net, 10, activation_fn=None, scope="logits")
-        end_points["logits"] = logits
-    return logits, end_points
+    """conv + batch norm + dropout + fully connected: every kind of random op and variable.
+
+    The demo's and samples' net (samples/slim_net.py), so tests and samples run one model.
+    """
+    return slim_net.model(images, is_training)
 
 
 def inception(images: Any, is_training: bool) -> tuple[Any, dict[str, Any]]:
