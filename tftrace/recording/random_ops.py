@@ -186,14 +186,9 @@ class RandomOpCapture:
             info, local.replaced_info = local.replaced_info, None
             if info is None:  # not seen by our callback (e.g. another thread): leave it
                 return output
-            assert recorder.replay is not None
-            taken = recorder.replay.next_random(info, tuple(output.shape), output.dtype.name,
-                                                recorder.step)
-            if taken is None:  # an initializer draw A has no match for: B keeps its own
-                recorder.emit("random_op", info.name, output.numpy(), info.attrs())
+            value = capture._take(info, tuple(output.shape), output.dtype.name, output.numpy)
+            if value is None:
                 return output
-            value, source = taken
-            recorder.emit("random_op", info.name, value, {**info.attrs(), "replayed_from": source.seq})
             with tf.device(output.device):
                 return tf.constant(value, dtype=output.dtype)
 
@@ -206,23 +201,30 @@ class RandomOpCapture:
         It takes ``output`` as input so the random op still runs (its state moves as
         it would without replay).
         """
-        recorder = self._recorder
         dtype = output.dtype
 
         def take(drawn: Any) -> Any:
-            assert recorder.replay is not None
-            taken = recorder.replay.next_random(info, np.shape(drawn), dtype.name, recorder.step)
-            if taken is None:  # an initializer draw A has no match for: B keeps its own
-                recorder.emit("random_op", info.name, np.asarray(drawn), info.attrs())
-                return drawn
-            value, source = taken
-            recorder.emit("random_op", info.name, value, {**info.attrs(), "replayed_from": source.seq})
-            return np.asarray(value, dtype=dtype.as_numpy_dtype)
+            value = self._take(info, np.shape(drawn), dtype.name, lambda: np.asarray(drawn))
+            return drawn if value is None else np.asarray(value, dtype=dtype.as_numpy_dtype)
 
         replaced = tf.numpy_function(take, [output], Tout=dtype, stateful=True,
                                      name="tftrace_replay")
         replaced.set_shape(output.shape)
         return replaced
+
+    def _take(self, info: RandomOpInfo, shape: tuple[int, ...], dtype: str,
+              drawn: Callable[[], Any]) -> np.ndarray | None:
+        """A's value for this draw, recorded as B's; None (B's own ``drawn()`` value is
+        recorded) for an initializer draw A has no match for."""
+        recorder = self._recorder
+        assert recorder.replay is not None
+        taken = recorder.replay.next_random(info, shape, dtype, recorder.step)
+        if taken is None:
+            recorder.emit("random_op", info.name, drawn(), info.attrs())
+            return None
+        value, source = taken
+        recorder.emit("random_op", info.name, value, {**info.attrs(), "replayed_from": source.seq})
+        return value
 
 
 def _generated_random_functions() -> list[tuple[Any, str]]:

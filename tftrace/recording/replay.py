@@ -31,7 +31,7 @@ from __future__ import annotations
 import bisect
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, NoReturn, Sequence
 
 import numpy as np
 
@@ -188,7 +188,6 @@ class ReplaySource:
                 f"(recorded with capture='stats'). Expected a trace recorded with "
                 f"capture='full'; re-record A, or replay only the variables "
                 f"(--replay-random off).")
-            raise  # unreachable: _fail raises
 
     def _mismatch(self, k: int, info: RandomOpInfo, shape: Sequence[int | None] | None, dtype: str,
                   step: int, a: tuple[int, Event] | None) -> str:
@@ -216,7 +215,7 @@ class ReplaySource:
             "the variables (--replay-random off, or random=False), or re-record A with the "
             "same model code."])
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         self.error = self.error or message
         raise ReplayError(message)
 
