@@ -215,8 +215,26 @@ def installed_tensorflow() -> str:
     raise AssertionError("no TensorFlow distribution installed")
 
 
+def test_tf215_sample_and_the_tf221_sample_recorded_on_the_same_machine_diff_equivalent() -> None:
+    # Both archives were recorded on one machine: only the TensorFlow version differs.
+    archived = sample("inception_v2_session_tf2.15")
+    with tftrace.open(archived) as old, tftrace.open(sample("inception_v2_session")) as new:
+        assert old.environment["tensorflow_version"] == "2.15.1"
+        assert new.environment["tensorflow_version"] == "2.21.0"
+        assert old.environment["host"] == new.environment["host"]
+    result = tftrace.diff(archived, sample("inception_v2_session"))  # rtol=1e-6, atol=1e-5
+    assert result.equivalent, result.first_divergence
+
+
+#: A fresh recording runs on whatever CPU this is: its float kernels (oneDNN / Eigen paths
+#: chosen by the instruction set, AVX2 vs AVX-512) may round differently from the machine
+#: the archive was made on. Measured on an AVX2-only AMD EPYC against the archive (made on
+#: another CPU): Conv2d_1a_7x7 max rel error 3.8e-4, Mixed_5c 1.3e-3, the loss 1.2e-5.
+CROSS_MACHINE_TOLERANCE = {"rtol": 1e-2, "atol": 1e-3}
+
+
 @pytest.mark.slow
-def test_tf215_sample_and_a_fresh_recording_with_the_installed_tensorflow_diff_equivalent(
+def test_tf215_sample_and_a_fresh_recording_with_the_installed_tensorflow_agree(
         tmp_path: Path) -> None:
     fresh = tmp_path / "inception_v2_session.zarr"
     proc = subprocess.run([sys.executable, "samples/train_tf1.py", str(fresh), "slim_inception"],
@@ -226,10 +244,9 @@ def test_tf215_sample_and_a_fresh_recording_with_the_installed_tensorflow_diff_e
     with tftrace.open(archived) as old, tftrace.open(fresh) as new:
         assert old.environment["tensorflow_version"] == "2.15.1"
         assert new.environment["tensorflow_version"] == installed_tensorflow()
-    result = tftrace.diff(archived, fresh)  # the default tolerance, rtol=1e-6, atol=1e-5
-    assert result.equivalent, result.first_divergence
-    # initial values and random values are bit-identical across the versions (arrays,
-    # not digests: the digest scheme may differ between the two traces' format versions)
+    # What no CPU changes: initial values and random values are bit-identical across the
+    # versions (arrays, not digests: the digest scheme may differ between format versions).
+    assert tftrace.diff(archived, fresh, only="variables,random").equivalent
     with tftrace.open(archived) as old, tftrace.open(fresh) as new:
         for kind in ("variable", "random_op"):
             events_old = [ev for ev in old.events if ev.kind == kind]
@@ -237,5 +254,6 @@ def test_tf215_sample_and_a_fresh_recording_with_the_installed_tensorflow_diff_e
             assert [plain(ev.name) for ev in events_old] == [plain(ev.name) for ev in events_new]
             for ev_old, ev_new in zip(events_old, events_new):
                 assert old.array(ev_old).tobytes() == new.array(ev_new).tobytes(), ev_old.name
-    # and the archive still matches the committed recording made with TF 2.21
-    assert tftrace.diff(sample("inception_v2_session"), fresh).equivalent
+    # Computation agrees within the cross-machine kernel drift.
+    result = tftrace.diff(archived, fresh, **CROSS_MACHINE_TOLERANCE)
+    assert result.equivalent, result.first_divergence
