@@ -113,8 +113,8 @@ def _use_colour(output: str | None) -> bool:
 @click.option("--all", "show_all", is_flag=True, help="List every pair with its status and errors.")
 @click.option("--first", "stop_at_first", is_flag=True,
               help="Stop reading values at the first divergence (fast; later pairs are 'skipped').")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text",
-              show_default=True, help="Report format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "html"]), default="text",
+              show_default=True, help="Report format; html is one self-contained page (use -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the report to FILE instead of stdout.")
 @click.pass_context
@@ -136,6 +136,9 @@ def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerance
     elif fmt == "junit":
         from tftrace.report.junit import render_junit
         report = render_junit(result)
+    elif fmt == "html":
+        from tftrace.report.html import render_html
+        report = render_html(result, traces=(a, b))
     else:
         from tftrace.report.text import render_text
         report = render_text(result, show_all=show_all, color=_use_colour(output))

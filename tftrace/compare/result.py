@@ -200,3 +200,13 @@ class DiffResult:
     def to_json(self, indent: int | None = 2) -> str:
         """The JSON report (schema: docs/report-schema.md)."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_html(self, traces: Any = None) -> str:
+        """The HTML report: one self-contained page (docs/diff.md, "The HTML report").
+
+        ``traces`` (A, B), opened or paths, default the paths in ``a`` and ``b``: read
+        for the environments, per-pair statistics and small-array histograms.
+        """
+        from tftrace.report.html import render_html  # report/ holds the wording
+
+        return render_html(self, traces=traces)
