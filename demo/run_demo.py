@@ -1,6 +1,6 @@
 """`make demo`: record sample 1 (a tf-slim Inception v2, trained one step TF1-style in a
 Session and TF2-style eagerly) and diff the two runs; then record the batch-norm
-pitfall pair (sample 2) and show where it diverges.
+pitfall pair (sample 2) and show where it diverges, and write its HTML report.
 
 Each run is a separate process, as it would be on two machines, recorded from
 scratch (the committed traces in sample_traces/ are not used). The traces go to
@@ -66,11 +66,15 @@ def main() -> None:
         [python, "samples/bn_pitfall.py", rel(fixed), "--training-true"], quiet=True)
     pitfall_diff = run("diff", [tftrace, "diff", rel(missing), rel(fixed)], ok=(0, 1))
     pitfall_check = run("check", [tftrace, "check", rel(missing)], ok=(0, 1))
+    report = out / "bn_pitfall_report.html"
+    run("HTML report", [tftrace, "diff", rel(missing), rel(fixed), "--format", "html",
+                        "-o", rel(report)], ok=(1,))
     print("\nThis divergence is expected: without training=True the batch norm runs in "
           "inference mode and never updates its moving statistics. The diff "
           + ("finds it" if pitfall_diff == 1 else "did NOT find it")
           + " and `tftrace check` on the first run "
           + ("flags them as frozen." if pitfall_check == 1 else "did NOT flag them."))
+    print(f"\nThe HTML report of the pitfall pair (open it in a browser): {report}")
     if not slim_equivalent or pitfall_diff != 1 or pitfall_check != 1:
         sys.exit("demo: unexpected result (see above)")
     print("\nDemo finished: sample 1's runs are equivalent; the pitfall pair diverges where expected.")

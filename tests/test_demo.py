@@ -1,6 +1,7 @@
 """`make demo`'s job: sample 1 (tf-slim Inception v2) recorded TF1-style and TF2-style
 from scratch diffs equivalent; the batch-norm pitfall pair diverges at the moving mean
-in step 1 and `tftrace check` flags the frozen statistics; the demo exits 0."""
+in step 1 and `tftrace check` flags the frozen statistics; the HTML report of that pair is
+written and its path printed; the demo exits 0."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def test_demo_records_sample_1_and_the_bn_pitfall_and_reports_both(tmp_path: Pat
     assert "frozen-non-trainable (2)" in pitfall
     assert "This divergence is expected" in pitfall
     assert out.rstrip().endswith("the pitfall pair diverges where expected.")
+    report = tmp_path / "bn_pitfall_report.html"
+    assert f"The HTML report of the pitfall pair (open it in a browser): {report}" in pitfall
+    assert '<code id="first-name">batch_normalization/moving_mean:0</code>' in report.read_text("utf-8")
     # the reports said so; check the numbers they rest on independently
     assert_inception_pair_matches(tmp_path / "inception_v2_session.zarr",
                                   tmp_path / "inception_v2_eager.zarr")

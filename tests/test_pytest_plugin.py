@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import tftrace
+from tftrace.report.html import unpack_data
 
 pytest_plugins = ["pytester"]
 
@@ -53,6 +54,7 @@ GOLDENS = {
     "test_tolerant": "test_model/test_tolerant.zarr.zip",
 }
 OBTAINED = "test_model/test_forward.obtained.zarr.zip"
+REPORT = "test_model/test_forward.diff.html"
 
 
 def write_model_tests(pytester: pytest.Pytester, scale: float) -> None:
@@ -98,6 +100,7 @@ def test_golden_written_then_compared_then_regenerated(pytester: pytest.Pytester
         "tftrace: this run's trace diverges from the golden trace",
         f"  golden:   {GOLDENS['test_forward']}",
         f"  obtained: {OBTAINED} (kept for inspection: tftrace diff {GOLDENS['test_forward']} {OBTAINED})",
+        f"  report:   {REPORT} (open it in a browser)",
         "If the new numbers are the right ones, rewrite the golden with",
         "  pytest --tftrace-regen test_model.py::test_forward",
         "tftrace diff: DIVERGED",
@@ -112,6 +115,11 @@ def test_golden_written_then_compared_then_regenerated(pytester: pytest.Pytester
     obtained_logits, obtained_kernel = logits_and_kernel(pytester.path / OBTAINED)
     np.testing.assert_array_equal(obtained_kernel, kernel)  # same seed, same random values
     np.testing.assert_allclose(obtained_logits, logits * 1.25, rtol=1e-6)
+    # the HTML report of the same diff is beside them, with both traces' values read
+    page = (pytester.path / REPORT).read_text(encoding="utf-8")
+    assert '<code id="first-name">logits</code>' in page
+    data = unpack_data(page)
+    assert str(data["first"]) in data["histograms"] and data["stats"]
 
     # 4. --tftrace-regen rewrites the golden that diverged (only that one) and passes.
     untouched = {test: goldens[test].read_bytes() for test in ("test_ones[wide]", "test_tolerant")}
@@ -121,7 +129,7 @@ def test_golden_written_then_compared_then_regenerated(pytester: pytest.Pytester
                                 f"  {GOLDENS['test_forward']}"])
     new_logits, _ = logits_and_kernel(goldens["test_forward"])
     np.testing.assert_allclose(new_logits, np.ones([4, 3], np.float32) @ kernel * 2.5, rtol=1e-6)
-    assert not (pytester.path / OBTAINED).exists()
+    assert not (pytester.path / OBTAINED).exists() and not (pytester.path / REPORT).exists()
     for test, content in untouched.items():
         assert goldens[test].read_bytes() == content, test
 

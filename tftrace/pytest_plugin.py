@@ -10,8 +10,9 @@ next to the test file, ``<dir>/<test module>/<test name>.zarr.zip``::
 
 * No golden yet: it is written from this run and the test fails saying so.
 * Divergence: the test fails with the whole ``tftrace diff`` text report; the
-  obtained trace is kept beside the golden as ``<test name>.obtained.zarr.zip``
-  (and removed again once the test passes).
+  obtained trace is kept beside the golden as ``<test name>.obtained.zarr.zip``, with
+  the HTML report of the diff as ``<test name>.diff.html`` (both removed again once
+  the test passes).
 * ``pytest --tftrace-regen``: goldens that are missing or diverge are rewritten from
   this run and the tests pass; the terminal summary lists the files rewritten.
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 COMPARE_OPTIONS = ("rtol", "atol", "tolerances", "rename", "only")
 GOLDEN_SUFFIX = ".zarr.zip"
 OBTAINED_SUFFIX = ".obtained.zarr.zip"
+HTML_REPORT_SUFFIX = ".diff.html"
 # user_properties keys (they travel from pytest-xdist workers to the controller)
 _WRITTEN = "tftrace_golden_written"
 _REWRITTEN = "tftrace_golden_rewritten"
@@ -85,6 +87,8 @@ class GoldenTrace:
         The golden trace, ``<test dir>/<test module>/<test name>.zarr.zip``.
     obtained_path : pathlib.Path
         Where this run's trace is kept when it diverges from the golden.
+    report_path : pathlib.Path
+        Where the HTML report of that diff is written, ``<test name>.diff.html``.
     regen : bool
         ``--tftrace-regen`` was given: missing or diverging goldens are rewritten.
     """
@@ -93,6 +97,8 @@ class GoldenTrace:
         self.path = golden_path(item)
         self.obtained_path = self.path.with_name(self.path.name[:-len(GOLDEN_SUFFIX)]
                                                  + OBTAINED_SUFFIX)
+        self.report_path = self.path.with_name(self.path.name[:-len(GOLDEN_SUFFIX)]
+                                               + HTML_REPORT_SUFFIX)
         self.regen = bool(item.config.getoption("tftrace_regen"))
         self.used = False
         self._item = item
@@ -212,6 +218,7 @@ class GoldenTrace:
             f"tftrace: this run's trace diverges from the golden trace\n"
             f"  golden:   {shown}\n"
             f"  obtained: {kept} (kept for inspection: tftrace diff {shown} {kept})\n"
+            f"  report:   {self._write_report(result)}\n"
             f"If the new numbers are the right ones, rewrite the golden with\n"
             f"  pytest --tftrace-regen {self._item.nodeid}\n\n"
             + render_text(result), pytrace=False)
@@ -240,9 +247,22 @@ class GoldenTrace:
         options.update({key: value for key, value in explicit.items() if value is not None})
         return options
 
+    def _write_report(self, result: DiffResult) -> str:
+        """Write the HTML report beside the obtained trace; say where, or why not."""
+        from tftrace.errors import TftraceError
+        from tftrace.report.html import render_html
+
+        try:
+            page = render_html(result, traces=(self.path, self.obtained_path))
+            self.report_path.write_text(page, encoding="utf-8")
+        except (TftraceError, OSError) as exc:  # the divergence is the failure, not this
+            return f"not written ({exc})"
+        return f"{_display(self.report_path, self._item.config)} (open it in a browser)"
+
     def _remove_obtained(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.obtained_path.unlink()
+        for path in (self.obtained_path, self.report_path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 @pytest.fixture
