@@ -185,7 +185,7 @@
     if (showLabels) h.rows.forEach(function (r) { labelW = Math.max(labelW, ctx.measureText(rowLabel(r)).width); });
     labelW = showLabels ? Math.min(Math.ceil(labelW) + 10, 380) : 8;
     var avail = Math.max(300, (box.clientWidth || 1100) - labelW - 10);
-    var cw = Math.max(2, Math.min(28, Math.floor(avail / h.columns.length)));
+    var cw = Math.max(2, Math.min(40, Math.floor(avail / h.columns.length)));
     var ch = Math.max(1, Math.min(16, Math.floor(640 / h.rows.length)));
     var top = 22, W = labelW + cw * h.columns.length + 2, H = top + ch * h.rows.length + 2;
     var ratio = window.devicePixelRatio || 1;
@@ -194,8 +194,9 @@
     ctx.scale(ratio, ratio);
     ctx.fillStyle = "#f3f3f3"; ctx.fillRect(labelW, top, cw * h.columns.length, ch * h.rows.length);
     ctx.font = "11px ui-monospace, DejaVu Sans Mono, monospace"; ctx.fillStyle = "#333"; ctx.textBaseline = "middle";
-    var every = Math.max(1, Math.ceil(40 / cw));
+    var every = Math.max(1, Math.ceil(36 / cw));
     h.columns.forEach(function (c, i) { if (i % every === 0) ctx.fillText(String(c[0]), labelW + i * cw + 1, 10); });
+    if (showLabels) ctx.fillText("name \\ step", 2, 10);
     if (showLabels) h.rows.forEach(function (r, i) {
       var label = rowLabel(r);
       while (label.length > 3 && ctx.measureText(label).width > labelW - 8) label = label.slice(0, -2);
@@ -205,9 +206,12 @@
       ctx.fillStyle = cellColour(c[2], c[3]);
       ctx.fillRect(labelW + c[1] * cw, top + c[0] * ch, cw > 3 ? cw - 1 : cw, ch > 3 ? ch - 1 : ch);
     });
-    if (h.first) {
-      ctx.strokeStyle = "#000"; ctx.lineWidth = 2;
-      ctx.strokeRect(labelW + h.first[1] * cw - 1, top + h.first[0] * ch - 1, cw + 1, Math.max(ch, 3) + 1);
+    if (h.first) {  // a white frame inside a black one: visible on the darkest red too
+      var fx = labelW + h.first[1] * cw, fy = top + h.first[0] * ch, fh = Math.max(ch, 3);
+      ctx.strokeStyle = "#000"; ctx.lineWidth = 3;
+      ctx.strokeRect(fx - 1.5, fy - 1.5, cw + 2, fh + 2);
+      ctx.strokeStyle = "#fff"; ctx.lineWidth = 1;
+      ctx.strokeRect(fx + 0.5, fy + 0.5, Math.max(cw - 2, 1), Math.max(fh - 2, 1));
       ctx.fillStyle = "#000"; ctx.beginPath();
       var y = top + h.first[0] * ch + ch / 2;
       ctx.moveTo(labelW - 1, y); ctx.lineTo(labelW - 7, y - 4); ctx.lineTo(labelW - 7, y + 4); ctx.fill();
@@ -345,7 +349,8 @@
       state.page = Math.floor(at / PAGE_ROWS);
       render();
       detail(i);
-      if (reveal) document.getElementById("pairs").scrollIntoView();
+      // the details are under the page of rows: bring them into view
+      document.getElementById("pair-detail").scrollIntoView({ block: reveal ? "start" : "nearest" });
     }
     update();
     return { showPair: showPair };
