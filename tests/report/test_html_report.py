@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "compare"))  # the shared trace builders
-from tracepairs import ev, write_trace  # noqa: E402
+from tracepairs import ev, rnd, write_trace  # noqa: E402
 
 import tftrace  # noqa: E402
 from tftrace.cli import cli  # noqa: E402
@@ -193,6 +193,25 @@ def test_a_hostile_name_is_text(tmp_path):
     assert shown(HOSTILE) == visible
     assert text_of(page, "first-name") == visible
     assert HOSTILE in unpack_data(page)["strings"]  # the page data keeps it exact
+
+
+def test_random_gaps_and_incomplete_traces_are_said(tmp_path):
+    ops = [rnd("RandomUniform", (3,), seed=s) for s in range(5)]
+    extra = rnd("RandomUniform", (128, 10), seed=9)
+    a = write_trace(tmp_path / "a.zarr", ops)
+    b = write_trace(tmp_path / "b.zarr", ops[:2] + [extra] + ops[2:])
+    page = render_html(tftrace.diff(a, b, only="random"))
+    # as the text report says it (test_diff_reports), without the call site the dict lacks
+    assert ('<p class="finding">Random ops: B has an extra RandomUniform [128, 10] at #2 (seq 2); '
+            "the 3 random ops after it are shifted by one.</p>") in page
+    assert "random op structure" in text_of(page, "first")
+
+    cut = write_trace(tmp_path / "cut.zarr", ops[:3], complete=False)
+    page = render_html(tftrace.diff(a, cut))
+    assert text_of(page, "verdict") == "NO DIVERGENCE, BUT A TRACE IS INCOMPLETE"
+    assert "INCOMPLETE" in page and "B is incomplete (the recording did not finish)" in text_of(page, "first")
+    data = unpack_data(page)
+    assert [data["statuses"][row[3]] for row in data["pairs"]] == ["equal"] * 3 + ["skipped"] * 2
 
 
 def unknown_kind_document(document: dict) -> dict:

@@ -60,7 +60,7 @@ def render_html(result: DiffResult | Mapping[str, Any], *,
         title += f", first at {shown(first['name'])}"
     app = _asset("report.js")
     uplot = _asset("uPlot.iife.min.js")
-    policy = ("default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'; "
+    policy = ("default-src 'none'; style-src 'unsafe-inline'; "
               f"script-src {_script_hash(uplot)} {_script_hash(app)}; base-uri 'none'; "
               "form-action 'none'")
     body = "\n".join([

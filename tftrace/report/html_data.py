@@ -51,18 +51,19 @@ class StringTable:
 
 def number(value: Any) -> Any:
     """A report number for the page: 9 significant digits (the text report's), non-finite as text."""
-    if value is None or isinstance(value, (bool, str)):
+    if type(value) is float:  # the common case first: called for every error and statistic
+        if value - value == 0.0:  # finite
+            return float("%.9g" % value)
+    elif value is None or isinstance(value, (bool, str, int)):
         return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, (list, tuple)):  # complex as [re, im]
+    elif isinstance(value, (list, tuple)):  # complex as [re, im]
         return [number(v) for v in value]
     value = float(value)
     if math.isnan(value):
         return "nan"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return float(f"{value:.9g}")
+    return float("%.9g" % value)
 
 
 def error_of(values: Mapping[str, Any] | None, key: str) -> Any:
@@ -112,11 +113,14 @@ def pair_tables(document: Mapping[str, Any], strings: StringTable, kinds: Sequen
                   strings(pair.get("call_site_a")), strings(pair.get("call_site_b")),
                   strings(pair.get("op_type_a")), strings(pair.get("op_type_b")),
                   pair.get("random_index_a"), pair.get("random_index_b"), shown_values]
-        key = repr(detail)  # many equal pairs have the same detail: store it once
-        index = seen.get(key)
+        # many equal pairs have the same detail: store it once (pairs with values differ anyway)
+        key = repr(detail) if shown_values is None else None
+        index = seen.get(key) if key is not None else None
         if index is None:
-            index = seen[key] = len(details)
+            index = len(details)
             details.append(detail)
+            if key is not None:
+                seen[key] = index
         size = values.get("size") if isinstance(values, dict) else None
         mismatched = values.get("mismatched") if isinstance(values, dict) else None
         rows.append([kinds.index(pair["kind"]), strings(pair["name"]),

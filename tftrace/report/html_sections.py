@@ -278,6 +278,7 @@ def _env_text(value: Any) -> str:
 # -- formatting (the text report's, for the dict form) ---------------------------------
 
 def _gap_sentence(gap: Mapping[str, Any]) -> str:
+    """The text report's sentence (text.gap_sentence) from the gap's dict, which has no call site."""
     ops = ", ".join(f"{op} {_shape(shape)}" for op, shape in zip(gap.get("op_types", []),
                                                                   gap.get("shapes", [])))
     count = len(gap.get("seqs", []))
@@ -289,11 +290,12 @@ def _gap_sentence(gap: Mapping[str, Any]) -> str:
         what = f"B is missing A's {ops}" if count == 1 else f"B is missing {count} of A's random ops ({ops})"
         where = f" at A's #{gap.get('index')} (seq {seq})"
     shifted, offset = gap.get("shifted", 0), abs(gap.get("offset", 0))
+    shift = {1: "one", 2: "two", 3: "three"}.get(offset, str(offset))
     if shifted == 0:
         after = "no random ops pair up after it"
     else:
         after = (f"the {shifted} random op{'s' if shifted != 1 else ''} after it "
-                 f"{'are' if shifted != 1 else 'is'} shifted by {offset}")
+                 f"{'are' if shifted != 1 else 'is'} shifted by {shift}")
     return f"{what}{where}; {after}."
 
 
