@@ -106,11 +106,14 @@ def test_bn_pitfall_report_draws_where_and_how_it_diverges(browser, tmp_path):
     assert "0.051927235 at [2] (A 0, B 0.051927235)" in detail.inner_text()  # the text report's line
     assert opened.state("tftraceReport.histograms") == 3
     assert page.locator("#pair-detail .hists canvas").count() == 3
-    # clicking the heatmap's first cell shows the same pair
+    # pointing at the heatmap's first cell names it; clicking it shows the same pair
     page.fill("#pairs-search", "dense")
     canvas = page.locator("#heatmap-canvas")
-    canvas.click(position={"x": layout["left"] + (heat["first"][1] + 0.5) * layout["cell"][0],
-                           "y": layout["top"] + (heat["first"][0] + 0.5) * layout["cell"][1]})
+    cell = {"x": layout["left"] + (heat["first"][1] + 0.5) * layout["cell"][0],
+            "y": layout["top"] + (heat["first"][0] + 0.5) * layout["cell"][1]}
+    canvas.hover(position=cell)
+    assert page.locator("#heatmap-tip").inner_text() == f"snapshots {FIRST}, step 1: diverged, max relative error inf"
+    canvas.click(position=cell)
     assert page.locator("#pair-detail h3").first.inner_text().startswith(f"snapshots {FIRST}, step 1")
 
     shot = browser.screenshot_ink(page.screenshot(full_page=True))

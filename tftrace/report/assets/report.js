@@ -232,10 +232,9 @@
       tip.textContent = rowLabel(h.rows[at[0]]) + ", " + steps + ": "
         + (c ? statusName(c[2]) + (c[3] !== null ? ", max relative error " + g(c[3], 4) : "") : "no pair");
       tip.hidden = false;
-      var rect = canvas.getBoundingClientRect(), boxRect = box.getBoundingClientRect();
+      var boxRect = box.getBoundingClientRect();
       tip.style.left = (ev.clientX - boxRect.left + box.scrollLeft + 12) + "px";
       tip.style.top = (ev.clientY - boxRect.top + 12) + "px";
-      void rect;
     });
     canvas.addEventListener("mouseleave", function () { tip.hidden = true; });
     canvas.addEventListener("click", function (ev) {
