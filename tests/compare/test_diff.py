@@ -127,9 +127,10 @@ def test_incomplete_trace_is_compared_up_to_its_last_event(pair):
     assert result.first_divergence is None and not result.equivalent
     assert {p.name: p.status for p in result.pairs} == {
         "dense/kernel:0": "equal", "dense/bias:0": "equal", "logits": "skipped", "loss": "skipped"}
-    assert result.notes == ("B is incomplete (the recording did not finish): compared up to its "
-                            "last event, event #1",)
-    assert json.loads(result.to_json())["complete"] is False
+    assert result.notes == ("B ends early: compared up to its last event, event #1",)
+    assert result.verdict == "incomplete"
+    report = json.loads(result.to_json())
+    assert report["complete"] is False and report["b"]["status"] == "raised"
 
 
 def test_divergence_before_the_end_of_an_incomplete_trace_is_reported(pair):

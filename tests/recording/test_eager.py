@@ -171,13 +171,16 @@ def test_threads_recording_endpoints_concurrently_lose_no_event(tmp_path):
         assert [e.stats.max for e in mine] == list(range(50))
 
 
-def test_trace_is_complete_when_the_block_raises(tmp_path):
+def test_trace_says_the_run_raised_when_the_block_raises(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with tftrace.record(tmp_path / "t.zarr") as rec:
             rec.endpoint("x", 1)
             1 / 0
     trace = open_trace(tmp_path / "t.zarr")
-    assert trace.complete
+    assert not trace.complete and len(trace.events) == 1
+    assert (trace.status.status, trace.status.exception_type, trace.status.message) == \
+        ("raised", "ZeroDivisionError", "division by zero")
+    assert trace.status.traceback.rstrip().endswith("ZeroDivisionError: division by zero")
     assert "ZeroDivisionError" in trace.environment["error"]
     assert trace.environment["seed_mode"] == "num_random_ops"
     assert trace.environment["tensorflow_version"] == tf.__version__

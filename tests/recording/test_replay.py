@@ -246,9 +246,9 @@ def test_a_mismatched_random_op_stops_replay_naming_both(tmp_path):
           A: random op #0: RandomUniform float32 [2, 3] at {call_site_a} (step 0, seq 0)
           B: random op #0: RandomStandardNormal float32 [4] at {__file__}:{draw_normal.__code__.co_firstlineno + 1} in draw_normal (step 0)
         Expected the same kind of random op with the same shape and dtype, in the same order. If B creates its random ops in another order or has extra ones, replay only the variables (--replay-random off, or random=False), or re-record A with the same model code.""")
-    # The trace B is still complete and says replay stopped.
+    # The trace B is closed, says the run raised the replay error and that replay stopped.
     trace_b = tftrace.open(tmp_path / "b.zarr")
-    assert trace_b.complete
+    assert not trace_b.complete and trace_b.status.exception_type == "ReplayError"
     assert trace_b.environment["replay"]["error"] == str(caught.value)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from tftrace.errors import TraceClosedError, UsageError
 from tftrace.format import arrays, chunkio, store
 from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for
+from tftrace.format.status import RunStatus
 
 CAPTURE_MODES = ("full", "stats")
 #: A segment is written at least this often while events arrive (and on flush/close).
@@ -180,14 +181,21 @@ class TraceWriter:
             self._pending.clear()
             self._last_flush = time.monotonic()
 
-    def close(self, *, complete: bool = True) -> None:
-        """Finish the trace: append the ``end`` record and, for a zip target, pack it."""
+    def close(self, *, complete: bool = True, status: RunStatus | None = None) -> None:
+        """Finish the trace: append the ``end`` record and, for a zip target, pack it.
+
+        ``status`` says how the run ended (docs/format.md); without it a complete trace
+        ends ``completed`` and an incomplete one ``raised``.
+        """
         with self._lock:
             if self._closed:
                 return
+            if status is None:
+                status = RunStatus("completed" if complete else "raised")
             end = time.time()
-            self._append({"type": "end", "end_time": end, "complete": bool(complete),
-                          "event_count": self._seq})
+            self._append({"type": "end", "end_time": end,
+                          "complete": bool(complete) and status.completed,
+                          "event_count": self._seq, **status.to_end_record()})
             self.flush()
             self._closed = True
             self._workers.shutdown()
@@ -199,7 +207,10 @@ class TraceWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.close(complete=exc_type is None)
+        if exc_type is None:
+            self.close()
+        else:
+            self.close(complete=False, status=RunStatus("raised", exc_type.__name__, str(exc)))
 
     def _append(self, record: dict[str, Any]) -> None:
         self._pending.append(msgpack.packb(record, use_bin_type=True, default=_msgpack_default))

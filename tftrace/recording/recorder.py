@@ -13,8 +13,10 @@ import tensorflow as tf
 from tftrace.errors import UsageError
 from tftrace.format.writer import TraceWriter
 from tftrace.recording import environment
+from tftrace.format.status import RunStatus
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.callsite import user_call_site
+from tftrace.recording.ending import SigtermGuard, run_status
 from tftrace.recording.imports import PostImportHooks
 from tftrace.recording.random_ops import RandomOpCapture
 from tftrace.recording.replay import ReplaySource
@@ -53,6 +55,7 @@ class Recorder:
         self.variables = VariableCapture(self, self._calls)
         self._random_ops = RandomOpCapture(self)
         self._sessions = SessionCapture(self)
+        self.sigterm = SigtermGuard()
 
     # -- public API -------------------------------------------------------------------
 
@@ -151,6 +154,7 @@ class Recorder:
                     f"recorder at a time, got a second one for {self.path}")
             _active = self
         self.active = True
+        self.sigterm.install()
         self._hooks.install()
         self._calls.install()
         self.seeds.install()
@@ -160,8 +164,9 @@ class Recorder:
         self._random_ops.install()
         self._sessions.install()
 
-    def stop(self, *, error: str | None = None) -> None:
+    def stop(self, status: RunStatus | None = None) -> None:
         global _active
+        status = status or RunStatus("completed")
         try:
             if self.active:
                 self.variables.record_pending_eager()
@@ -174,15 +179,18 @@ class Recorder:
             self.seeds.uninstall()
             self._calls.uninstall()
             self._hooks.uninstall()
+            self.sigterm.uninstall()
             with _active_lock:
                 if _active is self:
                     _active = None
             if self._writer is not None:
+                error = None if status.exception_type is None else \
+                    f"{status.exception_type}: {status.message}"
                 fields: dict[str, Any] = {"steps": self.step + 1, "error": error}
                 if self.replay is not None:
                     fields["replay"] = self.replay.summary()
                 self._writer.update_environment(**fields)
-                self._writer.close(complete=True)
+                self._writer.close(complete=status.completed, status=status)
 
 
 def active_recorder() -> Recorder | None:
@@ -210,20 +218,19 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
     recorder = Recorder(writer, seeds, replay)
     try:
         recorder.start()
-    except BaseException:
-        recorder.stop(error="recording failed to start")
+    except BaseException as exc:
+        recorder.stop(run_status(exc))
         raise
-    error = None
+    error: BaseException | None = None
     try:
         yield recorder
     except BaseException as exc:
-        if not (isinstance(exc, SystemExit) and exc.code in (None, 0)):
-            error = f"{type(exc).__name__}: {exc}"
+        error = exc
         raise
     finally:
-        # The block ended, normally or by an exception: the trace is complete. Only a
-        # process that dies before reaching this point leaves an incomplete trace.
-        recorder.stop(error=error)
+        # The end record says how the block ended: completed, raised or interrupted. A
+        # process that dies before reaching this point leaves no end record (killed).
+        recorder.stop(run_status(error, recorder.sigterm.received))
 
 
 @contextlib.contextmanager
