@@ -22,7 +22,8 @@ import numpy as np
 
 from tftrace.errors import TraceClosedError, UsageError
 from tftrace.format import arrays, chunkio, store
-from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for
+from tftrace.format.schema import (EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, MAX_ATTRS_BYTES, Event,
+                                   array_key_for, check_name)
 from tftrace.format.status import RunStatus
 
 CAPTURE_MODES = ("full", "stats")
@@ -109,18 +110,28 @@ class TraceWriter:
         """Append one event; store ``value`` (unless capture is "stats") before logging it."""
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
-        if not isinstance(name, str):
-            raise UsageError(f"event name must be a str; got {type(name).__name__}")
+        check_name(name)
+        attrs = dict(attrs or {})
+        if len(_pack(attrs, "event attrs")) > MAX_ATTRS_BYTES:
+            raise UsageError(f"the attributes of event {name!r:.80} take more than "
+                             f"{MAX_ATTRS_BYTES} bytes; expected short metadata")
         with self._lock:
             self._check_open()
             seq = self._seq
             occurrence = self._occurrences[(kind, name, step)]
             fields: dict[str, Any] = {}
-            if value is not None:
-                fields = self._store_value(seq, arrays.as_array(value))
-            event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
-                          time=time.time() - self._start, attrs=dict(attrs or {}), **fields)
-            self._append({"type": "event", **event.to_dict()})
+            # All or nothing: a value whose record cannot be logged leaves no array behind,
+            # and the next event gets this sequence number.
+            try:
+                if value is not None:
+                    fields = self._store_value(seq, arrays.as_array(value))
+                event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
+                              time=time.time() - self._start, attrs=attrs, **fields)
+                record = _pack({"type": "event", **event.to_dict()}, "event record")
+            except BaseException:
+                _remove_tree(self.directory / array_key_for(seq))
+                raise
+            self._pending.append(record)
             self._seq += 1
             self._occurrences[(kind, name, step)] += 1
             if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
@@ -213,11 +224,23 @@ class TraceWriter:
             self.close(complete=False, status=RunStatus("raised", exc_type.__name__, str(exc)))
 
     def _append(self, record: dict[str, Any]) -> None:
-        self._pending.append(msgpack.packb(record, use_bin_type=True, default=_msgpack_default))
+        self._pending.append(_pack(record, "log record"))
 
     def _check_open(self) -> None:
         if self._closed:
             raise TraceClosedError(f"{self.path}: the trace writer is closed")
+
+
+def _pack(record: Mapping[str, Any], what: str) -> bytes:
+    try:
+        return msgpack.packb(record, use_bin_type=True, default=_msgpack_default)
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"cannot store a {what}: it holds text UTF-8 cannot encode "
+                         f"({exc.reason}: {exc.object[exc.start:exc.end]!r})") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"cannot store a {what}: {exc}") from None
 
 
 def _msgpack_default(obj: Any) -> Any:

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tftrace.errors import UsageError
 from tftrace.format.writer import TraceWriter
 from tftrace.recording import environment
+from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.callsite import user_call_site
@@ -80,8 +81,7 @@ class Recorder:
             ``Session.run`` that computes it anyway, at that run's step; a tensor in
             a ``tf.function`` being traced is recorded on every execution.
         """
-        if not isinstance(name, str) or not name:
-            raise UsageError(f"endpoint name must be a non-empty string; got {name!r}")
+        check_name(name, "endpoint name")  # here, not when a tf.function runs
         attrs = {"call_site": user_call_site(2)}
         if isinstance(value, tf.Variable) and getattr(value, "_in_graph_mode", False):
             value = value._as_graph_element()
