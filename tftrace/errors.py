@@ -25,6 +25,14 @@ class TraceExistsError(TftraceError, FileExistsError):
     """Recording would overwrite an existing trace."""
 
 
+class TraceLockedError(TftraceError, BlockingIOError):
+    """Another process is recording to the same path."""
+
+
+class TraceWriteError(TftraceError, OSError):
+    """Writing the trace failed (disk full, permission denied, ...): not the program's fault."""
+
+
 class TraceClosedError(TftraceError, RuntimeError):
     """The trace writer was used after it was closed."""
 

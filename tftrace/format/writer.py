@@ -60,6 +60,7 @@ class TraceWriter:
         self._occurrences: Counter[tuple[str, str, int]] = Counter()
         self._seq = 0
         self._closed = False
+        self._output_lock: store.OutputLock | None = None
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
         self._group = store.open_write_group(
             directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
@@ -96,10 +97,19 @@ class TraceWriter:
                              f"got {digest_scheme!r}")
         target = Path(path)
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
-        if store.is_zip_path(target):
-            store.prepare_directory(target, overwrite)
-        store.prepare_directory(directory, overwrite)
-        return cls(target, directory, capture, environment or {}, digest_scheme)
+        # The lock comes first: a second recorder to this path fails here, having
+        # touched nothing, even with overwrite.
+        lock = store.OutputLock(target)
+        try:
+            if store.is_zip_path(target):
+                store.prepare_directory(target, overwrite)
+            store.prepare_directory(directory, overwrite)
+            writer = cls(target, directory, capture, environment or {}, digest_scheme)
+        except BaseException:
+            lock.release()
+            raise
+        writer._output_lock = lock
+        return writer
 
     @property
     def closed(self) -> bool:
@@ -207,12 +217,17 @@ class TraceWriter:
             self._append({"type": "end", "end_time": end,
                           "complete": bool(complete) and status.completed,
                           "event_count": self._seq, **status.to_end_record()})
-            self.flush()
-            self._closed = True
-            self._workers.shutdown()
-            if store.is_zip_path(self.path):
-                store.pack(self.directory, self.path)
-                _remove_tree(self.directory)
+            try:
+                self.flush()
+                self._closed = True
+                self._workers.shutdown()
+                if store.is_zip_path(self.path):
+                    store.pack(self.directory, self.path)
+                    _remove_tree(self.directory)
+            finally:
+                self._closed = True
+                if self._output_lock is not None:
+                    self._output_lock.release()
 
     def __enter__(self) -> TraceWriter:
         return self
