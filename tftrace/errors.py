@@ -32,6 +32,9 @@ class TraceLockedError(TftraceError, BlockingIOError):
 class TraceWriteError(TftraceError, OSError):
     """Writing the trace failed (disk full, permission denied, ...): not the program's fault."""
 
+    def __str__(self) -> str:  # OSError would print "[Errno N] ..."
+        return str(self.strerror) if self.strerror else super().__str__()
+
 
 class TraceClosedError(TftraceError, RuntimeError):
     """The trace writer was used after it was closed."""

@@ -9,18 +9,19 @@ and holds every event of every segment flushed before the kill.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import msgpack
 import numpy as np
 
-from tftrace.errors import TraceClosedError, UsageError
+from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, chunkio, store
 from tftrace.format.schema import (EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, MAX_ATTRS_BYTES, Event,
                                    array_key_for, check_name)
@@ -99,12 +100,14 @@ class TraceWriter:
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
         # The lock comes first: a second recorder to this path fails here, having
         # touched nothing, even with overwrite.
-        lock = store.OutputLock(target)
+        with writing(target):
+            lock = store.OutputLock(target)
         try:
-            if store.is_zip_path(target):
-                store.prepare_directory(target, overwrite)
-            store.prepare_directory(directory, overwrite)
-            writer = cls(target, directory, capture, environment or {}, digest_scheme)
+            with writing(target):
+                if store.is_zip_path(target):
+                    store.prepare_directory(target, overwrite)
+                store.prepare_directory(directory, overwrite)
+                writer = cls(target, directory, capture, environment or {}, digest_scheme)
         except BaseException:
             lock.release()
             raise
@@ -125,7 +128,7 @@ class TraceWriter:
         if len(_pack(attrs, "event attrs")) > MAX_ATTRS_BYTES:
             raise UsageError(f"the attributes of event {name!r:.80} take more than "
                              f"{MAX_ATTRS_BYTES} bytes; expected short metadata")
-        with self._lock:
+        with self._lock, writing(self.path):
             self._check_open()
             seq = self._seq
             occurrence = self._occurrences[(kind, name, step)]
@@ -187,13 +190,13 @@ class TraceWriter:
 
     def update_environment(self, **fields: Any) -> None:
         """Merge fields into the environment record (appended to the log, read back merged)."""
-        with self._lock:
+        with self._lock, writing(self.path):
             self._check_open()
             self._append({"type": "environment", "environment": fields})
 
     def flush(self) -> None:
         """Write the pending log records as one new segment; durable against process death."""
-        with self._lock:
+        with self._lock, writing(self.path):
             if not self._pending:
                 return
             data = b"".join(self._pending)
@@ -218,11 +221,12 @@ class TraceWriter:
                           "complete": bool(complete) and status.completed,
                           "event_count": self._seq, **status.to_end_record()})
             try:
-                self.flush()
+                self.flush()  # raises TraceWriteError
                 self._closed = True
                 self._workers.shutdown()
                 if store.is_zip_path(self.path):
-                    store.pack(self.directory, self.path)
+                    with writing(self.path):
+                        store.pack(self.directory, self.path)
                     _remove_tree(self.directory)
             finally:
                 self._closed = True
@@ -244,6 +248,20 @@ class TraceWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise TraceClosedError(f"{self.path}: the trace writer is closed")
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OS error while writing the trace at ``path`` into :class:`TraceWriteError`."""
+    try:
+        yield
+    except TftraceError:
+        raise
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise TraceWriteError(exc.errno, f"{path}: cannot write the trace: "
+                              f"{exc.strerror or exc}{where}; free some space, fix the "
+                              f"permissions or record to another path") from exc
 
 
 def _pack(record: Mapping[str, Any], what: str) -> bytes:

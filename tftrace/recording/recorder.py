@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import tensorflow as tf
 
-from tftrace.errors import UsageError
+from tftrace.errors import TraceWriteError, UsageError
 from tftrace.format.writer import TraceWriter
 from tftrace.recording import environment
 from tftrace.format.schema import check_name
@@ -57,6 +57,7 @@ class Recorder:
         self._random_ops = RandomOpCapture(self)
         self._sessions = SessionCapture(self)
         self.sigterm = SigtermGuard()
+        self.write_error: TraceWriteError | None = None
 
     # -- public API -------------------------------------------------------------------
 
@@ -134,7 +135,14 @@ class Recorder:
 
     def emit(self, kind: str, name: str, value: Any, attrs: Mapping[str, Any]) -> None:
         if self.active and self._writer is not None:
-            self._writer.add_event(kind, name, step=self.step, value=value, attrs=dict(attrs))
+            try:
+                self._writer.add_event(kind, name, step=self.step, value=value, attrs=dict(attrs))
+            except TraceWriteError as exc:
+                # The trace cannot be written (disk full...): stop capturing, and let the
+                # block end with this error, even where TensorFlow wraps it.
+                self.write_error = self.write_error or exc
+                self.active = False
+                raise
 
     def graph_state(self, graph: Any) -> GraphState:
         with self._graphs_lock:
@@ -184,13 +192,25 @@ class Recorder:
                 if _active is self:
                     _active = None
             if self._writer is not None:
-                error = None if status.exception_type is None else \
-                    f"{status.exception_type}: {status.message}"
-                fields: dict[str, Any] = {"steps": self.step + 1, "error": error}
-                if self.replay is not None:
-                    fields["replay"] = self.replay.summary()
-                self._writer.update_environment(**fields)
-                self._writer.close(complete=status.completed, status=status)
+                self._close_writer(status)
+
+    def _close_writer(self, status: RunStatus) -> None:
+        assert self._writer is not None
+        if self.write_error is not None and status.completed:
+            status = run_status(self.write_error)  # events were lost: not a completed recording
+        error = None if status.exception_type is None else \
+            f"{status.exception_type}: {status.message}"
+        fields: dict[str, Any] = {"steps": self.step + 1, "error": error}
+        if self.replay is not None:
+            fields["replay"] = self.replay.summary()
+        try:
+            self._writer.update_environment(**fields)
+            self._writer.close(complete=status.completed, status=status)
+        except TraceWriteError as exc:
+            if self.write_error is None:
+                self.write_error = exc
+                raise
+            # the trace already failed: what it holds stays readable (killed, no end record)
 
 
 def active_recorder() -> Recorder | None:
@@ -231,6 +251,10 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
         # The end record says how the block ended: completed, raised or interrupted. A
         # process that dies before reaching this point leaves no end record (killed).
         recorder.stop(run_status(error, recorder.sigterm.received))
+        write_error = recorder.write_error
+        if write_error is not None and error is not write_error:
+            # the trace could not be written: that, not what TensorFlow made of it, is the error
+            raise write_error from error
 
 
 @contextlib.contextmanager
