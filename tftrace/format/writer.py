@@ -59,6 +59,7 @@ class TraceWriter:
         self._segment = 0
         self._last_flush = time.monotonic()
         self._occurrences: Counter[tuple[str, str, int]] = Counter()
+        self.counts: Counter[str] = Counter()  # events written, per kind
         self._seq = 0
         self._closed = False
         self._output_lock: store.OutputLock | None = None
@@ -146,6 +147,7 @@ class TraceWriter:
                 raise
             self._pending.append(record)
             self._seq += 1
+            self.counts[kind] += 1
             self._occurrences[(kind, name, step)] += 1
             if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
                 self.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import weakref
 from typing import Any, Iterable, Iterator, Mapping
@@ -12,12 +13,14 @@ import tensorflow as tf
 
 from tftrace.errors import TraceWriteError, UsageError
 from tftrace.format.writer import TraceWriter
+from tftrace.report.recording import recording_summary
 from tftrace.recording import environment
 from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.ending import SigtermGuard, run_status
+from tftrace.recording.gaps import GapList
 from tftrace.recording.imports import PostImportHooks
 from tftrace.recording.random_ops import RandomOpCapture
 from tftrace.recording.replay import ReplaySource
@@ -58,6 +61,7 @@ class Recorder:
         self._sessions = SessionCapture(self)
         self.sigterm = SigtermGuard()
         self.write_error: TraceWriteError | None = None
+        self.gaps = GapList(writer)
 
     # -- public API -------------------------------------------------------------------
 
@@ -179,6 +183,7 @@ class Recorder:
             if self.active:
                 self.variables.record_pending_eager()
                 self.variables.record_unvalued()
+                self._note_graph_endpoints()
         finally:
             self.active = False
             self._sessions.uninstall()
@@ -200,7 +205,8 @@ class Recorder:
             status = run_status(self.write_error)  # events were lost: not a completed recording
         error = None if status.exception_type is None else \
             f"{status.exception_type}: {status.message}"
-        fields: dict[str, Any] = {"steps": self.step + 1, "error": error}
+        fields: dict[str, Any] = {"steps": self.step + 1, "error": error,
+                                  "not_captured": self.gaps.to_list()}
         if self.replay is not None:
             fields["replay"] = self.replay.summary()
         try:
@@ -211,6 +217,18 @@ class Recorder:
                 self.write_error = exc
                 raise
             # the trace already failed: what it holds stays readable (killed, no end record)
+        finally:
+            print(recording_summary(str(self._writer.path), dict(self._writer.counts), status,
+                                    self.gaps.to_list(), self.write_error), file=sys.stderr)
+
+    def _note_graph_endpoints(self) -> None:
+        """Graph endpoints that no Session.run computed: asked for, not captured."""
+        for state in list(self._graphs.values()):
+            for watch, fetchable in state.never_recorded_endpoints():
+                self.gaps.note("endpoint", watch.name,
+                               "never-computed" if fetchable else "not-fetchable",
+                               f"graph tensor {watch.tensor.name}", call_site=watch.call_site,
+                               write=False)
 
 
 def active_recorder() -> Recorder | None:

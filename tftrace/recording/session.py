@@ -50,6 +50,9 @@ class Watch:
     deliver: Callable[..., None]  # (value, **extra_attrs)
     once: bool = False
     info: Any = None  # the RandomOpInfo or VariableInfo behind a random_op or variable watch
+    name: str = ""  # an endpoint's name
+    call_site: str | None = None
+    delivered: int = 0  # runs that recorded it
 
     def sort_key(self) -> tuple[int, int]:
         return (_KIND_ORDER[self.kind], self.order)
@@ -98,7 +101,8 @@ class GraphState:
             order = self._endpoint_count
             self._endpoint_count += 1
         self._add(Watch("endpoint", order, tensor, tensor.op.name,
-                        lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs)))
+                        lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs),
+                        name=name, call_site=attrs.get("call_site")))
 
     def _add(self, watch: Watch) -> None:
         with self._lock:
@@ -146,6 +150,13 @@ class GraphState:
                         if info.variable.initial_value.name not in initialized:
                             restored.append(info)
         return free, restored
+
+    def never_recorded_endpoints(self) -> list[tuple[Watch, bool]]:
+        """Endpoint watches no run recorded, each with whether a run could fetch it at all."""
+        graph = self._graph_ref()
+        with self._lock:
+            return [(w, graph is not None and _fetchable(graph, w.tensor)) for w in self.watches
+                    if w.kind == "endpoint" and not w.delivered]
 
     def delivered(self, watches: list[Watch]) -> None:
         once = [w for w in watches if w.once]
@@ -231,6 +242,7 @@ class SessionCapture:
         state.runs += 1
         for watch, value in sorted(zip(free, extra), key=lambda pair: pair[0].sort_key()):
             watch.deliver(value, **replayed.get(id(watch), {}))
+            watch.delivered += 1
         state.delivered(free)
         if restored:
             values = self.read(session, [info.variable._as_graph_element() for info in restored])

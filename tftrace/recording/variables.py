@@ -168,6 +168,9 @@ class VariableCapture:
             if not info.recorded:
                 info.extra["initialized"] = False
                 self.record(info, None)
+                self._recorder.gaps.note("variable", info.name, "no-initial-value",
+                                         "recorded without a value", call_site=info.call_site,
+                                         write=False)
 
 
 def _keras_variable_path(max_depth: int = 8) -> str | None:
