@@ -185,3 +185,26 @@ def test_trace_says_the_run_raised_when_the_block_raises(tmp_path):
     assert trace.environment["seed_mode"] == "num_random_ops"
     assert trace.environment["tensorflow_version"] == tf.__version__
     assert "tensorflow" in sys.modules
+
+
+def test_variable_endpoint_in_tf_function_is_its_value_at_that_point_of_each_execution(tmp_path):
+    with tftrace.record(tmp_path / "t.zarr") as rec:
+        v = tf.Variable([1.0, 2.0])
+        kv = keras.Variable(np.array([5.0, 6.0], np.float32))
+
+        @tf.function
+        def step():
+            tftrace.endpoint("before", v)
+            v.assign_add([1.0, 1.0])
+            tftrace.endpoint("after", v)
+            kv.assign(kv * 2.0)
+            tftrace.endpoint("keras", kv)  # a Keras 3 variable stands for its tf.Variable
+
+        for _ in range(3):
+            step()
+            rec.next_step()
+    trace = open_trace(tmp_path / "t.zarr")
+    for name, expected in (("before", [[1, 2], [2, 3], [3, 4]]), ("after", [[2, 3], [3, 4], [4, 5]]),
+                           ("keras", [[10, 12], [20, 24], [40, 48]])):
+        recorded = [trace.array(e) for e in trace.select("endpoint", name)]
+        np.testing.assert_array_equal(recorded, np.array(expected, np.float32), err_msg=name)

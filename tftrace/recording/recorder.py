@@ -26,7 +26,8 @@ from tftrace.recording.random_ops import RandomOpCapture
 from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
-from tftrace.recording.values import is_function_graph, is_symbolic, observe_in_function, to_numpy
+from tftrace.recording.values import (is_function_graph, is_symbolic, observe_in_function, to_numpy,
+                                     variable_value)
 from tftrace.recording.variables import VariableCapture
 
 _active: Recorder | None = None
@@ -81,15 +82,15 @@ class Recorder:
         ----------
         name : str
             The endpoint's name; repeating a name in a step counts occurrences.
-        value : tf.Tensor, tf.Variable, numpy array or Python scalar
+        value : tf.Tensor, tf.Variable (or Keras 3 variable), numpy array or Python scalar
             Eager values are recorded now. A graph tensor is recorded by each later
             ``Session.run`` that computes it anyway, at that run's step; a tensor in
-            a ``tf.function`` being traced is recorded on every execution.
+            a ``tf.function`` being traced is recorded on every execution, and so is
+            a variable there: its value at this point of each execution.
         """
         check_name(name, "endpoint name")  # here, not when a tf.function runs
         attrs = {"call_site": user_call_site(2)}
-        if isinstance(value, tf.Variable) and getattr(value, "_in_graph_mode", False):
-            value = value._as_graph_element()
+        value = variable_value(value)
         if is_symbolic(value):
             if is_function_graph(value.graph):
                 observe_in_function(value, lambda array: self.emit("endpoint", name, array, attrs))

@@ -28,6 +28,28 @@ def is_symbolic(value: Any) -> bool:
     return isinstance(value, tf.Tensor) and not isinstance(value, ops.EagerTensor)
 
 
+def variable_value(value: Any) -> Any:
+    """What to record for a variable given as an endpoint, else ``value`` unchanged.
+
+    In a ``tf.function`` a variable is read where the endpoint is asked for (a
+    ``ReadVariableOp`` that automatic control dependencies order after the function's
+    earlier assignments to it), so each execution records its value at that point, not
+    the value it had when the function was traced. In a TF1 graph: the variable's graph
+    tensor, fetched by the runs that compute it. Eagerly: the variable itself (read now).
+    A Keras 3 variable stands for its ``tf.Variable``.
+    """
+    inner = getattr(value, "value", None)
+    if not isinstance(value, tf.Variable) and isinstance(inner, tf.Variable):
+        value = inner  # keras.Variable
+    if not isinstance(value, tf.Variable):
+        return value
+    if getattr(value, "_in_graph_mode", False):
+        return value._as_graph_element()
+    if is_function_graph(ops.get_default_graph()):
+        return value.read_value()
+    return value
+
+
 def to_numpy(value: Any, name: str = "") -> np.ndarray | np.generic:
     """An eager tensor, variable, numpy array or Python scalar as numpy."""
     if isinstance(value, ops.EagerTensor):
