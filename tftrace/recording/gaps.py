@@ -56,3 +56,24 @@ class GapList:
     def write(self) -> None:
         if self._writer is not None and not self._writer.closed:
             self._writer.update_environment(not_captured=self.to_list())
+
+
+class CompiledFunctions:
+    """XLA-compiled functions the recording saw, and what inside each was not observed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._functions: dict[str, dict[str, int]] = {}
+
+    def note(self, name: str, kind: str | None = None) -> None:
+        with self._lock:
+            counts = self._functions.setdefault(name, {"endpoint": 0, "random_op": 0})
+            if kind is not None:
+                counts[kind] = counts.get(kind, 0) + 1
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """The environment's ``compiled_functions``."""
+        with self._lock:
+            return [{"name": name, "endpoints_not_observed": counts["endpoint"],
+                     "random_ops_not_observed": counts["random_op"]}
+                    for name, counts in sorted(self._functions.items())]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -35,7 +36,7 @@ from tensorflow.python.ops import (gen_random_ops, gen_stateful_random_ops,
                                    gen_stateless_random_ops, gen_stateless_random_ops_v2)
 
 from tftrace.recording.callsite import user_call_site
-from tftrace.recording.values import is_function_graph, observe_in_function
+from tftrace.recording.values import is_function_graph, observe_in_function, xla_function
 
 if TYPE_CHECKING:
     from tftrace.recording.recorder import Recorder
@@ -107,6 +108,7 @@ class RandomOpCapture:
         self._local = threading.local()
         self._installed = False
         self._patched: list[tuple[Any, str, Callable[..., Any]]] = []
+        self._graphs_seen: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def install(self) -> None:
         op_callbacks.add_op_callback(self._callback)
@@ -128,6 +130,11 @@ class RandomOpCapture:
 
     def _callback(self, op_type: str, inputs: Any, attrs: Any, outputs: Any,
                   op_name: str | None = None, graph: Any = None) -> Any:
+        if graph is not None and graph not in self._graphs_seen and is_function_graph(graph):
+            self._graphs_seen.add(graph)
+            compiled = xla_function(graph)
+            if compiled is not None:
+                self._recorder.compiled.note(compiled)
         if op_type not in RANDOM_OPS or not outputs or getattr(self._local, "busy", False):
             return None
         self._local.busy = True
@@ -161,6 +168,10 @@ class RandomOpCapture:
             else:
                 recorder.emit("random_op", info.name, output.numpy(), info.attrs())
         elif mode == "function":
+            compiled = xla_function(graph)
+            if compiled is not None:  # XLA compiles no numpy_function: neither seen nor replayed
+                recorder.not_observed("random_op", info.name, compiled, op_type, info.call_site)
+                return None
             if replay is not None:
                 return [self._replay_in_function(info, output)]
             observe_in_function(

@@ -20,14 +20,14 @@ from tftrace.format.status import RunStatus
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.ending import SigtermGuard, run_status
-from tftrace.recording.gaps import GapList
+from tftrace.recording.gaps import CompiledFunctions, GapList
 from tftrace.recording.imports import PostImportHooks
 from tftrace.recording.random_ops import RandomOpCapture
 from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.values import (is_function_graph, is_symbolic, observe_in_function, to_numpy,
-                                     variable_value)
+                                     variable_value, xla_function)
 from tftrace.recording.variables import VariableCapture
 
 _active: Recorder | None = None
@@ -63,6 +63,7 @@ class Recorder:
         self.sigterm = SigtermGuard()
         self.write_error: TraceWriteError | None = None
         self.gaps = GapList(writer)
+        self.compiled = CompiledFunctions()
 
     # -- public API -------------------------------------------------------------------
 
@@ -93,6 +94,10 @@ class Recorder:
         value = variable_value(value)
         if is_symbolic(value):
             if is_function_graph(value.graph):
+                compiled = xla_function(value.graph)
+                if compiled is not None:  # a numpy_function would break XLA compilation
+                    self.not_observed("endpoint", name, compiled, "", attrs["call_site"])
+                    return
                 observe_in_function(value, lambda array: self.emit("endpoint", name, array, attrs))
             else:
                 self.graph_state(value.graph).watch_endpoint(name, value, attrs)
@@ -137,6 +142,17 @@ class Recorder:
                 self.emit("snapshot", info.name, value, {"mode": "graph"})
 
     # -- used by the adapters ---------------------------------------------------------
+
+    def not_observed(self, kind: str, name: str, function: str, detail: str = "",
+                     call_site: str | None = None) -> None:
+        """Something inside the XLA-compiled ``function`` that cannot be observed."""
+        self.compiled.note(function, kind)
+        self.gaps.note(kind, name, "xla", detail, function=function, call_site=call_site)
+        self._writer_note_compiled()
+
+    def _writer_note_compiled(self) -> None:
+        if self._writer is not None and not self._writer.closed and self.active:
+            self._writer.update_environment(compiled_functions=self.compiled.to_list())
 
     def emit(self, kind: str, name: str, value: Any, attrs: Mapping[str, Any]) -> None:
         if self.active and self._writer is not None:
@@ -207,7 +223,8 @@ class Recorder:
         error = None if status.exception_type is None else \
             f"{status.exception_type}: {status.message}"
         fields: dict[str, Any] = {"steps": self.step + 1, "error": error,
-                                  "not_captured": self.gaps.to_list()}
+                                  "not_captured": self.gaps.to_list(),
+                                  "compiled_functions": self.compiled.to_list()}
         if self.replay is not None:
             fields["replay"] = self.replay.summary()
         try:

@@ -5,7 +5,8 @@ of view, so values computed inside it are observed by a stateful
 ``tf.numpy_function`` added to the function's graph; automatic control
 dependencies run it, in program order, on every execution, not only at tracing.
 Seeds do not move: TensorFlow derives graph op seeds from a per-graph counter of
-seeded ops, not from the number of ops.
+seeded ops, not from the number of ops. Nothing is added to a function XLA compiles
+(:func:`xla_function`): its internals are listed as not captured instead.
 """
 
 from __future__ import annotations
@@ -15,12 +16,41 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import func_graph, ops
+from tensorflow.python.ops import control_flow_util
 
 from tftrace.errors import UsageError
 
 
 def is_function_graph(graph: Any) -> bool:
     return isinstance(graph, func_graph.FuncGraph)
+
+
+#: The function tf.function builds to run the initializers it lifted out of a first trace.
+_LIFTED_INITIALIZERS = "initialize_variables"
+
+
+def xla_function(graph: Any) -> str | None:
+    """The name of the XLA-compiled function ``graph`` belongs to, or None.
+
+    ``tf.function(jit_compile=True)`` (and Keras ``jit_compile=True``) traces its body
+    inside an ``XLAControlFlowContext``; so does every function traced while it runs.
+    XLA compiles the whole body, and a ``numpy_function`` cannot be compiled: nothing
+    may be observed there.
+    """
+    if not control_flow_util.GraphOrParentsInXlaContext(graph):
+        return None
+    # Calling a compiled function enters the XLA context on the *caller's* graph (or on
+    # the function's own graph when traced outside a call): the compiled function is the
+    # innermost one whose graph or caller's graph holds the context.
+    while is_function_graph(graph):
+        if graph.name == _LIFTED_INITIALIZERS:
+            return None  # runs outside the compiled function, though traced during its call
+        outer = getattr(graph, "outer_graph", None)
+        if control_flow_util.InXlaContext(graph) or (
+                outer is not None and control_flow_util.InXlaContext(outer)):
+            return str(graph.name)
+        graph = outer
+    return "an XLA-compiled function"
 
 
 def is_symbolic(value: Any) -> bool:
