@@ -71,9 +71,11 @@ def test_a_script_with_a_too_long_name_exits_2_and_leaves_a_readable_trace(tmp_p
     """))
     result = CliRunner().invoke(cli, ["record", "-o", str(tmp_path / "t.zarr"), str(script)])
     assert result.exit_code == 2, result.output
-    assert result.output == (f"Error: endpoint name 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn'... is "
-                             f"{MAX_NAME_CHARS + 1} characters long; expected at most {MAX_NAME_CHARS} "
-                             f"(what a trace reader accepts); choose a shorter name\n")
+    assert result.output.splitlines() == [
+        f"tftrace: wrote {tmp_path / 't.zarr'}: 1 event (endpoint 1); the run raised UsageError",
+        f"Error: endpoint name 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn'... is {MAX_NAME_CHARS + 1} "
+        f"characters long; expected at most {MAX_NAME_CHARS} (what a trace reader accepts); choose "
+        f"a shorter name"]
     trace = open_trace(tmp_path / "t.zarr")
     assert [e.name for e in trace.events] == ["ok"]
     assert (trace.status.status, trace.status.exception_type) == ("raised", "UsageError")

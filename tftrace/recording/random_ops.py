@@ -36,7 +36,8 @@ from tensorflow.python.ops import (gen_random_ops, gen_stateful_random_ops,
                                    gen_stateless_random_ops, gen_stateless_random_ops_v2)
 
 from tftrace.recording.callsite import user_call_site
-from tftrace.recording.values import is_function_graph, observe_in_function, xla_function
+from tftrace.recording.values import (is_function_graph, observe_in_function, observe_passing_through,
+                                     xla_function)
 
 if TYPE_CHECKING:
     from tftrace.recording.recorder import Recorder
@@ -63,9 +64,12 @@ STATELESS_RANDOM_OPS = frozenset({
 RANDOM_OPS = STATEFUL_RANDOM_OPS | STATELESS_RANDOM_OPS
 
 
-@dataclass(frozen=True)
+@dataclass
 class RandomOpInfo:
-    """What is known about a random op when it gets its seed (the event's attrs)."""
+    """What is known about a random op when it gets its seed (the event's attrs).
+
+    ``variable`` is set once the variable whose initializer drew it exists.
+    """
 
     op_type: str
     name: str
@@ -76,12 +80,16 @@ class RandomOpInfo:
     op_name: str | None
     call_site: str | None
     initializer: bool = False  # drawn while a variable was being created (its initializer)
+    variable: str | None = None  # that variable's name
 
     def attrs(self) -> dict[str, Any]:
-        return {"op_type": self.op_type, "seed": list(self.seed) if self.seed else None,
-                "seed_index": self.seed_index, "mode": self.mode,
-                "name_scope": self.name_scope, "op_name": self.op_name,
-                "call_site": self.call_site, "initializer": self.initializer}
+        attrs = {"op_type": self.op_type, "seed": list(self.seed) if self.seed else None,
+                 "seed_index": self.seed_index, "mode": self.mode,
+                 "name_scope": self.name_scope, "op_name": self.op_name,
+                 "call_site": self.call_site, "initializer": self.initializer}
+        if self.variable is not None:
+            attrs["variable"] = self.variable
+        return attrs
 
 
 def _attr_int(value: Any) -> int | None:
@@ -164,10 +172,20 @@ class RandomOpCapture:
             else None
         if mode == "eager":
             if getattr(self._local, "replacing", False) and replay is not None:
+                recorder.variables.note_draw(info)
                 self._local.replaced_info = info  # the wrapper swaps in A's value
-            else:
+            elif not (info.initializer and recorder.variables.note_draw(info, output.numpy())):
                 recorder.emit("random_op", info.name, output.numpy(), info.attrs())
-        elif mode == "function":
+            return None
+        if info.initializer:
+            recorder.variables.note_draw(info)
+        if mode == "function":
+            if info.initializer and replay is None:
+                # The initializer of a variable created in a trace is lifted out and run
+                # once, before the function (never inside an XLA cluster): only an
+                # observer in its dataflow goes along. It passes the draw through as is.
+                return [observe_passing_through(output, lambda value: recorder.emit(
+                    "random_op", info.name, value, info.attrs()))]
             compiled = xla_function(graph)
             if compiled is not None:  # XLA compiles no numpy_function: neither seen nor replayed
                 recorder.not_observed("random_op", info.name, compiled, op_type, info.call_site)

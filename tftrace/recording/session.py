@@ -73,10 +73,9 @@ class GraphState:
         self._plan_cache: dict[Any, set[str] | None] = {}
 
     def watch_random_op(self, info: RandomOpInfo, output: Any) -> None:
-        attrs = info.attrs()
         self._add(Watch("random_op", info.seed_index, output, output.op.name,
                         lambda value, **extra: self._recorder.emit(
-                            "random_op", info.name, value, {**attrs, **extra}),
+                            "random_op", info.name, value, {**info.attrs(), **extra}),
                         info=info))
 
     def watch_variable(self, info: VariableInfo) -> None:

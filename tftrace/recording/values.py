@@ -111,3 +111,22 @@ def observe_in_function(tensor: tf.Tensor, on_value: Callable[[np.ndarray], None
 
     return tf.numpy_function(observe, [tensor], Tout=[], stateful=True,
                              name="tftrace_observe")
+
+
+def observe_passing_through(tensor: tf.Tensor, on_value: Callable[[np.ndarray], None]) -> tf.Tensor:
+    """A stand-in for ``tensor`` that calls ``on_value`` with its value and returns it as is.
+
+    For values whose consumers are copied elsewhere (a variable's initializer, lifted
+    out of the function it was traced in), where a side observer would be left behind.
+    """
+    dtype = tensor.dtype
+
+    def observe(array: Any) -> Any:
+        value = np.asarray(array)
+        on_value(value.copy())
+        return value
+
+    passed = tf.numpy_function(observe, [tensor], Tout=dtype, stateful=True,
+                               name="tftrace_observe")
+    passed.set_shape(tensor.shape)
+    return passed
