@@ -165,10 +165,15 @@ class ReplaySource:
                     and _compatible(event, info.op_type, shape, dtype)]
             same_name = [i for i in free if info.op_name
                          and self._initializers[i].attrs.get("op_name") == info.op_name]
+            # A draw that knows its variable (traced in a tf.function) takes the draw of
+            # A's variable of that name first, so each initializer pairs with its own.
+            wanted = self._renamed(info.variable) if info.variable else None
+            same_variable = [i for i in free if wanted is not None and wanted == self._renamed(
+                self._initializers[i].attrs.get("variable"), rename=False)]
             if not free:
                 self._own_initializers += 1
                 return None
-            pick = (same_name or free)[0]
+            pick = (same_variable or same_name or free)[0]
             self._initializers_taken[pick] = True
             self._replayed_initializers += 1
             event = self._initializers[pick]
@@ -221,13 +226,21 @@ class ReplaySource:
 
     # -- initial variable values -------------------------------------------------------
 
+    def _renamed(self, name: Any, rename: bool = True) -> str | None:
+        """A variable name as A names it: without ``:0``, after the rename rules (B's names)."""
+        if not isinstance(name, str):
+            return None
+        wanted = normalize_name(name)
+        for rule in self.rename if rename else ():
+            wanted = rule.apply(wanted)
+        return wanted
+
     def initial_value(self, name: str, shape: Sequence[int], dtype: str) -> np.ndarray | None:
         """A's initial value for B's variable ``name``, or None if A has none."""
         if not self.variables:
             return None
-        wanted = normalize_name(name)
-        for rule in self.rename:
-            wanted = rule.apply(wanted)
+        wanted = self._renamed(name)
+        assert wanted is not None
         event = self._initial_values.get(wanted)
         if event is None or not event.stored:
             with self._lock:
