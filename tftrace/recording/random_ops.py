@@ -36,8 +36,7 @@ from tensorflow.python.ops import (gen_random_ops, gen_stateful_random_ops,
                                    gen_stateless_random_ops, gen_stateless_random_ops_v2)
 
 from tftrace.recording.callsite import user_call_site
-from tftrace.recording.values import (is_function_graph, observe_in_function, observe_passing_through,
-                                     xla_function)
+from tftrace.recording.values import is_function_graph, observe_passing_through, xla_function
 
 if TYPE_CHECKING:
     from tftrace.recording.recorder import Recorder
@@ -192,8 +191,9 @@ class RandomOpCapture:
                 return None
             if replay is not None:
                 return [self._replay_in_function(info, output)]
-            observe_in_function(
-                output, lambda value: recorder.emit("random_op", info.name, value, info.attrs()))
+            recorder.observers.observe(
+                output, lambda value: recorder.emit("random_op", info.name, value, info.attrs()),
+                "random_op", info.name, info.call_site)
         else:
             recorder.graph_state(graph).watch_random_op(info, output)
         return None

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tftrace.errors import TraceWriteError, UsageError
 from tftrace.format.writer import TraceWriter
-from tftrace.report.recording import recording_summary
+from tftrace.report.recording import observer_effect_warning, recording_summary
 from tftrace.recording import environment
 from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
@@ -26,8 +26,9 @@ from tftrace.recording.random_ops import RandomOpCapture
 from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
-from tftrace.recording.values import (is_function_graph, is_symbolic, observe_in_function, to_numpy,
-                                     variable_value, xla_function)
+from tftrace.recording.observers import FunctionObservers
+from tftrace.recording.values import (is_function_graph, is_symbolic, to_numpy, variable_value,
+                                     xla_function)
 from tftrace.recording.variables import VariableCapture
 
 _active: Recorder | None = None
@@ -64,6 +65,7 @@ class Recorder:
         self.write_error: TraceWriteError | None = None
         self.gaps = GapList(writer)
         self.compiled = CompiledFunctions()
+        self.observers = FunctionObservers(self)
 
     # -- public API -------------------------------------------------------------------
 
@@ -98,7 +100,8 @@ class Recorder:
                 if compiled is not None:  # a numpy_function would break XLA compilation
                     self.not_observed("endpoint", name, compiled, "", attrs["call_site"])
                     return
-                observe_in_function(value, lambda array: self.emit("endpoint", name, array, attrs))
+                self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
+                                       "endpoint", name, attrs["call_site"])
             else:
                 self.graph_state(value.graph).watch_endpoint(name, value, attrs)
             return
@@ -150,6 +153,14 @@ class Recorder:
         self.gaps.note(kind, name, "xla", detail, function=function, call_site=call_site)
         self._writer_note_compiled()
 
+    def session_observer_effect(self, watch: Any) -> None:
+        """A Session run leaves out a watched tensor whose fetch would change its results."""
+        watch.left_out = True
+        name = watch.name if watch.kind == "endpoint" else watch.info.name
+        self.gaps.note(watch.kind, name, "observer-effect", f"graph tensor {watch.tensor.name}",
+                       call_site=watch.call_site or getattr(watch.info, "call_site", None))
+        print(observer_effect_warning(watch.kind, name, None), file=sys.stderr)
+
     def _writer_note_compiled(self) -> None:
         if self._writer is not None and not self._writer.closed and self.active:
             self._writer.update_environment(compiled_functions=self.compiled.to_list())
@@ -192,6 +203,7 @@ class Recorder:
         self.variables.install()
         self._random_ops.install()
         self._sessions.install()
+        self.observers.install()
 
     def stop(self, status: RunStatus | None = None) -> None:
         global _active
@@ -203,6 +215,7 @@ class Recorder:
                 self._note_graph_endpoints()
         finally:
             self.active = False
+            self.observers.uninstall()
             self._sessions.uninstall()
             self._random_ops.uninstall()
             self.variables.uninstall()
@@ -224,7 +237,8 @@ class Recorder:
             f"{status.exception_type}: {status.message}"
         fields: dict[str, Any] = {"steps": self.step + 1, "error": error,
                                   "not_captured": self.gaps.to_list(),
-                                  "compiled_functions": self.compiled.to_list()}
+                                  "compiled_functions": self.compiled.to_list(),
+                                  "observer_check": self.observers.check.stats.to_dict()}
         if self.replay is not None:
             fields["replay"] = self.replay.summary()
         try:

@@ -53,6 +53,7 @@ class Watch:
     name: str = ""  # an endpoint's name
     call_site: str | None = None
     delivered: int = 0  # runs that recorded it
+    left_out: bool = False  # its fetch would change what a run computes (observer effect)
 
     def sort_key(self) -> tuple[int, int]:
         return (_KIND_ORDER[self.kind], self.order)
@@ -71,6 +72,7 @@ class GraphState:
         self.session: weakref.ReferenceType[Any] | None = None
         self._endpoint_count = 0
         self._plan_cache: dict[Any, set[str] | None] = {}
+        self._neutral_cache: dict[Any, frozenset[str]] = {}
 
     def watch_random_op(self, info: RandomOpInfo, output: Any) -> None:
         self._add(Watch("random_op", info.seed_index, output, output.op.name,
@@ -139,6 +141,8 @@ class GraphState:
             free = [w for w in self.watches if w.trigger in executed
                     and w.tensor.op.name in executed and w.tensor.name not in fed
                     and _fetchable(graph, w.tensor)]
+        free = self._neutral(graph, free, fetches, fed)
+        with self._lock:
             initialized = {w.tensor.name for w in free if w.kind == "variable"}
             restored = []
             if self.pending_variables:
@@ -150,12 +154,34 @@ class GraphState:
                             restored.append(info)
         return free, restored
 
+    def _neutral(self, graph: Any, free: list[Watch], fetches: Any, fed: set[str]) -> list[Watch]:
+        """``free`` without the watches whose fetch would change what Grappler makes of
+        this run (neutrality.py); those are listed as not captured, once."""
+        if not free:
+            return free
+        try:
+            names = tuple(graph.as_graph_element(e, allow_tensor=True, allow_operation=True).name
+                          for e in tf.nest.flatten(fetches, expand_composites=True))
+        except (TypeError, ValueError, KeyError, AttributeError):
+            return []
+        key = (graph.version, names, tuple(sorted(fed)), tuple(w.tensor.name for w in free))
+        left_out = self._neutral_cache.get(key)
+        if left_out is None:
+            check = self._recorder.observers.check
+            changing = check.changing(graph.as_graph_def(), list(names),
+                                      [w.tensor for w in free], as_fetches=True)
+            left_out = frozenset(free[k].tensor.name for k in changing)
+            self._neutral_cache[key] = left_out
+            for k in sorted(changing):
+                self._recorder.session_observer_effect(free[k])
+        return [w for w in free if w.tensor.name not in left_out]
+
     def never_recorded_endpoints(self) -> list[tuple[Watch, bool]]:
         """Endpoint watches no run recorded, each with whether a run could fetch it at all."""
         graph = self._graph_ref()
         with self._lock:
             return [(w, graph is not None and _fetchable(graph, w.tensor)) for w in self.watches
-                    if w.kind == "endpoint" and not w.delivered]
+                    if w.kind == "endpoint" and not w.delivered and not w.left_out]
 
     def delivered(self, watches: list[Watch]) -> None:
         once = [w for w in watches if w.once]

@@ -30,3 +30,12 @@ def recording_summary(path: str, counts: Mapping[str, int], status: RunStatus,
         if len(gaps) > MAX_LINES:
             lines.append(f"  ... and {len(gaps) - MAX_LINES} more")
     return "\n".join(lines)
+
+
+def observer_effect_warning(kind: str, name: str, function: str | None) -> str:
+    """The stderr line when an observation is left out because it would change results
+    (``function``: the tf.function; None: a Session.run)."""
+    where, what = (f"in {function}", function) if function else ("in a Session.run", "that run")
+    return (f"tftrace: {kind.replace('_', ' ')} {name!r} {where} is not recorded: observing it "
+            f"would change how TensorFlow optimizes {what}, and so the program's results "
+            f"(listed in the trace as not captured: observer-effect)")
