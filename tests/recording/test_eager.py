@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from recording_helpers import by_name, events
+from recording_helpers import KERAS3, by_name, events
 from tftrace.errors import UsageError
 from tftrace.format.reader import open_trace
 
@@ -190,7 +190,8 @@ def test_trace_says_the_run_raised_when_the_block_raises(tmp_path):
 def test_variable_endpoint_in_tf_function_is_its_value_at_that_point_of_each_execution(tmp_path):
     with tftrace.record(tmp_path / "t.zarr") as rec:
         v = tf.Variable([1.0, 2.0])
-        kv = keras.Variable(np.array([5.0, 6.0], np.float32))
+        # a Keras 3 variable stands for its tf.Variable (Keras 2 makes a tf.Variable)
+        kv = (keras.Variable if KERAS3 else tf.Variable)(np.array([5.0, 6.0], np.float32))
 
         @tf.function
         def step():
@@ -198,7 +199,7 @@ def test_variable_endpoint_in_tf_function_is_its_value_at_that_point_of_each_exe
             v.assign_add([1.0, 1.0])
             tftrace.endpoint("after", v)
             kv.assign(kv * 2.0)
-            tftrace.endpoint("keras", kv)  # a Keras 3 variable stands for its tf.Variable
+            tftrace.endpoint("keras", kv)
 
         for _ in range(3):
             step()

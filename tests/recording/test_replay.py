@@ -18,7 +18,7 @@ import tensorflow as tf
 import tf_slim as slim
 
 import tftrace
-from recording_helpers import by_name, events
+from recording_helpers import by_name, events, requires_keras3
 from slim_models import small_net
 from tftrace.errors import ReplayError
 from tftrace.report.text import render_text
@@ -195,6 +195,7 @@ def keras3_eager_run(rec):
 KERAS3_TO_SLIM = [(r"^tiny/", ""), (r"/kernel$", "/weights"), (r"/bias$", "/biases")]
 
 
+@requires_keras3
 def test_keras3_model_takes_a_tf1_graphs_weights_and_dropout(tmp_path):
     with tftrace.record(tmp_path / "tf1.zarr") as rec:
         tf1_graph_run(rec)

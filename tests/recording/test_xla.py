@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 import tftrace
+from recording_helpers import requires_keras3
 from tftrace.format.reader import open_trace
 
 
@@ -26,6 +27,7 @@ def keras_fit(path=None) -> list[float]:
     return history.history["loss"]
 
 
+@requires_keras3
 def test_keras3_jit_compiled_fit_records_and_computes_the_same(tmp_path):
     recorded = keras_fit(tmp_path / "t.zarr")
     assert recorded == keras_fit()  # bit for bit, as without tftrace

@@ -66,8 +66,13 @@ class NeutralityCheck:
         an extra consumer (a ``tf.function``'s observer op). If the check itself fails,
         nothing is left out and the error is counted in :attr:`stats`.
         """
-        if not observed:
+        # A stateful op's output (a random op, a variable read) is never folded, fused or
+        # merged away: keeping it changes nothing. Only the others need Grappler.
+        candidates = [k for k, t in enumerate(observed) if not t.op._is_stateful]
+        if not candidates:
             return set()
+        indices = {position: k for position, k in enumerate(candidates)}
+        observed = [observed[k] for k in candidates]
         with self._lock:
             self.stats.graphs += 1
             self.stats.observations += len(observed)
@@ -80,7 +85,7 @@ class NeutralityCheck:
                                                           as_fetches)
                 return _optimized(probe_graph, list(fetches), probe_fetches) != plain
 
-            found = _culprits(list(range(len(observed))), changes)
+            found = {indices[k] for k in _culprits(list(range(len(observed))), changes)}
         except Exception as exc:  # noqa: BLE001 - the check must never break the program
             with self._lock:
                 self.stats.errors.append(f"{type(exc).__name__}: {exc}"[:300])

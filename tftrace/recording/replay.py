@@ -85,10 +85,14 @@ class ReplaySource:
         self._initializers_taken = [False] * len(self._initializers)
         self._replayed_initializers = 0
         self._own_initializers = 0
-        self._initial_values: dict[str, Event] = {}
+        # Variables by name, in recording order: the k-th variable B creates under a name
+        # takes A's k-th of that name (tf-keras names several counters "Variable:0"), as
+        # diff pairs them by name and occurrence.
+        self._initial_values: dict[str, list[Event]] = {}
+        self._initial_taken: dict[str, int] = {}
         for event in self.trace.events:
             if event.kind == "variable":
-                self._initial_values.setdefault(normalize_name(event.name), event)
+                self._initial_values.setdefault(normalize_name(event.name), []).append(event)
         self.replayed_variables: list[str] = []
         self.not_replayed_variables: list[str] = []
         self.error: str | None = None
@@ -241,7 +245,11 @@ class ReplaySource:
             return None
         wanted = self._renamed(name)
         assert wanted is not None
-        event = self._initial_values.get(wanted)
+        with self._lock:
+            occurrence = self._initial_taken.get(wanted, 0)
+            self._initial_taken[wanted] = occurrence + 1
+        candidates = self._initial_values.get(wanted, [])
+        event = candidates[occurrence] if occurrence < len(candidates) else None
         if event is None or not event.stored:
             with self._lock:
                 self.not_replayed_variables.append(normalize_name(name))
