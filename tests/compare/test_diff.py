@@ -212,3 +212,17 @@ def test_blocks_are_bounded(pair):
     a, b = pair([var("big", x)], [var("big", y)])
     values = diff(a, b, block_bytes=4096).first_divergence.values   # 63 blocks of ~4 kB
     assert values.mismatched == 1 and values.max_abs_error.index == (63, 999)
+
+
+def test_different_cpu_instruction_sets_and_onednn_are_noted(pair):
+    env_a = {"cpu": {"model": "Intel Xeon", "flags": ["avx", "avx2", "avx512f", "fma"]},
+             "kernels": {"onednn": True, "intra_op_threads": 0}}
+    env_b = {"cpu": {"model": "AMD EPYC", "flags": ["avx", "avx2", "fma"]},
+             "kernels": {"onednn": False, "intra_op_threads": 0}}
+    a, b = pair(weights(), weights(), a={"environment": env_a}, b={"environment": env_b})
+    notes = diff(a, b).notes
+    assert notes == ("A and B ran on CPUs with different instruction sets (only A: avx512f; only "
+                     "B: -): TensorFlow picks other kernels, which round differently",
+                     "oneDNN optimizations differ: A True, B False")
+    same = pair(weights(), weights(), a={"environment": env_a}, b={"environment": env_a})
+    assert diff(*same).notes == ()

@@ -64,3 +64,19 @@ def test_a_graph_endpoint_no_run_computed_is_listed_and_diffs_as_a_capture_gap(t
     session_program(tmp_path / "c.zarr", fetch_head=False, ask_head=False)
     plain = tftrace.diff(tmp_path / "c.zarr", tmp_path / "b.zarr")
     assert (plain.verdict, plain.first_divergence.status) == ("diverged", "extra")
+
+
+def test_the_environment_names_the_cpu_and_the_kernel_settings(tmp_path):
+    import os
+
+    with tftrace.record(tmp_path / "t.zarr") as rec:
+        rec.endpoint("x", np.ones(2))
+    env = tftrace.open(tmp_path / "t.zarr").environment
+    cpu, kernels = env["cpu"], env["kernels"]
+    assert isinstance(cpu["model"], str) and cpu["count"] == os.cpu_count()
+    with open("/proc/cpuinfo") as info:
+        flags = next(line for line in info if line.startswith("flags")).split(":")[1].split()
+    assert set(cpu["flags"]) <= set(flags) and ("avx2" in flags) == ("avx2" in cpu["flags"])
+    assert kernels["variables"]["TF_ENABLE_ONEDNN_OPTS"] == os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    assert kernels["intra_op_threads"] == tf.config.threading.get_intra_op_parallelism_threads()
+    assert isinstance(kernels["onednn"], bool)
