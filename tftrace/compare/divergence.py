@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_kinds,
                                    parse_rename_rule, random_token)
+from tftrace.compare.machines import machine_notes
 from tftrace.compare.metrics import ValueComparison, compare_blocks
 from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
@@ -145,7 +146,7 @@ class _Differ:
             if not trace.complete:
                 last = f"event #{trace.events[-1].seq}" if trace.events else "its start (no events)"
                 notes.append(f"{label} ends early: compared up to its last event, {last}")
-        notes.extend(_machine_notes(self.a.environment, self.b.environment))
+        notes.extend(machine_notes(self.a.environment, self.b.environment))
         inputs = all(k in self.kinds for k in ("variable", "random_op"))
         return DiffResult(
             a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
@@ -361,31 +362,6 @@ def _errors_message(head: str, values: ValueComparison) -> str:
     if values.max_ulp is not None:
         parts.append(f"max {values.max_ulp} ULP")
     return "; ".join(parts)
-
-
-def _machine_notes(env_a: Mapping[str, Any], env_b: Mapping[str, Any]) -> list[str]:
-    """What differs between the two machines' kernels: CPU instruction sets, oneDNN,
-    threads (each picks other kernels, which round differently in the last bits)."""
-    notes = []
-    cpu_a, cpu_b = env_a.get("cpu"), env_b.get("cpu")
-    if isinstance(cpu_a, Mapping) and isinstance(cpu_b, Mapping):
-        flags_a, flags_b = cpu_a.get("flags"), cpu_b.get("flags")
-        if isinstance(flags_a, list) and isinstance(flags_b, list) and flags_a != flags_b:
-            only_a = sorted(set(map(str, flags_a)) - set(map(str, flags_b)))
-            only_b = sorted(set(map(str, flags_b)) - set(map(str, flags_a)))
-            notes.append(f"A and B ran on CPUs with different instruction sets (only A: "
-                         f"{', '.join(only_a) or '-'}; only B: {', '.join(only_b) or '-'}): "
-                         f"TensorFlow picks other kernels, which round differently")
-        elif cpu_a.get("model") != cpu_b.get("model"):
-            notes.append(f"A and B ran on different CPU models ({cpu_a.get('model')} vs "
-                         f"{cpu_b.get('model')})")
-    kernels_a, kernels_b = env_a.get("kernels"), env_b.get("kernels")
-    if isinstance(kernels_a, Mapping) and isinstance(kernels_b, Mapping):
-        for key, label in (("onednn", "oneDNN optimizations"), ("intra_op_threads", "intra-op threads"),
-                           ("inter_op_threads", "inter-op threads"), ("op_determinism", "op determinism")):
-            if kernels_a.get(key) != kernels_b.get(key):
-                notes.append(f"{label} differ: A {kernels_a.get(key)}, B {kernels_b.get(key)}")
-    return notes
 
 
 def _op_type(ev: Event | None) -> str | None:
