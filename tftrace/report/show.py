@@ -11,7 +11,7 @@ import numpy as np
 from tftrace.format.gaps import not_captured
 from tftrace.format.reader import Trace
 from tftrace.format.schema import Event
-from tftrace.report.verdict import gap_line
+from tftrace.report.verdict import ending, gap_line
 
 
 def trace_summary(trace: Trace) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def show_text(trace: Trace) -> str:
     lines = [f"trace    {trace.path}",
              f"format   tftrace v{trace.format_version}, "
              + ("complete" if trace.complete else
-                f"INCOMPLETE: {_ending(trace)}; events up to the last flush")]
+                f"INCOMPLETE: the run {_ending(trace)}; events up to the last flush")]
     env = trace.environment
     for key in sorted(env):
         if key in ("complete", "not_captured"):
@@ -63,12 +63,7 @@ def show_text(trace: Trace) -> str:
 
 def _ending(trace: Trace) -> str:
     status = trace.status
-    if status.status == "raised":
-        message = f": {status.message}" if status.message else ""
-        return f"the run raised {status.exception_type or 'an exception'}{message}"
-    if status.status == "interrupted":
-        return f"the run was interrupted by {status.signal or 'a signal'}"
-    return "the recording process was killed (no end record)"
+    return ending(status.status, status.exception_type, status.message, status.signal)
 
 
 def cat_text(trace: Trace, event: Event, values: np.ndarray | None) -> str:

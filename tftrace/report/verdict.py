@@ -43,16 +43,22 @@ def colour(result: DiffResult) -> str:
 
 def run_ending(info: TraceInfo) -> str:
     """How a run ended, after "the run": ``raised RuntimeError: boom``, ``was killed ...``."""
-    if info.status == "completed":
+    return ending(info.status, info.exception_type, info.exception_message, info.signal)
+
+
+def ending(status: str, exception_type: str | None = None, message: str | None = None,
+           signal: str | None = None) -> str:
+    """``run_ending`` from the status fields themselves (a trace's ``RunStatus``)."""
+    if status == "completed":
         return "completed"
-    if info.status == "raised":
-        what = info.exception_type or "an exception"
-        return f"raised {what}: {info.exception_message}" if info.exception_message else f"raised {what}"
-    if info.status == "interrupted":
-        return f"was interrupted by {info.signal or 'a signal'}"
-    if info.status == "killed":
+    if status == "raised":
+        what = exception_type or "an exception"
+        return f"raised {what}: {message}" if message else f"raised {what}"
+    if status == "interrupted":
+        return f"was interrupted by {signal or 'a signal'}"
+    if status == "killed":
         return "was killed (the trace has no end record)"
-    return info.status
+    return status
 
 
 def reasons(result: DiffResult) -> list[str]:
