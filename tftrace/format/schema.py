@@ -197,13 +197,13 @@ class Event:
                    array_key=array_key, attrs=attrs)
 
 
-def check_name(name: Any, what: str = "event name") -> str:
+def check_name(name: Any, what: str = "event name", *, allow_empty: bool = False) -> str:
     """``name`` if a trace can store it and every reader read it back; else UsageError.
 
-    A name must be a non-empty str of at most ``MAX_NAME_CHARS`` characters that encodes
-    to UTF-8 (no lone surrogates, which msgpack cannot write).
+    A name must be a str (non-empty unless ``allow_empty``) of at most ``MAX_NAME_CHARS``
+    characters that encodes to UTF-8 (no lone surrogates, which msgpack cannot write).
     """
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not (name or allow_empty):
         raise UsageError(f"{what} must be a non-empty string; got {name!r:.80}")
     if len(name) > MAX_NAME_CHARS:
         raise UsageError(f"{what} {name[:40]!r}... is {len(name)} characters long; expected at "

@@ -124,7 +124,7 @@ class TraceWriter:
         """Append one event; store ``value`` (unless capture is "stats") before logging it."""
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
-        check_name(name)
+        check_name(name, allow_empty=True)
         attrs = dict(attrs or {})
         if len(_pack(attrs, "event attrs")) > MAX_ATTRS_BYTES:
             raise UsageError(f"the attributes of event {name!r:.80} take more than "
