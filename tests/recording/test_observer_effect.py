@@ -97,3 +97,16 @@ def test_keras_training_step_with_a_logits_endpoint_keeps_its_losses(tmp_path):
     trace = open_trace(tmp_path / "t.zarr")
     assert [e.step for e in trace.select("endpoint", "logits")] == list(range(20))
     assert not trace.environment["not_captured"]
+
+
+def test_when_the_check_cannot_run_observations_are_made_and_the_error_kept(tmp_path, monkeypatch):
+    from tftrace.recording import neutrality
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("grappler unavailable")
+
+    monkeypatch.setattr(neutrality.tf_optimizer, "OptimizeGraph", unavailable)
+    in_function(tmp_path / "t.zarr")
+    trace = open_trace(tmp_path / "t.zarr")
+    assert [e.name for e in trace.events] == ["a"]
+    assert trace.environment["observer_check"]["errors"] == ["RuntimeError: grappler unavailable"]

@@ -57,10 +57,10 @@ class NeutralityCheck:
         self.stats = CheckStats()
         self._lock = threading.Lock()
 
-    def changing(self, graph_def: graph_pb2.GraphDef, fetches: Sequence[str],
-                 observed: Sequence[Any], *, as_fetches: bool) -> set[int]:
+    def changing(self, graph: Any, fetches: Sequence[str], observed: Sequence[Any], *,
+                 as_fetches: bool) -> set[int]:
         """Indices of the ``observed`` graph tensors whose observation changes the graph
-        Grappler makes of ``graph_def`` for ``fetches`` (op or tensor names).
+        Grappler makes of ``graph`` (a ``tf.Graph``) for ``fetches`` (op or tensor names).
 
         ``as_fetches``: the observations are extra fetches (a Session run); else each is
         an extra consumer (a ``tf.function``'s observer op). If the check itself fails,
@@ -77,7 +77,7 @@ class NeutralityCheck:
             self.stats.graphs += 1
             self.stats.observations += len(observed)
         try:
-            placed = _placed(graph_def)
+            placed = _placed(graph.as_graph_def())
             plain = _optimized(placed, list(fetches))
 
             def changes(indices: Sequence[int]) -> bool:

@@ -90,7 +90,7 @@ class FunctionObservers:
         # What the function must compute: its outputs and every stateful op (automatic
         # control dependencies make those run).
         fetches = returned + [op.name for op in graph.get_operations() if op._is_stateful]
-        changing = self.check.changing(graph.as_graph_def(), fetches,
+        changing = self.check.changing(graph, fetches,
                                        [o.tensor for o in pending], as_fetches=False)
         for k, observation in enumerate(pending):
             if k in changing:

@@ -168,7 +168,7 @@ class GraphState:
         left_out = self._neutral_cache.get(key)
         if left_out is None:
             check = self._recorder.observers.check
-            changing = check.changing(graph.as_graph_def(), list(names),
+            changing = check.changing(graph, list(names),
                                       [w.tensor for w in free], as_fetches=True)
             left_out = frozenset(free[k].tensor.name for k in changing)
             self._neutral_cache[key] = left_out
