@@ -113,23 +113,26 @@ def _use_colour(output: str | None) -> bool:
 @click.option("--all", "show_all", is_flag=True, help="List every pair with its status and errors.")
 @click.option("--first", "stop_at_first", is_flag=True,
               help="Stop reading values at the first divergence (fast; later pairs are 'skipped').")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Accept a run that did not complete (raised, interrupted, killed): compare "
+                   "its events up to its end and exit 0 if they match, saying so.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "html"]), default="text",
               show_default=True, help="Report format; html is one self-contained page (use -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the report to FILE instead of stdout.")
 @click.pass_context
 def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerances: tuple[str, ...],
-         rename: tuple[str, ...], only: str | None, show_all: bool, stop_at_first: bool, fmt: str,
-         output: str | None) -> None:
+         rename: tuple[str, ...], only: str | None, show_all: bool, stop_at_first: bool,
+         allow_incomplete: bool, fmt: str, output: str | None) -> None:
     """Compare trace B against trace A and report where they first diverge.
 
-    Exit code 0 when equivalent, 1 on a divergence (or an incomplete trace),
-    2 on a usage error or an unreadable trace.
+    Exit code 0 when equivalent; 1 on a divergence, a run that did not complete,
+    nothing compared or a capture gap; 2 on a usage error or an unreadable trace.
     """
     from tftrace.compare.divergence import diff as diff_traces
 
     result = diff_traces(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename,
-                         only=only, stop_at_first=stop_at_first)
+                         only=only, stop_at_first=stop_at_first, allow_incomplete=allow_incomplete)
     if fmt == "json":
         from tftrace.report.json import render_json
         report = render_json(result)
@@ -170,7 +173,7 @@ def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", required=True, type=click.Path(),
               help="The trace to write: X.zarr (directory) or X.zarr.zip (one file).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Global random seed.")
 @click.option("--seed-mode", type=click.Choice(["num_random_ops", "constant", "off"]),

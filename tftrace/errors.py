@@ -25,6 +25,17 @@ class TraceExistsError(TftraceError, FileExistsError):
     """Recording would overwrite an existing trace."""
 
 
+class TraceLockedError(TftraceError, BlockingIOError):
+    """Another process is recording to the same path."""
+
+
+class TraceWriteError(TftraceError, OSError):
+    """Writing the trace failed (disk full, permission denied, ...): not the program's fault."""
+
+    def __str__(self) -> str:  # OSError would print "[Errno N] ..."
+        return str(self.strerror) if self.strerror else super().__str__()
+
+
 class TraceClosedError(TftraceError, RuntimeError):
     """The trace writer was used after it was closed."""
 

@@ -127,9 +127,10 @@ def test_incomplete_trace_is_compared_up_to_its_last_event(pair):
     assert result.first_divergence is None and not result.equivalent
     assert {p.name: p.status for p in result.pairs} == {
         "dense/kernel:0": "equal", "dense/bias:0": "equal", "logits": "skipped", "loss": "skipped"}
-    assert result.notes == ("B is incomplete (the recording did not finish): compared up to its "
-                            "last event, event #1",)
-    assert json.loads(result.to_json())["complete"] is False
+    assert result.notes == ("B ends early: compared up to its last event, event #1",)
+    assert result.verdict == "incomplete"
+    report = json.loads(result.to_json())
+    assert report["complete"] is False and report["b"]["status"] == "raised"
 
 
 def test_divergence_before_the_end_of_an_incomplete_trace_is_reported(pair):
@@ -211,3 +212,17 @@ def test_blocks_are_bounded(pair):
     a, b = pair([var("big", x)], [var("big", y)])
     values = diff(a, b, block_bytes=4096).first_divergence.values   # 63 blocks of ~4 kB
     assert values.mismatched == 1 and values.max_abs_error.index == (63, 999)
+
+
+def test_different_cpu_instruction_sets_and_onednn_are_noted(pair):
+    env_a = {"cpu": {"model": "Intel Xeon", "flags": ["avx", "avx2", "avx512f", "fma"]},
+             "kernels": {"onednn": True, "intra_op_threads": 0}}
+    env_b = {"cpu": {"model": "AMD EPYC", "flags": ["avx", "avx2", "fma"]},
+             "kernels": {"onednn": False, "intra_op_threads": 0}}
+    a, b = pair(weights(), weights(), a={"environment": env_a}, b={"environment": env_b})
+    notes = diff(a, b).notes
+    assert notes == ("A and B ran on CPUs with different instruction sets (only A: avx512f; only "
+                     "B: -): TensorFlow picks other kernels, which round differently",
+                     "oneDNN optimizations differ: A True, B False")
+    same = pair(weights(), weights(), a={"environment": env_a}, b={"environment": env_a})
+    assert diff(*same).notes == ()

@@ -57,7 +57,7 @@ def test_show_marks_incomplete(tmp_path: Path) -> None:
     w.add_event("endpoint", "x", value=np.ones(2))
     w.flush()  # and never closed, as if the process died
     out = CliRunner().invoke(cli, ["show", str(tmp_path / "t.zarr")]).stdout
-    assert "INCOMPLETE: the recording did not finish" in out
+    assert "INCOMPLETE: the run was killed (the trace has no end record)" in out
 
 
 def test_cat_prints_values_and_stats(tmp_path: Path) -> None:

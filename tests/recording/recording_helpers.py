@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tftrace.format.reader import open_trace
+
+
+def _keras_major() -> int:
+    try:
+        return int(metadata.version("keras").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return 0
+
+
+#: Keras 3 (TensorFlow 2.16 and later); TensorFlow 2.15 ships Keras 2 as ``keras``.
+KERAS3 = _keras_major() >= 3
+requires_keras3 = pytest.mark.skipif(not KERAS3, reason="needs Keras 3; TensorFlow 2.15 ships "
+                                                        "Keras 2 as `keras`")
 
 
 def events(path: Any, kind: str) -> list[Any]:

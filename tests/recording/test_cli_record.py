@@ -39,7 +39,9 @@ def test_record_runs_script_and_passes_exit_status(tmp_path, arg, status):
                                       "--capture", "stats", str(script), arg, "--flag"])
     assert result.exit_code == status, result.output
     trace = open_trace(out)
-    assert trace.complete
+    # sys.exit(0) completes the run; sys.exit(3) and an exception do not
+    assert trace.complete == (arg == "0")
+    assert trace.status.status == ("completed" if arg == "0" else "raised")
     assert trace.environment["seed"] == 7 and trace.environment["capture"] == "stats"
     argv = trace.event("argv", kind="endpoint")
     assert argv.dtype == "string"
@@ -47,6 +49,9 @@ def test_record_runs_script_and_passes_exit_status(tmp_path, arg, status):
     assert random_op.attrs["seed"] == [7, 0] and not random_op.stored
     if arg == "fail":
         assert "RuntimeError" in trace.environment["error"]
+        assert (trace.status.exception_type, trace.status.message) == ("RuntimeError", "boom")
+    if arg == "3":
+        assert (trace.status.exception_type, trace.status.message) == ("SystemExit", "3")
 
 
 def test_record_missing_script_is_a_usage_error(tmp_path):

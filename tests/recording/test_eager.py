@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from recording_helpers import by_name, events
+from recording_helpers import KERAS3, by_name, events
 from tftrace.errors import UsageError
 from tftrace.format.reader import open_trace
 
@@ -171,14 +171,41 @@ def test_threads_recording_endpoints_concurrently_lose_no_event(tmp_path):
         assert [e.stats.max for e in mine] == list(range(50))
 
 
-def test_trace_is_complete_when_the_block_raises(tmp_path):
+def test_trace_says_the_run_raised_when_the_block_raises(tmp_path):
     with pytest.raises(ZeroDivisionError):
         with tftrace.record(tmp_path / "t.zarr") as rec:
             rec.endpoint("x", 1)
             1 / 0
     trace = open_trace(tmp_path / "t.zarr")
-    assert trace.complete
+    assert not trace.complete and len(trace.events) == 1
+    assert (trace.status.status, trace.status.exception_type, trace.status.message) == \
+        ("raised", "ZeroDivisionError", "division by zero")
+    assert trace.status.traceback.rstrip().endswith("ZeroDivisionError: division by zero")
     assert "ZeroDivisionError" in trace.environment["error"]
     assert trace.environment["seed_mode"] == "num_random_ops"
     assert trace.environment["tensorflow_version"] == tf.__version__
     assert "tensorflow" in sys.modules
+
+
+def test_variable_endpoint_in_tf_function_is_its_value_at_that_point_of_each_execution(tmp_path):
+    with tftrace.record(tmp_path / "t.zarr") as rec:
+        v = tf.Variable([1.0, 2.0])
+        # a Keras 3 variable stands for its tf.Variable (Keras 2 makes a tf.Variable)
+        kv = (keras.Variable if KERAS3 else tf.Variable)(np.array([5.0, 6.0], np.float32))
+
+        @tf.function
+        def step():
+            tftrace.endpoint("before", v)
+            v.assign_add([1.0, 1.0])
+            tftrace.endpoint("after", v)
+            kv.assign(kv * 2.0)
+            tftrace.endpoint("keras", kv)
+
+        for _ in range(3):
+            step()
+            rec.next_step()
+    trace = open_trace(tmp_path / "t.zarr")
+    for name, expected in (("before", [[1, 2], [2, 3], [3, 4]]), ("after", [[2, 3], [3, 4], [4, 5]]),
+                           ("keras", [[10, 12], [20, 24], [40, 48]])):
+        recorded = [trace.array(e) for e in trace.select("endpoint", name)]
+        np.testing.assert_array_equal(recorded, np.array(expected, np.float32), err_msg=name)

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tf_slim as slim
 
 import tftrace
-from recording_helpers import by_name, events
+from recording_helpers import by_name, events, requires_keras3
 from slim_models import small_net
 from tftrace.errors import ReplayError
 from tftrace.report.text import render_text
@@ -195,6 +195,7 @@ def keras3_eager_run(rec):
 KERAS3_TO_SLIM = [(r"^tiny/", ""), (r"/kernel$", "/weights"), (r"/bias$", "/biases")]
 
 
+@requires_keras3
 def test_keras3_model_takes_a_tf1_graphs_weights_and_dropout(tmp_path):
     with tftrace.record(tmp_path / "tf1.zarr") as rec:
         tf1_graph_run(rec)
@@ -246,9 +247,9 @@ def test_a_mismatched_random_op_stops_replay_naming_both(tmp_path):
           A: random op #0: RandomUniform float32 [2, 3] at {call_site_a} (step 0, seq 0)
           B: random op #0: RandomStandardNormal float32 [4] at {__file__}:{draw_normal.__code__.co_firstlineno + 1} in draw_normal (step 0)
         Expected the same kind of random op with the same shape and dtype, in the same order. If B creates its random ops in another order or has extra ones, replay only the variables (--replay-random off, or random=False), or re-record A with the same model code.""")
-    # The trace B is still complete and says replay stopped.
+    # The trace B is closed, says the run raised the replay error and that replay stopped.
     trace_b = tftrace.open(tmp_path / "b.zarr")
-    assert trace_b.complete
+    assert not trace_b.complete and trace_b.status.exception_type == "ReplayError"
     assert trace_b.environment["replay"]["error"] == str(caught.value)
 
 
@@ -337,7 +338,7 @@ def test_cli_record_replay(tmp_path):
     assert errors == ["Error: replay: random op #0 of run B does not match random op #0 of run "
                       "A (a.zarr)."]
     assert "Traceback" not in mismatch.stderr
-    assert tftrace.open(tmp_path / "c.zarr").complete
+    assert tftrace.open(tmp_path / "c.zarr").status.exception_type == "ReplayError"
     variables_only = tftrace_cli("record", "-o", "d.zarr", "--replay", "a.zarr",
                                  "--replay-random", "off", script, "normal", cwd=tmp_path)
     assert variables_only.returncode == 0, variables_only.stderr

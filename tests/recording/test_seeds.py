@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from recording_helpers import arrays, events
+from recording_helpers import arrays, events, requires_keras3
 from tftrace.errors import SeedReuseError
 
 MODES = [pytest.param("num_random_ops", id="num_random_ops"),
@@ -130,6 +130,7 @@ def keras3_forward():
     return weights, out
 
 
+@requires_keras3
 def test_keras3_default_seeds_come_from_the_recording_seed(tmp_path):
     import random
 

@@ -91,7 +91,7 @@ def test_json_report_is_strict_and_versioned(tmp_path):
     b = write_trace(tmp_path / "b.zarr", [ev("endpoint", "x", np.array([1.0, np.inf], np.float32))])
     text = render_json(diff(a, b))
     document = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
-    assert document["report_version"] == 1
+    assert document["report_version"] == 2
     assert document["first_divergence"]["values"]["mismatches"][0]["a"] == "nan"
     assert set(document) >= {"equivalent", "a", "b", "tolerance", "summary", "pairs", "broken_stream"}
 
@@ -108,7 +108,7 @@ def test_junit_has_one_testcase_per_pair_and_failures(tmp_path):
     assert "Mismatched elements: 1 / 1 (100%)" in failure.text
     # The incomplete B is a failing testcase of its own.
     assert suites["tftrace.traces"].get("failures") == "1"
-    assert root.get("failures") == "2" and root.get("tests") == "5"
+    assert root.get("failures") == "2" and root.get("tests") == "6"
 
 
 def test_assert_equivalent_raises_with_the_report(one_weight):

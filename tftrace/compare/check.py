@@ -13,11 +13,12 @@ from typing import Any
 
 from tftrace.compare.align import normalize_name
 from tftrace.format.arrays import digests_prove_equal
+from tftrace.format.gaps import read_gaps
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event
 
 #: Finding codes, in the order the report lists them.
-CODES = ("incomplete", "late-variable", "frozen-non-trainable", "nan-inf",
+CODES = ("incomplete", "not-captured", "late-variable", "frozen-non-trainable", "nan-inf",
          "shared-random-seed", "identical-initial-values")
 CHECK_REPORT_VERSION = 1
 
@@ -40,6 +41,7 @@ class CheckResult:
     complete: bool
     events: int
     findings: tuple[Finding, ...]
+    status: str = "completed"
 
     @property
     def ok(self) -> bool:
@@ -47,7 +49,7 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"report_version": CHECK_REPORT_VERSION, "path": self.path, "ok": self.ok,
-                "complete": self.complete, "events": self.events,
+                "complete": self.complete, "status": self.status, "events": self.events,
                 "findings": [f.to_dict() for f in self.findings]}
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -57,7 +59,8 @@ class CheckResult:
 def check(trace: Trace | str | os.PathLike[str]) -> CheckResult:
     """Lint one trace.
 
-    Findings: an incomplete recording; variables created after the first call of the
+    Findings: a run that did not complete (raised, interrupted, killed); anything the
+    recording lists as not captured; variables created after the first call of the
     model; non-trainable variables that never change across the snapshots of a
     training run (frozen batch-norm statistics); NaN or Inf values; random ops of one
     step sharing seed, op type and shape (equal values, as in ``constant`` seed
@@ -78,13 +81,30 @@ def check(trace: Trace | str | os.PathLike[str]) -> CheckResult:
     findings: list[Finding] = []
     if not trace.complete:
         last = f"event #{events[-1].seq}" if events else "no events"
-        findings.append(Finding("incomplete", f"the recording did not finish (last: {last})"))
+        findings.append(Finding("incomplete", f"the run did not complete: it {_ending(trace)} "
+                                f"(last: {last})"))
+    for gap in read_gaps(trace.environment, str(trace.path)):
+        times = f" ({gap.count} times)" if gap.count > 1 else ""
+        where = f" in {gap.function}" if gap.function else ""
+        findings.append(Finding("not-captured", f"{gap.kind} {gap.name!r}{times} was not "
+                                f"captured{where}: {gap.reason}" + (f" ({gap.detail})" if gap.detail else "")))
     findings += _late_variables(events)
     findings += _frozen_non_trainable(events)
     findings += _nan_inf(events)
     findings += _shared_seeds(events)
     findings += _identical_initial_values(events)
-    return CheckResult(str(trace.path), trace.complete, len(events), tuple(findings))
+    return CheckResult(str(trace.path), trace.complete, len(events), tuple(findings),
+                       trace.status.status)
+
+
+def _ending(trace: Trace) -> str:
+    status = trace.status
+    if status.status == "raised":
+        message = f": {status.message}" if status.message else ""
+        return f"raised {status.exception_type or 'an exception'}{message}"
+    if status.status == "interrupted":
+        return f"was interrupted by {status.signal or 'a signal'}"
+    return "was killed (no end record)" if status.status == "killed" else status.status
 
 
 def _site(ev: Event) -> str:

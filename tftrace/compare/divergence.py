@@ -11,12 +11,14 @@ import queue
 import threading
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from tftrace.compare.align import (Pair, RenameRule, align, parse_kinds, parse_rename_rule,
-                                   random_token)
+from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_kinds,
+                                   parse_rename_rule, random_token)
+from tftrace.compare.machines import machine_notes
 from tftrace.compare.metrics import ValueComparison, compare_blocks
 from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
 from tftrace.format.arrays import digests_prove_equal
+from tftrace.format.gaps import Gap, not_captured, read_gaps
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event, Stats
 
@@ -31,7 +33,7 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
          tolerances: Mapping[str, tuple[float, float]] | Iterable[str] | None = None,
          rename: Iterable[str | tuple[str, str] | RenameRule] | None = None,
          only: str | Iterable[str] | None = None, stop_at_first: bool = False,
-         block_bytes: int = BLOCK_BYTES) -> DiffResult:
+         allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -51,6 +53,10 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
     stop_at_first : bool
         Stop reading values at the first divergence; later value comparisons are
         ``skipped``. Structure (names, shapes, dtypes) is still checked for all.
+    allow_incomplete : bool
+        Accept a run that did not complete (raised, interrupted, killed): its events
+        are compared up to its end and, with no divergence there, the verdict is
+        ``equivalent-prefix`` (``equivalent`` is True) instead of ``incomplete``.
     block_bytes : int
         Bytes per block read from each array.
 
@@ -73,7 +79,7 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         trace_a = a if isinstance(a, Trace) else _open(a, opened)
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
         return _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
-                       block_bytes).run()
+                       block_bytes, allow_incomplete).run()
     finally:
         for trace in opened:
             trace.close()
@@ -92,15 +98,20 @@ def _info(trace: Trace) -> TraceInfo:
         env.get("tensorflow_version", env.get("tensorflow"))
     host = env.get("host")
     replay = env.get("replay")
+    status = trace.status
     return TraceInfo(str(trace.path), trace.complete, len(trace.events),
                      tf if isinstance(tf, str) else None, host if isinstance(host, str) else None,
-                     replay if isinstance(replay, Mapping) else None)
+                     replay if isinstance(replay, Mapping) else None, status=status.status,
+                     exception_type=status.exception_type, exception_message=status.message,
+                     signal=status.signal, not_captured=not_captured(trace))
 
 
 class _Differ:
     def __init__(self, a: Trace, b: Trace, tolerances: Tolerances, rename: tuple[RenameRule, ...],
-                 kinds: tuple[str, ...], stop_at_first: bool, block_bytes: int) -> None:
+                 kinds: tuple[str, ...], stop_at_first: bool, block_bytes: int,
+                 allow_incomplete: bool = False) -> None:
         self.a, self.b = a, b
+        self.allow_incomplete = allow_incomplete
         self.tolerances = tolerances
         self.rename = rename
         self.kinds = kinds
@@ -108,6 +119,8 @@ class _Differ:
         self.block_bytes = block_bytes
 
     def run(self) -> DiffResult:
+        self.gaps_a = self._gap_index(self.a, ())
+        self.gaps_b = self._gap_index(self.b, self.rename)
         alignment = align(self.a.events, self.b.events, self.kinds, self.rename)
         end_a, end_b = self._ends(alignment.pairs)
         results: list[PairResult] = []
@@ -132,8 +145,8 @@ class _Differ:
         for label, trace in (("A", self.a), ("B", self.b)):
             if not trace.complete:
                 last = f"event #{trace.events[-1].seq}" if trace.events else "its start (no events)"
-                notes.append(f"{label} is incomplete (the recording did not finish): "
-                             f"compared up to its last event, {last}")
+                notes.append(f"{label} ends early: compared up to its last event, {last}")
+        notes.extend(machine_notes(self.a.environment, self.b.environment))
         inputs = all(k in self.kinds for k in ("variable", "random_op"))
         return DiffResult(
             a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
@@ -143,7 +156,7 @@ class _Differ:
             suggested_renames=alignment.suggested_renames,
             stopped_early=self.stop_at_first and first is not None
             and any(r.status == "skipped" for r in results),
-            notes=tuple(notes))
+            notes=tuple(notes), allow_incomplete=self.allow_incomplete)
 
     # -- incomplete traces --------------------------------------------------------------
     def _ends(self, pairs: Sequence[Pair]) -> tuple[float | None, float | None]:
@@ -178,13 +191,38 @@ class _Differ:
             call_site_a=a.call_site if a else None, call_site_b=b.call_site if b else None,
             **fields)
 
+    def _gap_index(self, trace: Trace, rename: tuple[RenameRule, ...]) -> dict[tuple[str, str], Gap]:
+        """A trace's not-captured entries by (kind, name as the other trace names it)."""
+        index: dict[tuple[str, str], Gap] = {}
+        for gap in read_gaps(trace.environment, str(trace.path)):
+            name = gap.name
+            if gap.kind in ("variable", "snapshot"):
+                name = normalize_name(name)
+                for rule in rename:
+                    name = rule.apply(name)
+            index.setdefault((gap.kind, name), gap)
+        return index
+
+    def _gap(self, pair: Pair, event: Event, gaps: dict[tuple[str, str], Gap]) -> Gap | None:
+        name = normalize_name(event.name) if pair.kind in ("variable", "snapshot") else event.name
+        return gaps.get((pair.kind, name))
+
     def _structure(self, pair: Pair) -> PairResult | None:
         a, b = pair.a, pair.b
         label = KIND_LABELS[pair.kind][:-1]
         if b is None:
+            assert a is not None
+            gap = self._gap(pair, a, self.gaps_b)
+            if gap is not None:
+                return self._result(pair, "gap", problem="not_captured",
+                                    message=f"{label} only in A; B did not capture it ({gap.reason})")
             return self._result(pair, "missing", problem="missing",
                                 message=f"{label} only in A (missing from B)")
         if a is None:
+            gap = self._gap(pair, b, self.gaps_a)
+            if gap is not None:
+                return self._result(pair, "gap", problem="not_captured",
+                                    message=f"{label} only in B; A did not capture it ({gap.reason})")
             return self._result(pair, "extra", problem="extra", message=f"{label} only in B (extra)")
         if pair.kind == "random_op" and random_token(a)[0] != random_token(b)[0]:
             return self._result(pair, "diverged", problem="op_type",

@@ -14,16 +14,21 @@ from tftrace.compare.align import RandomGap, RenameRule
 from tftrace.compare.metrics import ValueComparison
 from tftrace.compare.tolerance import Tolerance, Tolerances
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+
+#: Verdicts, most important first: why a diff is or is not a pass. Only ``equivalent``
+#: and ``equivalent-prefix`` (asked for with ``allow_incomplete``) exit 0.
+VERDICTS = ("diverged", "incomplete", "nothing-compared", "capture-gap", "equivalent-prefix",
+            "equivalent")
 
 #: Pair statuses. equal: every element equal (or equal digests); close: within
 #: tolerance but not equal; diverged: structure or values differ; missing: in A only;
 #: extra: in B only; skipped: not compared (``stop_at_first``, or past the end of an
-#: incomplete trace).
-STATUSES = ("equal", "close", "diverged", "missing", "extra", "skipped")
+#: incomplete trace); gap: in one trace only, and the other lists it as not captured.
+STATUSES = ("equal", "close", "diverged", "missing", "extra", "skipped", "gap")
 #: What differs in a diverged pair.
 PROBLEMS = ("shape", "dtype", "trainable", "op_type", "values", "nan_inf", "statistics",
-            "missing", "extra")
+            "missing", "extra", "not_captured")
 #: Streams, in the words of the report.
 STREAMS = {"variable": "variables", "random_op": "random", "endpoint": "computation",
            "snapshot": "computation"}
@@ -99,11 +104,19 @@ class TraceInfo:
     tensorflow: str | None = None
     host: str | None = None
     replay: Mapping[str, Any] | None = None
+    status: str = "completed"
+    exception_type: str | None = None
+    exception_message: str | None = None
+    signal: str | None = None
+    not_captured: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "complete": self.complete, "events": self.events,
                 "tensorflow": self.tensorflow, "host": self.host,
-                "replay": dict(self.replay) if self.replay is not None else None}
+                "replay": dict(self.replay) if self.replay is not None else None,
+                "status": self.status, "exception_type": self.exception_type,
+                "exception_message": self.exception_message, "signal": self.signal,
+                "not_captured": [dict(n) for n in self.not_captured]}
 
 
 @dataclass(frozen=True)
@@ -118,11 +131,12 @@ class KindSummary:
     missing: int = 0
     extra: int = 0
     skipped: int = 0
+    gap: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "compared": self.compared, "equal": self.equal,
                 "close": self.close, "diverged": self.diverged, "missing": self.missing,
-                "extra": self.extra, "skipped": self.skipped}
+                "extra": self.extra, "skipped": self.skipped, "gap": self.gap}
 
 
 @dataclass(frozen=True)
@@ -153,16 +167,42 @@ class DiffResult:
     suggested_renames: tuple[RenameRule, ...] = ()
     stopped_early: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    allow_incomplete: bool = False
 
     @property
     def complete(self) -> bool:
-        """Both traces were recorded to the end."""
+        """Both traces were recorded to the end (both runs completed)."""
         return self.a.complete and self.b.complete
 
     @property
+    def compared(self) -> int:
+        """Pairs present in both traces whose structure or values were compared."""
+        return sum(p.seq_a is not None and p.seq_b is not None and p.status != "skipped"
+                   for p in self.pairs)
+
+    @property
+    def gaps(self) -> tuple[PairResult, ...]:
+        """Events of one trace that the other lists as not captured."""
+        return tuple(p for p in self.pairs if p.status == "gap")
+
+    @property
+    def verdict(self) -> str:
+        """One of ``VERDICTS``: the first that applies."""
+        if self.first_divergence is not None:
+            return "diverged"
+        if not self.complete and not self.allow_incomplete:
+            return "incomplete"
+        if self.compared == 0:
+            return "nothing-compared"
+        if self.gaps:
+            return "capture-gap"
+        return "equivalent" if self.complete else "equivalent-prefix"
+
+    @property
     def equivalent(self) -> bool:
-        """No divergence, and both traces complete (an incomplete trace proves nothing past its end)."""
-        return self.first_divergence is None and self.complete
+        """No divergence, something compared, nothing left uncaptured, and both runs
+        completed (or ``allow_incomplete``: equal up to the end of an unfinished run)."""
+        return self.verdict in ("equivalent", "equivalent-prefix")
 
     @property
     def summary(self) -> tuple[KindSummary, ...]:
@@ -181,7 +221,10 @@ class DiffResult:
         return {
             "report_version": REPORT_VERSION,
             "equivalent": self.equivalent,
+            "verdict": self.verdict,
             "complete": self.complete,
+            "allow_incomplete": self.allow_incomplete,
+            "compared": self.compared,
             "a": self.a.to_dict(), "b": self.b.to_dict(),
             "tolerance": self.tolerances.to_dict(),
             "kinds": list(self.kinds),

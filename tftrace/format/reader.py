@@ -21,6 +21,7 @@ from tftrace.errors import (ArrayNotStoredError, EventNotFoundError, TraceFormat
                             TraceNotFoundError)
 from tftrace.format import arrays, chunkio, store
 from tftrace.format.schema import Event, parse_format
+from tftrace.format.status import RunStatus
 from tftrace.format.writer import log_key
 
 #: A log segment larger than this is refused as corrupt (the writer makes ~kB segments).
@@ -39,20 +40,23 @@ class Trace:
     environment : dict
         Versions, host, seeds, capture mode, start and end time, ...
     complete : bool
-        False when the recording process died or the recording was closed as failed.
+        False when the recording process died or the recorded run did not complete.
+    status : RunStatus
+        How the run ended: ``completed``, ``raised``, ``interrupted`` or ``killed``.
     events : tuple of Event
         The ordered log, without array values.
     format_version : int
     """
 
     def __init__(self, path: Path, store_: store.ReadStore, format_version: int, environment: dict[str, Any],
-                 events: tuple[Event, ...], complete: bool):
+                 events: tuple[Event, ...], complete: bool, status: RunStatus | None = None):
         self.path = path
         self._store = store_
         self.format_version = format_version
         self.environment = environment
         self.events = events
         self.complete = complete
+        self.status = status or RunStatus("completed" if complete else "killed")
         self._group: zarr.Group | None = None
         self._index: dict[tuple[str, str, int, int], Event] = {}
         for ev in events:
@@ -290,18 +294,22 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
             raise TraceFormatError(f"{resolved}: a zarr store but not a tftrace trace "
                                    "(no 'tftrace' attributes in zarr.json)")
         version = parse_format(meta, str(resolved))
-        environment, events, complete = _read_log(read_store, resolved)
+        environment, events, end = _read_log(read_store, resolved)
     except BaseException:
         read_store.close()
         raise
-    return Trace(resolved, read_store, version, environment, events, complete)
+    status = RunStatus.from_end_record(end)
+    environment["status"] = status.status
+    return Trace(resolved, read_store, version, environment, events, environment["complete"], status)
 
 
-def _read_log(read_store: store.ReadStore, path: Path) -> tuple[dict[str, Any], tuple[Event, ...], bool]:
+def _read_log(read_store: store.ReadStore, path: Path) -> tuple[dict[str, Any], tuple[Event, ...],
+                                                                 dict[str, Any] | None]:
     environment: dict[str, Any] = {}
     events: list[Event] = []
     ended = False
     complete = False
+    end_record: dict[str, Any] | None = None
     segment = 0
     while True:
         data = read_store.get(log_key(segment), MAX_SEGMENT_BYTES)
@@ -328,6 +336,7 @@ def _read_log(read_store: store.ReadStore, path: Path) -> tuple[dict[str, Any], 
                 events.append(ev)
             elif kind == "end":
                 ended = True
+                end_record = record
                 complete = record.get("complete") is True
                 for key in ("end_time",):
                     if key in record:
@@ -339,7 +348,7 @@ def _read_log(read_store: store.ReadStore, path: Path) -> tuple[dict[str, Any], 
         raise TraceFormatError(f"{path}: the trace has no event log (log/0 is missing): "
                                "it was never written or is truncated")
     environment["complete"] = complete
-    return environment, tuple(events), complete
+    return environment, tuple(events), end_record
 
 
 def _event(record: dict[str, Any], path: Path, segment: int) -> Event:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from tftrace.errors import TraceFormatError
+from tftrace.errors import TraceFormatError, UsageError
 
 FORMAT_NAME = "tftrace"
 FORMAT_VERSION = 1
@@ -195,6 +195,25 @@ class Event:
                    shape=shape, dtype=dtype, stats=stats,
                    digest=digest if isinstance(digest, str) else None,
                    array_key=array_key, attrs=attrs)
+
+
+def check_name(name: Any, what: str = "event name", *, allow_empty: bool = False) -> str:
+    """``name`` if a trace can store it and every reader read it back; else UsageError.
+
+    A name must be a str (non-empty unless ``allow_empty``) of at most ``MAX_NAME_CHARS``
+    characters that encodes to UTF-8 (no lone surrogates, which msgpack cannot write).
+    """
+    if not isinstance(name, str) or not (name or allow_empty):
+        raise UsageError(f"{what} must be a non-empty string; got {name!r:.80}")
+    if len(name) > MAX_NAME_CHARS:
+        raise UsageError(f"{what} {name[:40]!r}... is {len(name)} characters long; expected at "
+                         f"most {MAX_NAME_CHARS} (what a trace reader accepts); choose a shorter name")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"{what} {name!r:.80} is not valid Unicode text: {exc.reason} at "
+                         f"character {exc.start}; expected a name UTF-8 can encode") from None
+    return name
 
 
 def array_key_for(seq: int) -> str:

@@ -16,10 +16,11 @@ from pathlib import Path
 import zarr
 from zarr.storage import LocalStore, ZipStore
 
-from tftrace.errors import TraceExistsError, TraceFormatError, TraceNotFoundError
+from tftrace.errors import TraceExistsError, TraceFormatError, TraceLockedError, TraceNotFoundError
 
 ZIP_SUFFIX = ".zarr.zip"
 PARTIAL_SUFFIX = ".partial"
+LOCK_SUFFIX = ".lock"
 
 
 def is_zip_path(path: str | os.PathLike[str]) -> bool:
@@ -130,6 +131,53 @@ class ReadStore:
             self._zarr.close()
 
 
+def lock_path(target: str | os.PathLike[str]) -> Path:
+    """The file a recorder locks while it writes ``target`` (beside it, never inside)."""
+    return Path(str(target) + LOCK_SUFFIX)
+
+
+class OutputLock:
+    """An exclusive lock on a trace's path, held by one recorder from creation to close.
+
+    ``fcntl.flock`` on ``<path>.lock``: the kernel drops it when the process dies, so a
+    killed recording leaves only a stale, unlocked file that the next recorder reuses.
+    Where ``fcntl`` does not exist (Windows) no lock is taken.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.path = lock_path(target)
+        self._fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise TraceLockedError(
+                f"{target}: another recording is writing this trace (lock {self.path} held"
+                f"{f' by process {holder}' if holder.isdigit() else ''}); expected no other "
+                f"recorder on this path; wait for it to end or choose another path") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                self.path.unlink(missing_ok=True)  # while still holding it
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+
 def prepare_directory(target: Path, overwrite: bool) -> None:
     """Make sure ``target`` can be recorded into; refuse to clobber a trace unless asked."""
     if target.exists() or target.is_symlink():
@@ -154,6 +202,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a trace file honours the umask
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
@@ -165,10 +214,25 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def file_mode() -> int:
+    """0666 less the process's umask: the mode ``open()`` would give a new file."""
+    try:  # Linux: read it without changing it (os.umask is not thread-safe)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def pack(source: Path, out: Path) -> None:
     """Pack a directory trace into one zip (entries stored: chunks are compressed already)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".zip")
+    os.fchmod(fd, file_mode())
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:

@@ -9,20 +9,23 @@ and holds every event of every segment flushed before the kill.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import msgpack
 import numpy as np
 
-from tftrace.errors import TraceClosedError, UsageError
+from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, chunkio, store
-from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for
+from tftrace.format.schema import (EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, MAX_ATTRS_BYTES, Event,
+                                   array_key_for, check_name)
+from tftrace.format.status import RunStatus
 
 CAPTURE_MODES = ("full", "stats")
 #: A segment is written at least this often while events arrive (and on flush/close).
@@ -56,8 +59,10 @@ class TraceWriter:
         self._segment = 0
         self._last_flush = time.monotonic()
         self._occurrences: Counter[tuple[str, str, int]] = Counter()
+        self.counts: Counter[str] = Counter()  # events written, per kind
         self._seq = 0
         self._closed = False
+        self._output_lock: store.OutputLock | None = None
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
         self._group = store.open_write_group(
             directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
@@ -94,10 +99,21 @@ class TraceWriter:
                              f"got {digest_scheme!r}")
         target = Path(path)
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
-        if store.is_zip_path(target):
-            store.prepare_directory(target, overwrite)
-        store.prepare_directory(directory, overwrite)
-        return cls(target, directory, capture, environment or {}, digest_scheme)
+        # The lock comes first: a second recorder to this path fails here, having
+        # touched nothing, even with overwrite.
+        with writing(target):
+            lock = store.OutputLock(target)
+        try:
+            with writing(target):
+                if store.is_zip_path(target):
+                    store.prepare_directory(target, overwrite)
+                store.prepare_directory(directory, overwrite)
+                writer = cls(target, directory, capture, environment or {}, digest_scheme)
+        except BaseException:
+            lock.release()
+            raise
+        writer._output_lock = lock
+        return writer
 
     @property
     def closed(self) -> bool:
@@ -108,19 +124,30 @@ class TraceWriter:
         """Append one event; store ``value`` (unless capture is "stats") before logging it."""
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
-        if not isinstance(name, str):
-            raise UsageError(f"event name must be a str; got {type(name).__name__}")
-        with self._lock:
+        check_name(name, allow_empty=True)
+        attrs = dict(attrs or {})
+        if len(_pack(attrs, "event attrs")) > MAX_ATTRS_BYTES:
+            raise UsageError(f"the attributes of event {name!r:.80} take more than "
+                             f"{MAX_ATTRS_BYTES} bytes; expected short metadata")
+        with self._lock, writing(self.path):
             self._check_open()
             seq = self._seq
             occurrence = self._occurrences[(kind, name, step)]
             fields: dict[str, Any] = {}
-            if value is not None:
-                fields = self._store_value(seq, arrays.as_array(value))
-            event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
-                          time=time.time() - self._start, attrs=dict(attrs or {}), **fields)
-            self._append({"type": "event", **event.to_dict()})
+            # All or nothing: a value whose record cannot be logged leaves no array behind,
+            # and the next event gets this sequence number.
+            try:
+                if value is not None:
+                    fields = self._store_value(seq, arrays.as_array(value))
+                event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
+                              time=time.time() - self._start, attrs=attrs, **fields)
+                record = _pack({"type": "event", **event.to_dict()}, "event record")
+            except BaseException:
+                _remove_tree(self.directory / array_key_for(seq))
+                raise
+            self._pending.append(record)
             self._seq += 1
+            self.counts[kind] += 1
             self._occurrences[(kind, name, step)] += 1
             if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
                 self.flush()
@@ -165,13 +192,13 @@ class TraceWriter:
 
     def update_environment(self, **fields: Any) -> None:
         """Merge fields into the environment record (appended to the log, read back merged)."""
-        with self._lock:
+        with self._lock, writing(self.path):
             self._check_open()
             self._append({"type": "environment", "environment": fields})
 
     def flush(self) -> None:
         """Write the pending log records as one new segment; durable against process death."""
-        with self._lock:
+        with self._lock, writing(self.path):
             if not self._pending:
                 return
             data = b"".join(self._pending)
@@ -180,33 +207,75 @@ class TraceWriter:
             self._pending.clear()
             self._last_flush = time.monotonic()
 
-    def close(self, *, complete: bool = True) -> None:
-        """Finish the trace: append the ``end`` record and, for a zip target, pack it."""
+    def close(self, *, complete: bool = True, status: RunStatus | None = None) -> None:
+        """Finish the trace: append the ``end`` record and, for a zip target, pack it.
+
+        ``status`` says how the run ended (docs/format.md); without it a complete trace
+        ends ``completed`` and an incomplete one ``raised``.
+        """
         with self._lock:
             if self._closed:
                 return
+            if status is None:
+                status = RunStatus("completed" if complete else "raised")
             end = time.time()
-            self._append({"type": "end", "end_time": end, "complete": bool(complete),
-                          "event_count": self._seq})
-            self.flush()
-            self._closed = True
-            self._workers.shutdown()
-            if store.is_zip_path(self.path):
-                store.pack(self.directory, self.path)
-                _remove_tree(self.directory)
+            self._append({"type": "end", "end_time": end,
+                          "complete": bool(complete) and status.completed,
+                          "event_count": self._seq, **status.to_end_record()})
+            try:
+                self.flush()  # raises TraceWriteError
+                self._closed = True
+                self._workers.shutdown()
+                if store.is_zip_path(self.path):
+                    with writing(self.path):
+                        store.pack(self.directory, self.path)
+                    _remove_tree(self.directory)
+            finally:
+                self._closed = True
+                if self._output_lock is not None:
+                    self._output_lock.release()
 
     def __enter__(self) -> TraceWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.close(complete=exc_type is None)
+        if exc_type is None:
+            self.close()
+        else:
+            self.close(complete=False, status=RunStatus("raised", exc_type.__name__, str(exc)))
 
     def _append(self, record: dict[str, Any]) -> None:
-        self._pending.append(msgpack.packb(record, use_bin_type=True, default=_msgpack_default))
+        self._pending.append(_pack(record, "log record"))
 
     def _check_open(self) -> None:
         if self._closed:
             raise TraceClosedError(f"{self.path}: the trace writer is closed")
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OS error while writing the trace at ``path`` into :class:`TraceWriteError`."""
+    try:
+        yield
+    except TftraceError:
+        raise
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise TraceWriteError(exc.errno, f"{path}: cannot write the trace: "
+                              f"{exc.strerror or exc}{where}; free some space, fix the "
+                              f"permissions or record to another path") from exc
+
+
+def _pack(record: Mapping[str, Any], what: str) -> bytes:
+    try:
+        return msgpack.packb(record, use_bin_type=True, default=_msgpack_default)
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"cannot store a {what}: it holds text UTF-8 cannot encode "
+                         f"({exc.reason}: {exc.object[exc.start:exc.end]!r})") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, UsageError):
+            raise
+        raise UsageError(f"cannot store a {what}: {exc}") from None
 
 
 def _msgpack_default(obj: Any) -> Any:

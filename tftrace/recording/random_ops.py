@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -35,7 +36,7 @@ from tensorflow.python.ops import (gen_random_ops, gen_stateful_random_ops,
                                    gen_stateless_random_ops, gen_stateless_random_ops_v2)
 
 from tftrace.recording.callsite import user_call_site
-from tftrace.recording.values import is_function_graph, observe_in_function
+from tftrace.recording.values import is_function_graph, observe_passing_through, xla_function
 
 if TYPE_CHECKING:
     from tftrace.recording.recorder import Recorder
@@ -62,9 +63,12 @@ STATELESS_RANDOM_OPS = frozenset({
 RANDOM_OPS = STATEFUL_RANDOM_OPS | STATELESS_RANDOM_OPS
 
 
-@dataclass(frozen=True)
+@dataclass
 class RandomOpInfo:
-    """What is known about a random op when it gets its seed (the event's attrs)."""
+    """What is known about a random op when it gets its seed (the event's attrs).
+
+    ``variable`` is set once the variable whose initializer drew it exists.
+    """
 
     op_type: str
     name: str
@@ -75,12 +79,16 @@ class RandomOpInfo:
     op_name: str | None
     call_site: str | None
     initializer: bool = False  # drawn while a variable was being created (its initializer)
+    variable: str | None = None  # that variable's name
 
     def attrs(self) -> dict[str, Any]:
-        return {"op_type": self.op_type, "seed": list(self.seed) if self.seed else None,
-                "seed_index": self.seed_index, "mode": self.mode,
-                "name_scope": self.name_scope, "op_name": self.op_name,
-                "call_site": self.call_site, "initializer": self.initializer}
+        attrs = {"op_type": self.op_type, "seed": list(self.seed) if self.seed else None,
+                 "seed_index": self.seed_index, "mode": self.mode,
+                 "name_scope": self.name_scope, "op_name": self.op_name,
+                 "call_site": self.call_site, "initializer": self.initializer}
+        if self.variable is not None:
+            attrs["variable"] = self.variable
+        return attrs
 
 
 def _attr_int(value: Any) -> int | None:
@@ -107,6 +115,7 @@ class RandomOpCapture:
         self._local = threading.local()
         self._installed = False
         self._patched: list[tuple[Any, str, Callable[..., Any]]] = []
+        self._graphs_seen: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def install(self) -> None:
         op_callbacks.add_op_callback(self._callback)
@@ -128,6 +137,11 @@ class RandomOpCapture:
 
     def _callback(self, op_type: str, inputs: Any, attrs: Any, outputs: Any,
                   op_name: str | None = None, graph: Any = None) -> Any:
+        if graph is not None and graph not in self._graphs_seen and is_function_graph(graph):
+            self._graphs_seen.add(graph)
+            compiled = xla_function(graph)
+            if compiled is not None:
+                self._recorder.compiled.note(compiled)
         if op_type not in RANDOM_OPS or not outputs or getattr(self._local, "busy", False):
             return None
         self._local.busy = True
@@ -157,14 +171,29 @@ class RandomOpCapture:
             else None
         if mode == "eager":
             if getattr(self._local, "replacing", False) and replay is not None:
+                recorder.variables.note_draw(info)
                 self._local.replaced_info = info  # the wrapper swaps in A's value
-            else:
+            elif not (info.initializer and recorder.variables.note_draw(info, output.numpy())):
                 recorder.emit("random_op", info.name, output.numpy(), info.attrs())
-        elif mode == "function":
+            return None
+        if info.initializer:
+            recorder.variables.note_draw(info)
+        if mode == "function":
+            if info.initializer and replay is None:
+                # The initializer of a variable created in a trace is lifted out and run
+                # once, before the function (never inside an XLA cluster): only an
+                # observer in its dataflow goes along. It passes the draw through as is.
+                return [observe_passing_through(output, lambda value: recorder.emit(
+                    "random_op", info.name, value, info.attrs()))]
+            compiled = xla_function(graph)
+            if compiled is not None:  # XLA compiles no numpy_function: neither seen nor replayed
+                recorder.not_observed("random_op", info.name, compiled, op_type, info.call_site)
+                return None
             if replay is not None:
                 return [self._replay_in_function(info, output)]
-            observe_in_function(
-                output, lambda value: recorder.emit("random_op", info.name, value, info.attrs()))
+            recorder.observers.observe(
+                output, lambda value: recorder.emit("random_op", info.name, value, info.attrs()),
+                "random_op", info.name, info.call_site)
         else:
             recorder.graph_state(graph).watch_random_op(info, output)
         return None

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import weakref
 from typing import Any, Iterable, Iterator, Mapping
 
 import tensorflow as tf
 
-from tftrace.errors import UsageError
+from tftrace.errors import TraceWriteError, UsageError
 from tftrace.format.writer import TraceWriter
+from tftrace.report.recording import observer_effect_warning, recording_summary
 from tftrace.recording import environment
+from tftrace.format.schema import check_name
+from tftrace.format.status import RunStatus
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.callsite import user_call_site
+from tftrace.recording.ending import SigtermGuard, run_status
+from tftrace.recording.gaps import CompiledFunctions, GapList
 from tftrace.recording.imports import PostImportHooks
 from tftrace.recording.random_ops import RandomOpCapture
 from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
-from tftrace.recording.values import is_function_graph, is_symbolic, observe_in_function, to_numpy
+from tftrace.recording.observers import FunctionObservers
+from tftrace.recording.values import (is_function_graph, is_symbolic, to_numpy, variable_value,
+                                     xla_function)
 from tftrace.recording.variables import VariableCapture
 
 _active: Recorder | None = None
@@ -53,6 +61,11 @@ class Recorder:
         self.variables = VariableCapture(self, self._calls)
         self._random_ops = RandomOpCapture(self)
         self._sessions = SessionCapture(self)
+        self.sigterm = SigtermGuard()
+        self.write_error: TraceWriteError | None = None
+        self.gaps = GapList(writer)
+        self.compiled = CompiledFunctions()
+        self.observers = FunctionObservers(self)
 
     # -- public API -------------------------------------------------------------------
 
@@ -72,19 +85,23 @@ class Recorder:
         ----------
         name : str
             The endpoint's name; repeating a name in a step counts occurrences.
-        value : tf.Tensor, tf.Variable, numpy array or Python scalar
+        value : tf.Tensor, tf.Variable (or Keras 3 variable), numpy array or Python scalar
             Eager values are recorded now. A graph tensor is recorded by each later
             ``Session.run`` that computes it anyway, at that run's step; a tensor in
-            a ``tf.function`` being traced is recorded on every execution.
+            a ``tf.function`` being traced is recorded on every execution, and so is
+            a variable there: its value at this point of each execution.
         """
-        if not isinstance(name, str) or not name:
-            raise UsageError(f"endpoint name must be a non-empty string; got {name!r}")
+        check_name(name, "endpoint name")  # here, not when a tf.function runs
         attrs = {"call_site": user_call_site(2)}
-        if isinstance(value, tf.Variable) and getattr(value, "_in_graph_mode", False):
-            value = value._as_graph_element()
+        value = variable_value(value)
         if is_symbolic(value):
             if is_function_graph(value.graph):
-                observe_in_function(value, lambda array: self.emit("endpoint", name, array, attrs))
+                compiled = xla_function(value.graph)
+                if compiled is not None:  # a numpy_function would break XLA compilation
+                    self.not_observed("endpoint", name, compiled, "", attrs["call_site"])
+                    return
+                self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
+                                       "endpoint", name, attrs["call_site"])
             else:
                 self.graph_state(value.graph).watch_endpoint(name, value, attrs)
             return
@@ -129,9 +146,35 @@ class Recorder:
 
     # -- used by the adapters ---------------------------------------------------------
 
+    def not_observed(self, kind: str, name: str, function: str, detail: str = "",
+                     call_site: str | None = None) -> None:
+        """Something inside the XLA-compiled ``function`` that cannot be observed."""
+        self.compiled.note(function, kind)
+        self.gaps.note(kind, name, "xla", detail, function=function, call_site=call_site)
+        self._writer_note_compiled()
+
+    def session_observer_effect(self, watch: Any) -> None:
+        """A Session run leaves out a watched tensor whose fetch would change its results."""
+        watch.left_out = True
+        name = watch.name if watch.kind == "endpoint" else watch.info.name
+        self.gaps.note(watch.kind, name, "observer-effect", f"graph tensor {watch.tensor.name}",
+                       call_site=watch.call_site or getattr(watch.info, "call_site", None))
+        print(observer_effect_warning(watch.kind, name, None), file=sys.stderr)
+
+    def _writer_note_compiled(self) -> None:
+        if self._writer is not None and not self._writer.closed and self.active:
+            self._writer.update_environment(compiled_functions=self.compiled.to_list())
+
     def emit(self, kind: str, name: str, value: Any, attrs: Mapping[str, Any]) -> None:
         if self.active and self._writer is not None:
-            self._writer.add_event(kind, name, step=self.step, value=value, attrs=dict(attrs))
+            try:
+                self._writer.add_event(kind, name, step=self.step, value=value, attrs=dict(attrs))
+            except TraceWriteError as exc:
+                # The trace cannot be written (disk full...): stop capturing, and let the
+                # block end with this error, even where TensorFlow wraps it.
+                self.write_error = self.write_error or exc
+                self.active = False
+                raise
 
     def graph_state(self, graph: Any) -> GraphState:
         with self._graphs_lock:
@@ -151,6 +194,7 @@ class Recorder:
                     f"recorder at a time, got a second one for {self.path}")
             _active = self
         self.active = True
+        self.sigterm.install()
         self._hooks.install()
         self._calls.install()
         self.seeds.install()
@@ -159,30 +203,64 @@ class Recorder:
         self.variables.install()
         self._random_ops.install()
         self._sessions.install()
+        self.observers.install()
 
-    def stop(self, *, error: str | None = None) -> None:
+    def stop(self, status: RunStatus | None = None) -> None:
         global _active
+        status = status or RunStatus("completed")
         try:
             if self.active:
                 self.variables.record_pending_eager()
                 self.variables.record_unvalued()
+                self._note_graph_endpoints()
         finally:
             self.active = False
+            self.observers.uninstall()
             self._sessions.uninstall()
             self._random_ops.uninstall()
             self.variables.uninstall()
             self.seeds.uninstall()
             self._calls.uninstall()
             self._hooks.uninstall()
+            self.sigterm.uninstall()
             with _active_lock:
                 if _active is self:
                     _active = None
             if self._writer is not None:
-                fields: dict[str, Any] = {"steps": self.step + 1, "error": error}
-                if self.replay is not None:
-                    fields["replay"] = self.replay.summary()
-                self._writer.update_environment(**fields)
-                self._writer.close(complete=True)
+                self._close_writer(status)
+
+    def _close_writer(self, status: RunStatus) -> None:
+        assert self._writer is not None
+        if self.write_error is not None and status.completed:
+            status = run_status(self.write_error)  # events were lost: not a completed recording
+        error = None if status.exception_type is None else \
+            f"{status.exception_type}: {status.message}"
+        fields: dict[str, Any] = {"steps": self.step + 1, "error": error,
+                                  "not_captured": self.gaps.to_list(),
+                                  "compiled_functions": self.compiled.to_list(),
+                                  "observer_check": self.observers.check.stats.to_dict()}
+        if self.replay is not None:
+            fields["replay"] = self.replay.summary()
+        try:
+            self._writer.update_environment(**fields)
+            self._writer.close(complete=status.completed, status=status)
+        except TraceWriteError as exc:
+            if self.write_error is None:
+                self.write_error = exc
+                raise
+            # the trace already failed: what it holds stays readable (killed, no end record)
+        finally:
+            print(recording_summary(str(self._writer.path), dict(self._writer.counts), status,
+                                    self.gaps.to_list(), self.write_error), file=sys.stderr)
+
+    def _note_graph_endpoints(self) -> None:
+        """Graph endpoints that no Session.run computed: asked for, not captured."""
+        for state in list(self._graphs.values()):
+            for watch, fetchable in state.never_recorded_endpoints():
+                self.gaps.note("endpoint", watch.name,
+                               "never-computed" if fetchable else "not-fetchable",
+                               f"graph tensor {watch.tensor.name}", call_site=watch.call_site,
+                               write=False)
 
 
 def active_recorder() -> Recorder | None:
@@ -210,20 +288,23 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
     recorder = Recorder(writer, seeds, replay)
     try:
         recorder.start()
-    except BaseException:
-        recorder.stop(error="recording failed to start")
+    except BaseException as exc:
+        recorder.stop(run_status(exc))
         raise
-    error = None
+    error: BaseException | None = None
     try:
         yield recorder
     except BaseException as exc:
-        if not (isinstance(exc, SystemExit) and exc.code in (None, 0)):
-            error = f"{type(exc).__name__}: {exc}"
+        error = exc
         raise
     finally:
-        # The block ended, normally or by an exception: the trace is complete. Only a
-        # process that dies before reaching this point leaves an incomplete trace.
-        recorder.stop(error=error)
+        # The end record says how the block ended: completed, raised or interrupted. A
+        # process that dies before reaching this point leaves no end record (killed).
+        recorder.stop(run_status(error, recorder.sigterm.received))
+        write_error = recorder.write_error
+        if write_error is not None and error is not write_error:
+            # the trace could not be written: that, not what TensorFlow made of it, is the error
+            raise write_error from error
 
 
 @contextlib.contextmanager

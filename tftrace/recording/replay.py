@@ -85,10 +85,14 @@ class ReplaySource:
         self._initializers_taken = [False] * len(self._initializers)
         self._replayed_initializers = 0
         self._own_initializers = 0
-        self._initial_values: dict[str, Event] = {}
+        # Variables by name, in recording order: the k-th variable B creates under a name
+        # takes A's k-th of that name (tf-keras names several counters "Variable:0"), as
+        # diff pairs them by name and occurrence.
+        self._initial_values: dict[str, list[Event]] = {}
+        self._initial_taken: dict[str, int] = {}
         for event in self.trace.events:
             if event.kind == "variable":
-                self._initial_values.setdefault(normalize_name(event.name), event)
+                self._initial_values.setdefault(normalize_name(event.name), []).append(event)
         self.replayed_variables: list[str] = []
         self.not_replayed_variables: list[str] = []
         self.error: str | None = None
@@ -165,10 +169,15 @@ class ReplaySource:
                     and _compatible(event, info.op_type, shape, dtype)]
             same_name = [i for i in free if info.op_name
                          and self._initializers[i].attrs.get("op_name") == info.op_name]
+            # A draw that knows its variable (traced in a tf.function) takes the draw of
+            # A's variable of that name first, so each initializer pairs with its own.
+            wanted = self._renamed(info.variable) if info.variable else None
+            same_variable = [i for i in free if wanted is not None and wanted == self._renamed(
+                self._initializers[i].attrs.get("variable"), rename=False)]
             if not free:
                 self._own_initializers += 1
                 return None
-            pick = (same_name or free)[0]
+            pick = (same_variable or same_name or free)[0]
             self._initializers_taken[pick] = True
             self._replayed_initializers += 1
             event = self._initializers[pick]
@@ -221,14 +230,26 @@ class ReplaySource:
 
     # -- initial variable values -------------------------------------------------------
 
+    def _renamed(self, name: Any, rename: bool = True) -> str | None:
+        """A variable name as A names it: without ``:0``, after the rename rules (B's names)."""
+        if not isinstance(name, str):
+            return None
+        wanted = normalize_name(name)
+        for rule in self.rename if rename else ():
+            wanted = rule.apply(wanted)
+        return wanted
+
     def initial_value(self, name: str, shape: Sequence[int], dtype: str) -> np.ndarray | None:
         """A's initial value for B's variable ``name``, or None if A has none."""
         if not self.variables:
             return None
-        wanted = normalize_name(name)
-        for rule in self.rename:
-            wanted = rule.apply(wanted)
-        event = self._initial_values.get(wanted)
+        wanted = self._renamed(name)
+        assert wanted is not None
+        with self._lock:
+            occurrence = self._initial_taken.get(wanted, 0)
+            self._initial_taken[wanted] = occurrence + 1
+        candidates = self._initial_values.get(wanted, [])
+        event = candidates[occurrence] if occurrence < len(candidates) else None
         if event is None or not event.stored:
             with self._lock:
                 self.not_replayed_variables.append(normalize_name(name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import sys
 import traceback
 from typing import Sequence
@@ -22,9 +23,10 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     (or ``replay()`` when ``replay`` names trace A).
 
     Returns the script's exit status: 0 when it ends normally, its ``sys.exit`` code,
-    or 1 when it raises (the traceback is printed as Python would). The trace is
-    closed and marked complete in every case. A :class:`TftraceError` raised in the
-    script (a replay mismatch, a seed reused) propagates, for the CLI's exit 2.
+    1 when it raises (the traceback is printed as Python would), 130 on Ctrl-C and
+    143 on SIGTERM. The trace is closed in every case and says how the run ended
+    (completed, raised, interrupted). A :class:`TftraceError` raised in the script (a
+    replay mismatch, a seed reused) propagates, for the CLI's exit 2.
     """
     script = os.fspath(script)
     if not os.path.isfile(script):
@@ -53,6 +55,8 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
                 raise
     except SystemExit as exc:
         status = _exit_status(exc.code)
+    except KeyboardInterrupt:  # Ctrl-C: the trace is closed as interrupted
+        status = 128 + signal.SIGINT
     except TftraceError:
         raise
     except Exception:  # the user's script failed: report it as Python would, keep the trace

@@ -50,6 +50,10 @@ class Watch:
     deliver: Callable[..., None]  # (value, **extra_attrs)
     once: bool = False
     info: Any = None  # the RandomOpInfo or VariableInfo behind a random_op or variable watch
+    name: str = ""  # an endpoint's name
+    call_site: str | None = None
+    delivered: int = 0  # runs that recorded it
+    left_out: bool = False  # its fetch would change what a run computes (observer effect)
 
     def sort_key(self) -> tuple[int, int]:
         return (_KIND_ORDER[self.kind], self.order)
@@ -68,12 +72,12 @@ class GraphState:
         self.session: weakref.ReferenceType[Any] | None = None
         self._endpoint_count = 0
         self._plan_cache: dict[Any, set[str] | None] = {}
+        self._neutral_cache: dict[Any, frozenset[str]] = {}
 
     def watch_random_op(self, info: RandomOpInfo, output: Any) -> None:
-        attrs = info.attrs()
         self._add(Watch("random_op", info.seed_index, output, output.op.name,
                         lambda value, **extra: self._recorder.emit(
-                            "random_op", info.name, value, {**attrs, **extra}),
+                            "random_op", info.name, value, {**info.attrs(), **extra}),
                         info=info))
 
     def watch_variable(self, info: VariableInfo) -> None:
@@ -98,7 +102,8 @@ class GraphState:
             order = self._endpoint_count
             self._endpoint_count += 1
         self._add(Watch("endpoint", order, tensor, tensor.op.name,
-                        lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs)))
+                        lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs),
+                        name=name, call_site=attrs.get("call_site")))
 
     def _add(self, watch: Watch) -> None:
         with self._lock:
@@ -136,6 +141,8 @@ class GraphState:
             free = [w for w in self.watches if w.trigger in executed
                     and w.tensor.op.name in executed and w.tensor.name not in fed
                     and _fetchable(graph, w.tensor)]
+        free = self._neutral(graph, free, fetches, fed)
+        with self._lock:
             initialized = {w.tensor.name for w in free if w.kind == "variable"}
             restored = []
             if self.pending_variables:
@@ -146,6 +153,35 @@ class GraphState:
                         if info.variable.initial_value.name not in initialized:
                             restored.append(info)
         return free, restored
+
+    def _neutral(self, graph: Any, free: list[Watch], fetches: Any, fed: set[str]) -> list[Watch]:
+        """``free`` without the watches whose fetch would change what Grappler makes of
+        this run (neutrality.py); those are listed as not captured, once."""
+        if not free:
+            return free
+        try:
+            names = tuple(graph.as_graph_element(e, allow_tensor=True, allow_operation=True).name
+                          for e in tf.nest.flatten(fetches, expand_composites=True))
+        except (TypeError, ValueError, KeyError, AttributeError):
+            return []
+        key = (graph.version, names, tuple(sorted(fed)), tuple(w.tensor.name for w in free))
+        left_out = self._neutral_cache.get(key)
+        if left_out is None:
+            check = self._recorder.observers.check
+            changing = check.changing(graph, list(names),
+                                      [w.tensor for w in free], as_fetches=True)
+            left_out = frozenset(free[k].tensor.name for k in changing)
+            self._neutral_cache[key] = left_out
+            for k in sorted(changing):
+                self._recorder.session_observer_effect(free[k])
+        return [w for w in free if w.tensor.name not in left_out]
+
+    def never_recorded_endpoints(self) -> list[tuple[Watch, bool]]:
+        """Endpoint watches no run recorded, each with whether a run could fetch it at all."""
+        graph = self._graph_ref()
+        with self._lock:
+            return [(w, graph is not None and _fetchable(graph, w.tensor)) for w in self.watches
+                    if w.kind == "endpoint" and not w.delivered and not w.left_out]
 
     def delivered(self, watches: list[Watch]) -> None:
         once = [w for w in watches if w.once]
@@ -231,6 +267,7 @@ class SessionCapture:
         state.runs += 1
         for watch, value in sorted(zip(free, extra), key=lambda pair: pair[0].sort_key()):
             watch.deliver(value, **replayed.get(id(watch), {}))
+            watch.delivered += 1
         state.delivered(free)
         if restored:
             values = self.read(session, [info.variable._as_graph_element() for info in restored])

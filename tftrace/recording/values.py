@@ -5,7 +5,8 @@ of view, so values computed inside it are observed by a stateful
 ``tf.numpy_function`` added to the function's graph; automatic control
 dependencies run it, in program order, on every execution, not only at tracing.
 Seeds do not move: TensorFlow derives graph op seeds from a per-graph counter of
-seeded ops, not from the number of ops.
+seeded ops, not from the number of ops. Nothing is added to a function XLA compiles
+(:func:`xla_function`): its internals are listed as not captured instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import func_graph, ops
+from tensorflow.python.ops import control_flow_util
 
 from tftrace.errors import UsageError
 
@@ -23,9 +25,59 @@ def is_function_graph(graph: Any) -> bool:
     return isinstance(graph, func_graph.FuncGraph)
 
 
+#: The function tf.function builds to run the initializers it lifted out of a first trace.
+_LIFTED_INITIALIZERS = "initialize_variables"
+
+
+def xla_function(graph: Any) -> str | None:
+    """The name of the XLA-compiled function ``graph`` belongs to, or None.
+
+    ``tf.function(jit_compile=True)`` (and Keras ``jit_compile=True``) traces its body
+    inside an ``XLAControlFlowContext``; so does every function traced while it runs.
+    XLA compiles the whole body, and a ``numpy_function`` cannot be compiled: nothing
+    may be observed there.
+    """
+    if not control_flow_util.GraphOrParentsInXlaContext(graph):
+        return None
+    # Calling a compiled function enters the XLA context on the *caller's* graph (or on
+    # the function's own graph when traced outside a call): the compiled function is the
+    # innermost one whose graph or caller's graph holds the context.
+    while is_function_graph(graph):
+        if graph.name == _LIFTED_INITIALIZERS:
+            return None  # runs outside the compiled function, though traced during its call
+        outer = getattr(graph, "outer_graph", None)
+        if control_flow_util.InXlaContext(graph) or (
+                outer is not None and control_flow_util.InXlaContext(outer)):
+            return str(graph.name)
+        graph = outer
+    return "an XLA-compiled function"
+
+
 def is_symbolic(value: Any) -> bool:
     """A graph tensor (TF1 graph or tf.function), as opposed to an eager value."""
     return isinstance(value, tf.Tensor) and not isinstance(value, ops.EagerTensor)
+
+
+def variable_value(value: Any) -> Any:
+    """What to record for a variable given as an endpoint, else ``value`` unchanged.
+
+    In a ``tf.function`` a variable is read where the endpoint is asked for (a
+    ``ReadVariableOp`` that automatic control dependencies order after the function's
+    earlier assignments to it), so each execution records its value at that point, not
+    the value it had when the function was traced. In a TF1 graph: the variable's graph
+    tensor, fetched by the runs that compute it. Eagerly: the variable itself (read now).
+    A Keras 3 variable stands for its ``tf.Variable``.
+    """
+    inner = getattr(value, "value", None)
+    if not isinstance(value, tf.Variable) and isinstance(inner, tf.Variable):
+        value = inner  # keras.Variable
+    if not isinstance(value, tf.Variable):
+        return value
+    if getattr(value, "_in_graph_mode", False):
+        return value._as_graph_element()
+    if is_function_graph(ops.get_default_graph()):
+        return value.read_value()
+    return value
 
 
 def to_numpy(value: Any, name: str = "") -> np.ndarray | np.generic:
@@ -59,3 +111,22 @@ def observe_in_function(tensor: tf.Tensor, on_value: Callable[[np.ndarray], None
 
     return tf.numpy_function(observe, [tensor], Tout=[], stateful=True,
                              name="tftrace_observe")
+
+
+def observe_passing_through(tensor: tf.Tensor, on_value: Callable[[np.ndarray], None]) -> tf.Tensor:
+    """A stand-in for ``tensor`` that calls ``on_value`` with its value and returns it as is.
+
+    For values whose consumers are copied elsewhere (a variable's initializer, lifted
+    out of the function it was traced in), where a side observer would be left behind.
+    """
+    dtype = tensor.dtype
+
+    def observe(array: Any) -> Any:
+        value = np.asarray(array)
+        on_value(value.copy())
+        return value
+
+    passed = tf.numpy_function(observe, [tensor], Tout=dtype, stateful=True,
+                               name="tftrace_observe")
+    passed.set_shape(tensor.shape)
+    return passed

@@ -20,22 +20,26 @@ its initializer. ``replayed`` in the event says which happened.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
 import threading
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import tensorflow as tf
+from tensorflow.python.framework import ops
 from tensorflow.python.ops import variable_v1, variables
 
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.calls import CallCounter
+from tftrace.recording.lifted import LiftedVariables
 from tftrace.recording.values import is_function_graph
 
 if TYPE_CHECKING:
+    from tftrace.recording.random_ops import RandomOpInfo
     from tftrace.recording.recorder import Recorder
 
 
@@ -71,11 +75,13 @@ class VariableCapture:
         self._originals: list[tuple[Any, str, Callable[..., Any]]] = []
         self.seen: list[VariableInfo] = []
         self._pending_eager: list[VariableInfo] = []
+        self._pending_lifted: list[VariableInfo] = []  # created in a trace, not initialized yet
         self._local = threading.local()
+        self._lifted = LiftedVariables(self)
 
     def creating(self) -> bool:
         """True while this thread is inside a variable's creation (its initializer runs)."""
-        return getattr(self._local, "depth", 0) > 0
+        return bool(getattr(self._local, "creations", None))
 
     def install(self) -> None:
         for module, attr in ((variables, "default_variable_creator_v2"),
@@ -83,26 +89,61 @@ class VariableCapture:
             original = getattr(module, attr)
             self._originals.append((module, attr, original))
             setattr(module, attr, self._wrap(original))
+        self._lifted.install()
 
     def uninstall(self) -> None:
+        self._lifted.uninstall()
         for module, attr, original in reversed(self._originals):
             setattr(module, attr, original)
         self._originals.clear()
 
     def _wrap(self, creator: Callable[..., Any]) -> Callable[..., Any]:
         def create(next_creator: Any = None, **kwargs: Any) -> Any:
-            local = self._local
-            local.depth = getattr(local, "depth", 0) + 1
-            try:
+            with self.creation() as creation:
                 variable = creator(next_creator, **kwargs)
-            finally:
-                local.depth -= 1
-            if self._recorder.active:
-                self._on_created(variable, _keras_variable_path())
+                creation.variable = variable
             return variable
         return create
 
-    def _on_created(self, variable: Any, keras_path: str | None = None) -> None:
+    @contextlib.contextmanager
+    def creation(self, *, lifted: bool = False) -> Iterator[_Creation]:
+        """The creation of one variable: random ops drawn meanwhile are its initializer's.
+
+        Set ``.variable`` in the block; at its end the variable is recorded (``lifted``:
+        created while a tf.function is traced, its initializer lifted out of it) and
+        its initializer's draws are given its name.
+        """
+        stack = self._local.__dict__.setdefault("creations", [])
+        creation = _Creation(keras_path=_keras_variable_path())
+        stack.append(creation)
+        try:
+            yield creation
+        finally:
+            stack.pop()
+        if creation.variable is None or not self._recorder.active:
+            return
+        name = creation.keras_path or creation.variable.name
+        for draw in creation.draws:
+            draw.variable = name
+        for draw, value in creation.deferred:  # eager draws: recorded now, with the name
+            self._recorder.emit("random_op", draw.name, value, draw.attrs())
+        self._on_created(creation.variable, creation.keras_path, lifted=lifted)
+
+    def note_draw(self, draw: RandomOpInfo, value: Any = None) -> bool:
+        """An initializer's random op; with ``value`` (eager), recorded when its variable is.
+
+        Returns False when no variable is being created in this thread.
+        """
+        stack = getattr(self._local, "creations", None)
+        if not stack:
+            return False
+        stack[-1].draws.append(draw)
+        if value is not None:
+            stack[-1].deferred.append((draw, value))
+        return True
+
+    def _on_created(self, variable: Any, keras_path: str | None = None, *,
+                    lifted: bool = False) -> VariableInfo:
         graph_mode = bool(getattr(variable, "_in_graph_mode", False))
         graph = variable.graph if graph_mode else None
         call_index = self._calls.current()
@@ -113,16 +154,50 @@ class VariableCapture:
         info = VariableInfo(
             variable=variable, name=keras_path or variable.name, creation_index=creation_index,
             call_index=call_index, trainable=bool(variable.trainable),
-            mode="graph" if graph_mode else "eager", call_site=user_call_site(2))
-        self._replay(info)
+            mode="graph" if graph_mode else "eager", call_site=user_call_site(3))
+        if lifted:
+            info.extra["function"] = _function_name()
+        self._replay(info, lifted=lifted)
         self.seen.append(info)
         if graph_mode and not is_function_graph(graph):
             self._recorder.graph_state(graph).watch_variable(info)
+        elif lifted:  # no value before its lifted initializer runs (reading it gives [])
+            with self._lock:
+                self._pending_lifted.append(info)
         else:
             self._pending_eager.append(info)
             self.record_pending_eager()
+        return info
 
-    def _replay(self, info: VariableInfo) -> None:
+    def after_lifted_initialization(self, lifted: Sequence[Any]) -> None:
+        """tf.function has run the initializers it lifted out of a first trace: before the
+        function's first execution, the variables hold exactly their initial values."""
+        for info in self._take_lifted(lifted):
+            if info.replay_value is not None:
+                with tf.init_scope():
+                    info.variable.assign(info.replay_value)
+                info.replay_value = None
+            self._pending_eager.append(info)
+        self.record_pending_eager()
+
+    def unliftable(self, lifted: Sequence[Any]) -> None:
+        """tf.function could not lift these initializers: they run inside the first
+        execution, so the value tftrace can read comes after that execution's updates."""
+        for info in self._take_lifted(lifted):
+            info.extra["initial_value"] = "after-first-execution"
+            if info.replay_value is not None:
+                info.extra["replayed"] = False
+                info.replay_value = None
+            self._pending_eager.append(info)
+
+    def _take_lifted(self, lifted: Sequence[Any]) -> list[VariableInfo]:
+        ids = {id(v) for v in lifted}
+        with self._lock:
+            taken = [i for i in self._pending_lifted if id(i.variable) in ids]
+            self._pending_lifted = [i for i in self._pending_lifted if id(i.variable) not in ids]
+        return taken
+
+    def _replay(self, info: VariableInfo, lifted: bool = False) -> None:
         replay = self._recorder.replay
         if replay is None or not replay.variables:
             return
@@ -136,7 +211,7 @@ class VariableCapture:
         info.extra["replayed"] = value is not None
         if value is None:
             return
-        if info.mode == "graph":
+        if info.mode == "graph" or lifted:  # fed to its initializer / assigned once initialized
             info.replay_value = value
         else:
             with tf.init_scope():
@@ -161,6 +236,10 @@ class VariableCapture:
         if not info.recorded:
             info.recorded = True
             self._recorder.emit("variable", info.name, value, info.attrs())
+            if info.extra.get("initial_value") == "after-first-execution":
+                self._recorder.gaps.note("variable", info.name, "initial-value-after-update",
+                                         f"in {info.extra.get('function')}",
+                                         call_site=info.call_site)
 
     def record_unvalued(self) -> None:
         """At the end: variables that never got a value are still recorded, without one."""
@@ -168,15 +247,33 @@ class VariableCapture:
             if not info.recorded:
                 info.extra["initialized"] = False
                 self.record(info, None)
+                self._recorder.gaps.note("variable", info.name, "no-initial-value",
+                                         "recorded without a value", call_site=info.call_site,
+                                         write=False)
 
 
-def _keras_variable_path(max_depth: int = 8) -> str | None:
+@dataclass
+class _Creation:
+    """One variable being created in this thread."""
+
+    keras_path: str | None
+    variable: Any = None
+    draws: list[RandomOpInfo] = field(default_factory=list)
+    deferred: list[tuple[RandomOpInfo, Any]] = field(default_factory=list)
+
+
+def _function_name() -> str | None:
+    graph = ops.get_default_graph()
+    return str(graph.name) if is_function_graph(graph) else None
+
+
+def _keras_variable_path(max_depth: int = 24) -> str | None:
     """The path (``"model/dense/kernel"``) of the Keras 3 variable being initialized.
 
     Keras 3 names its ``tf.Variable`` after the variable alone (``"model/kernel:0"``
     for every layer's kernel); its own path is what users see and is unique.
     """
-    frame: FrameType | None = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(1)
     for _ in range(max_depth):
         if frame is None:
             return None

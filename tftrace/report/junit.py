@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
+from tftrace.report import verdict
 from tftrace.report.text import pair_line, value_lines
 
 
@@ -28,7 +29,7 @@ def render_junit(result: DiffResult) -> str:
     total_failures = total_tests = 0
     for summary in result.summary:
         pairs = [p for p in result.pairs if p.kind == summary.kind]
-        failures = sum(p.diverged for p in pairs)
+        failures = sum(p.diverged or p.status == "gap" for p in pairs)
         skipped = sum(p.status == "skipped" for p in pairs)
         suite = ET.SubElement(root, "testsuite", name=f"tftrace.{KIND_LABELS[summary.kind].replace(' ', '_')}",
                               tests=str(len(pairs)), failures=str(failures), errors="0",
@@ -38,7 +39,7 @@ def render_junit(result: DiffResult) -> str:
         for pair in pairs:
             case = ET.SubElement(suite, "testcase", name=_case_name(pair),
                                  classname=f"tftrace.{pair.kind}")
-            if pair.diverged:
+            if pair.diverged or pair.status == "gap":
                 failure = ET.SubElement(case, "failure", message=pair.message, type=pair.problem or pair.status)
                 body = [pair_line(pair)]
                 if pair.values is not None:
@@ -47,18 +48,26 @@ def render_junit(result: DiffResult) -> str:
                 failure.text = "\n".join(body)
             elif pair.status == "skipped":
                 ET.SubElement(case, "skipped", message=pair.message)
-    # An incomplete trace proves nothing past its end: a failing testcase says so.
-    suite = ET.SubElement(root, "testsuite", name="tftrace.traces", tests="2", errors="0",
-                          failures=str(int(not result.a.complete) + int(not result.b.complete)),
+    # A run that did not complete proves nothing past its end, and a diff that compared
+    # nothing proves nothing at all: failing testcases of their own say so.
+    trace_failures = 0
+    suite = ET.SubElement(root, "testsuite", name="tftrace.traces", tests="3", errors="0",
                           skipped="0")
     for label, info in (("A", result.a), ("B", result.b)):
         case = ET.SubElement(suite, "testcase", name=f"{label} complete: {info.path}",
                              classname="tftrace.trace")
-        if not info.complete:
-            ET.SubElement(case, "failure", message=f"{label} is incomplete", type="incomplete").text = \
+        if not info.complete and not result.allow_incomplete:
+            ET.SubElement(case, "failure", message=f"{label} did not complete: the run "
+                          f"{verdict.run_ending(info)}", type="incomplete").text = \
                 "\n".join(n for n in result.notes if n.startswith(label))
-            total_failures += 1
-    root.set("tests", str(total_tests + 2))
+            trace_failures += 1
+    case = ET.SubElement(suite, "testcase", name="something was compared", classname="tftrace.trace")
+    if result.compared == 0:
+        ET.SubElement(case, "failure", message="nothing was compared", type="nothing-compared")
+        trace_failures += 1
+    suite.set("failures", str(trace_failures))
+    total_failures += trace_failures
+    root.set("tests", str(total_tests + 3))
     root.set("failures", str(total_failures))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from tftrace.format.gaps import not_captured
 from tftrace.format.reader import Trace
 from tftrace.format.schema import Event
+from tftrace.report.verdict import ending, gap_line
 
 
 def trace_summary(trace: Trace) -> dict[str, Any]:
@@ -18,6 +20,8 @@ def trace_summary(trace: Trace) -> dict[str, Any]:
         "path": str(trace.path),
         "format_version": trace.format_version,
         "complete": trace.complete,
+        "status": trace.status.to_dict(),
+        "not_captured": json_safe(list(not_captured(trace))),
         "environment": json_safe(trace.environment),
         "counts": trace.counts(),
         "events": [json_safe(ev.to_dict()) for ev in trace.events],
@@ -32,12 +36,16 @@ def show_text(trace: Trace) -> str:
     lines = [f"trace    {trace.path}",
              f"format   tftrace v{trace.format_version}, "
              + ("complete" if trace.complete else
-                "INCOMPLETE: the recording did not finish; events up to the last flush")]
+                f"INCOMPLETE: the run {_ending(trace)}; events up to the last flush")]
     env = trace.environment
     for key in sorted(env):
-        if key in ("complete",):
+        if key in ("complete", "not_captured"):
             continue
         lines.append(f"  {key:<18} {_short(env[key])}")
+    gaps = not_captured(trace)
+    lines.append(f"not captured   {len(gaps) or 'nothing'}")
+    for gap in gaps:
+        lines.append(f"  {display_name(gap_line(gap))}")
     counts = trace.counts()
     steps = sorted({ev.step for ev in trace.events})
     kinds = ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
@@ -51,6 +59,11 @@ def show_text(trace: Trace) -> str:
         for r in rows:
             lines.append("  " + "  ".join(_cell(c, w) for c, w in zip(r, widths)).rstrip())
     return "\n".join(lines)
+
+
+def _ending(trace: Trace) -> str:
+    status = trace.status
+    return ending(status.status, status.exception_type, status.message, status.signal)
 
 
 def cat_text(trace: Trace, event: Event, values: np.ndarray | None) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from tftrace.compare.align import RandomGap
 from tftrace.compare.metrics import ElementPair, ValueComparison
 from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
+from tftrace.report import verdict
 
 STREAM_ADVICE = {
     "variables": ("variable initial values: the runs start from different weights. Check "
@@ -50,22 +51,22 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     def paint(text: str, colour: str) -> str:
         return f"{_COLOURS[colour]}{text}{_RESET}" if color else text
 
-    lines: list[str] = []
-    if result.equivalent:
-        verdict = paint("EQUIVALENT", "green")
-    elif result.first_divergence is None:
-        verdict = paint("NO DIVERGENCE, BUT A TRACE IS INCOMPLETE", "yellow")
-    else:
-        verdict = paint("DIVERGED", "red")
-    lines.append(f"tftrace diff: {verdict}")
+    lines: list[str] = [f"tftrace diff: {paint(verdict.title(result), verdict.colour(result))}"]
+    for reason in verdict.reasons(result):  # why it is not a pass, before anything else
+        lines.append(f"  {reason}")
     for label, info in (("A", result.a), ("B", result.b)):
         extras = [f"tensorflow {info.tensorflow}"] if info.tensorflow else []
         extras.append(f"{info.events} event" + ("" if info.events == 1 else "s"))
         if not info.complete:
-            extras.append(paint("INCOMPLETE", "yellow"))
+            extras.append(paint(f"INCOMPLETE ({info.status})", "yellow"))
         lines.append(f"  {label}: {info.path} ({', '.join(extras)})")
         if info.replay is not None:
             lines.append(f"     {_replay_line(info.replay)}")
+        for missed in info.not_captured[:MAX_LISTED_GAPS]:
+            lines.append(f"     not captured: {verdict.gap_line(missed)}")
+        if len(info.not_captured) > MAX_LISTED_GAPS:
+            lines.append(f"     ... and {len(info.not_captured) - MAX_LISTED_GAPS} more not captured "
+                         f"(tftrace show {info.path})")
     tol = result.tolerances
     setting = f"  tolerance: rtol={tol.default.rtol:g}, atol={tol.default.atol:g}"
     for rule in tol.rules:
@@ -208,7 +209,9 @@ def _side_array(shape: tuple[int, ...] | None, dtype: str | None) -> str:
 
 def _summary(result: DiffResult) -> list[str]:
     skipped = any(s.skipped for s in result.summary)
-    columns = ["compared", "equal", "close", "diverged", "missing", "extra"] + (["skipped"] if skipped else [])
+    gaps = any(s.gap for s in result.summary)
+    columns = ["compared", "equal", "close", "diverged", "missing", "extra"] + \
+        (["skipped"] if skipped else []) + (["gap"] if gaps else [])
     lines = ["Summary (close: within tolerance, not equal):",
              "  " + f"{'kind':<12}" + "".join(f"{c:>10}" for c in columns)]
     for s in result.summary:
@@ -252,7 +255,7 @@ def render_check_text(result: Any, *, color: bool = False) -> str:
         verdict = f"{_COLOURS['green' if result.ok else 'red']}{verdict}{_RESET}"
     lines = [f"tftrace check: {verdict}",
              f"  trace: {result.path} ({result.events} events"
-             + ("" if result.complete else ", INCOMPLETE") + ")"]
+             + ("" if result.complete else f", INCOMPLETE ({result.status})") + ")"]
     for code in CODES:
         found = [f for f in result.findings if f.code == code]
         if not found:
@@ -267,6 +270,7 @@ def render_check_text(result: Any, *, color: bool = False) -> str:
 
 
 MAX_LISTED_FINDINGS = 20
+MAX_LISTED_GAPS = 10
 
 
 def _replay_line(replay: Any) -> str:

@@ -1,0 +1,112 @@
+"""Recording never changes the program's results: an observation that would change how
+TensorFlow optimizes the graph is left out, said on stderr and listed in the trace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tftrace
+from tftrace.format.reader import open_trace
+from tftrace.recording.neutrality import NeutralityCheck
+
+X = np.random.default_rng(0).random(1000, dtype=np.float32)
+
+
+def scaled(x, observe):
+    """(x * 0.1) * 3.0: Grappler folds the constants into x * 0.3, unless x * 0.1 is needed."""
+    a = x * 0.1
+    if observe:
+        tftrace.endpoint("a", a)
+    return a * 3.0
+
+
+def in_function(path):
+    f = tf.function(lambda x: scaled(x, path is not None))
+    if path is None:
+        return f(X).numpy()
+    with tftrace.record(path, seed_mode="off"):
+        return f(X).numpy()
+
+
+def in_session(path):
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
+        x = tf.compat.v1.placeholder(tf.float32, X.shape)
+        if path is None:
+            return sess.run(scaled(x, False), {x: X})
+        with tftrace.record(path, seed_mode="off"):
+            return sess.run(scaled(x, True), {x: X})
+
+
+@pytest.mark.parametrize("program", [pytest.param(in_function, id="tf.function"),
+                                     pytest.param(in_session, id="session")])
+def test_an_observation_grappler_would_fold_away_is_left_out(tmp_path, program, capfd, monkeypatch):
+    plain = program(None)
+    recorded = program(tmp_path / "t.zarr")
+    np.testing.assert_array_equal(recorded, plain)  # bit for bit
+    assert "tftrace: endpoint 'a' in " in capfd.readouterr().err
+    trace = open_trace(tmp_path / "t.zarr")
+    assert [e.name for e in trace.events] == []
+    (gap,) = trace.environment["not_captured"]
+    assert (gap["kind"], gap["name"], gap["reason"]) == ("endpoint", "a", "observer-effect")
+    assert trace.environment["observer_check"]["observations_left_out"] == 1
+    # Negative control: observing it anyway changes the results (what tftrace used to do).
+    monkeypatch.setattr(NeutralityCheck, "changing", lambda self, *args, **kwargs: set())
+    observed = program(tmp_path / "observed.zarr")
+    assert (observed != plain).sum() > 100
+    np.testing.assert_array_equal(open_trace(tmp_path / "observed.zarr").array("a"), X * np.float32(0.1))
+
+
+def test_keras_training_step_with_a_logits_endpoint_keeps_its_losses(tmp_path):
+    """The program of issue 10, case 6: an endpoint on the logits inside the step."""
+    import keras
+
+    def train(path):
+        keras.utils.set_random_seed(0)
+        rng = np.random.default_rng(0)
+        x, y = rng.random((64, 20), dtype=np.float32), rng.integers(0, 10, 64)
+        model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dense(10)])
+        optimizer, loss_fn = keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True)
+
+        @tf.function
+        def step(xb, yb):
+            with tf.GradientTape() as tape:
+                logits = model(xb, training=True)
+                tftrace.endpoint("logits", logits)
+                loss = loss_fn(yb, logits)
+            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                          model.trainable_variables))
+            return loss
+
+        if path is None:
+            return [step(x, y).numpy() for _ in range(20)]
+        with tftrace.record(path, seed_mode="off") as rec:
+            losses = []
+            for _ in range(20):
+                losses.append(step(x, y).numpy())
+                rec.next_step()
+            return losses
+
+    plain = train(None)
+    recorded = train(tmp_path / "t.zarr")
+    assert recorded == plain
+    trace = open_trace(tmp_path / "t.zarr")
+    assert [e.step for e in trace.select("endpoint", "logits")] == list(range(20))
+    assert not trace.environment["not_captured"]
+
+
+def test_when_the_check_cannot_run_observations_are_made_and_the_error_kept(tmp_path, monkeypatch):
+    from tftrace.recording import neutrality
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("grappler unavailable")
+
+    monkeypatch.setattr(neutrality.tf_optimizer, "OptimizeGraph", unavailable)
+    in_function(tmp_path / "t.zarr")
+    trace = open_trace(tmp_path / "t.zarr")
+    assert [e.name for e in trace.events] == ["a"]
+    assert trace.environment["observer_check"]["errors"] == ["RuntimeError: grappler unavailable"]

@@ -1,0 +1,247 @@
+"""The observer effect, and the check that keeps recording result-neutral.
+
+Observing a graph tensor changes the graph TensorFlow optimizes: in a ``tf.function``
+the observer is one more consumer of the tensor; in a ``Session.run`` the tensor becomes
+one more fetch. Grappler rewrites a tensor only when nothing else needs it as it is: it
+folds ``(x * 0.1) * 3.0`` into ``x * 0.3``, fuses ``MatMul``, ``BiasAdd`` and an
+activation (oneDNN fuses more), turns chains of adds into one ``AddN``... An observed
+intermediate is kept, the rewrite does not happen, and what is computed from it rounds
+differently: the observer changes the program's results in the last bits.
+
+So before it observes anything in a graph, tftrace optimizes that graph the way
+TensorFlow would, once as the program has it and once with the observations added,
+with Grappler itself (``tf_optimizer.OptimizeGraph``, the session's rewrite options,
+nodes placed on the CPU). When the two optimized graphs are equal (observer nodes
+aside), observing changes nothing TensorFlow runs. When they differ, tftrace finds the
+observations responsible (halving the set) and leaves them out: they are listed as not
+captured (``observer-effect``) and named on stderr when the recording notes them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from tensorflow.core.framework import graph_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+from tensorflow.python.eager import context
+from tensorflow.python.framework import op_def_registry
+from tensorflow.python.grappler import tf_optimizer
+
+#: Observer nodes in the copy that is optimized (never in the user's graph).
+PROBE_PREFIX = "tftrace_probe"
+#: Where nodes without a device are placed for the check (the remapper fuses only
+#: nodes placed on a CPU).
+CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
+
+
+@dataclass
+class CheckStats:
+    """What the checks did during one recording (the environment's ``observer_check``)."""
+
+    graphs: int = 0
+    observations: int = 0
+    left_out: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"graphs_checked": self.graphs, "observations_checked": self.observations,
+                "observations_left_out": self.left_out, "errors": list(self.errors[:20])}
+
+
+class NeutralityCheck:
+    """Decides which observations of a graph leave its optimized form unchanged."""
+
+    def __init__(self) -> None:
+        self.stats = CheckStats()
+        self._lock = threading.Lock()
+
+    def changing(self, graph: Any, fetches: Sequence[str], observed: Sequence[Any], *,
+                 as_fetches: bool) -> set[int]:
+        """Indices of the ``observed`` graph tensors whose observation changes the graph
+        Grappler makes of ``graph`` (a ``tf.Graph``) for ``fetches`` (op or tensor names).
+
+        ``as_fetches``: the observations are extra fetches (a Session run); else each is
+        an extra consumer (a ``tf.function``'s observer op). If the check itself fails,
+        nothing is left out and the error is counted in :attr:`stats`.
+        """
+        # A stateful op's output (a random op, a variable read) is never folded, fused or
+        # merged away: keeping it changes nothing. Only the others need Grappler.
+        candidates = [k for k, t in enumerate(observed) if not t.op._is_stateful]
+        if not candidates:
+            return set()
+        indices = {position: k for position, k in enumerate(candidates)}
+        observed = [observed[k] for k in candidates]
+        with self._lock:
+            self.stats.graphs += 1
+            self.stats.observations += len(observed)
+        try:
+            placed = _placed(graph.as_graph_def())
+            plain = _optimized(placed, list(fetches))
+
+            def changes(indices: Sequence[int]) -> bool:
+                probe_graph, probe_fetches = _with_probes(placed, [observed[i] for i in indices],
+                                                          as_fetches)
+                return _optimized(probe_graph, list(fetches), probe_fetches) != plain
+
+            found = {indices[k] for k in _culprits(list(range(len(observed))), changes)}
+        except Exception as exc:  # noqa: BLE001 - the check must never break the program
+            with self._lock:
+                self.stats.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            return set()
+        with self._lock:
+            self.stats.left_out += len(found)
+        return found
+
+
+def _culprits(indices: list[int], changes: Callable[[Sequence[int]], bool]) -> set[int]:
+    """The observations whose presence changes the optimized graph, by halving the set
+    (an effect only a combination has leaves the whole combination out)."""
+    if not indices or not changes(indices):
+        return set()
+    if len(indices) == 1:
+        return set(indices)
+    half = len(indices) // 2
+    found = _culprits(indices[:half], changes) | _culprits(indices[half:], changes)
+    return found or set(indices)
+
+
+def _placed(graph_def: graph_pb2.GraphDef) -> graph_pb2.GraphDef:
+    placed = graph_pb2.GraphDef()
+    placed.CopyFrom(graph_def)
+    for node in placed.node:
+        if not node.device:
+            node.device = CPU
+    return placed
+
+
+def _with_probes(graph_def: graph_pb2.GraphDef, observed: Sequence[Any],
+                 as_fetches: bool) -> tuple[graph_pb2.GraphDef, list[str]]:
+    """``graph_def`` with the observations added: as fetches, or as consumers (an
+    ``Identity`` per tensor, fetched, as tftrace's observer op is kept by the function)."""
+    if as_fetches:
+        return graph_def, [t.name for t in observed]
+    probed = graph_pb2.GraphDef()
+    probed.CopyFrom(graph_def)
+    names = []
+    for k, tensor in enumerate(observed):
+        source = tensor.op.name if tensor.value_index == 0 else tensor.name
+        node = probed.node.add(name=f"{PROBE_PREFIX}_{k}", op="Identity", input=[source],
+                               device=CPU)
+        node.attr["T"].type = tensor.dtype.as_datatype_enum
+        names.append(node.name)
+    return probed, names
+
+
+def _optimized(graph_def: graph_pb2.GraphDef, fetches: list[str],
+               observations: Sequence[str] = ()) -> tuple[int, ...]:
+    """What Grappler makes of ``graph_def`` for the program's ``fetches`` (and the
+    ``observations``, fetched too), as the computation behind each of the program's
+    fetches (:func:`computation`), comparable between two optimizations."""
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.graph_def.CopyFrom(graph_def)
+    meta.collection_def["train_op"].node_list.value.extend(list(fetches) + list(observations))
+    config = config_pb2.ConfigProto()
+    config.CopyFrom(context.context().config)
+    optimized = tf_optimizer.OptimizeGraph(config, meta, graph_id=b"tftrace")
+    return computation(optimized, fetches)
+
+
+#: Ops that pass a value on unchanged.
+_PASS_THROUGH = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient",
+                           "PlaceholderWithDefault", "EnsureShape", "CheckNumerics"})
+#: Binary ops whose two operands may swap without changing a bit (Grappler orders
+#: them by node names, which merging equal constants changes).
+_COMMUTATIVE = frozenset({"Add", "AddV2", "Mul", "Maximum", "Minimum", "Equal", "NotEqual",
+                          "LogicalAnd", "LogicalOr", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+                          "SquaredDifference"})
+#: Ops whose value is their name: two graphs agree on them by name, not by structure.
+_SOURCES = frozenset({"Placeholder", "_Arg", "VarHandleOp", "VariableV2", "Variable",
+                      "_Recv", "_HostRecv"})
+
+
+def computation(graph_def: graph_pb2.GraphDef, fetches: Sequence[str]) -> tuple[int, ...]:
+    """A structural digest of how each fetch is computed in ``graph_def``.
+
+    Equal digests mean the same ops, with the same attributes, applied to the same
+    inputs: the same arithmetic, whatever the nodes are called (a fused node is named
+    after the last node it replaces). Node names, devices and control edges do not
+    count; values passed on unchanged (``Identity``...) are looked through; a value
+    computed from constants alone counts as "a constant" (folded or not, the CPU
+    computes it with the same kernel); the operands of a commutative binary op count in
+    either order; inputs (placeholders, variables) count by name. Each node's digest is
+    a hash of its op, attributes and its inputs' digests (a Merkle hash), so comparing
+    two graphs is linear in their size; the two graphs compared are hashed in the same
+    process.
+    """
+    nodes = {node.name: node for node in graph_def.node}
+    memo: dict[str, int] = {}
+    constant: dict[str, bool] = {}
+
+    def digest(tensor: str) -> int:
+        name, _, index = tensor.lstrip("^").partition(":")
+        node = nodes.get(name)
+        if node is None:
+            return hash(("missing", name))
+        out = int(index or 0)
+        if node.op in _PASS_THROUGH and node.input and out == 0:
+            return digest(node.input[0])
+        return hash((memo.get(name, hash(("cycle", name))), out))
+
+    for name in _post_order(nodes, [f.split(":")[0] for f in fetches]):
+        node = nodes[name]
+        inputs = [i for i in node.input if not i.startswith("^")]
+        if node.op == "Const":
+            constant[name] = True
+        elif node.op in _SOURCES or node.op.startswith("Var") or not inputs:
+            constant[name] = False
+        else:
+            constant[name] = not _stateful(node) and all(
+                constant.get(i.split(":")[0], False) for i in inputs)
+        if constant[name]:
+            memo[name] = hash(("constant", node.attr["dtype"].type if "dtype" in node.attr else None))
+            continue
+        attrs = tuple(sorted((key, value.SerializeToString(deterministic=True))
+                             for key, value in node.attr.items()
+                             if not key.startswith("_") and key != "shared_name"))
+        identity = name if node.op in _SOURCES or not inputs else None
+        operands = tuple(digest(i) for i in inputs)
+        if node.op in _COMMUTATIVE and len(operands) == 2:
+            operands = tuple(sorted(operands))
+        memo[name] = hash((node.op, attrs, identity, operands))
+    return tuple(digest(f) for f in fetches)
+
+
+def _post_order(nodes: dict[str, Any], roots: Sequence[str]) -> list[str]:
+    """Names of ``roots`` and their data inputs, each after its inputs (iterative: graphs
+    can be deep; a cycle, as in TF1 loops, is cut where it closes)."""
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+    for root in roots:
+        if root not in nodes or root in state:
+            continue
+        stack = [(root, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if expanded:
+                state[name] = 2
+                order.append(name)
+                continue
+            if name in state:
+                continue
+            state[name] = 1
+            stack.append((name, True))
+            for i in nodes[name].input:
+                if not i.startswith("^"):
+                    child = i.split(":")[0]
+                    if child in nodes and child not in state:
+                        stack.append((child, False))
+    return order
+
+
+def _stateful(node: Any) -> bool:
+    try:
+        return bool(op_def_registry.get(node.op).is_stateful)
+    except AttributeError:  # a function call or an unregistered op: not folded
+        return True

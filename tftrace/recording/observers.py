@@ -1,0 +1,104 @@
+"""Observing values inside a ``tf.function``, without changing what it computes.
+
+During tracing, an endpoint or a random op inside a function (or a control-flow
+branch) is only *registered*. When the traced Python function returns (still inside
+the graph's automatic-control-dependency scope, so the observers run, in program order,
+on every execution), the :class:`~tftrace.recording.neutrality.NeutralityCheck` compares
+the graph Grappler makes of it with and without the registered observations; those that
+change it are left out and listed as not captured (``observer-effect``), the others get
+their observer op (values.py). ``func_graph_from_py_func``, which traces every
+``tf.function``, ``cond`` and ``while_loop`` body, is wrapped to see that moment.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework import func_graph as func_graph_module
+from tensorflow.python.util import tf_decorator
+
+from tftrace.recording.neutrality import NeutralityCheck
+from tftrace.recording.values import observe_in_function
+from tftrace.report.recording import observer_effect_warning
+
+if TYPE_CHECKING:
+    from tftrace.recording.recorder import Recorder
+
+
+@dataclass
+class Observation:
+    """A value to observe in a function graph being traced."""
+
+    tensor: Any
+    on_value: Callable[[np.ndarray], None]
+    kind: str
+    name: str
+    call_site: str | None
+
+
+class FunctionObservers:
+    """Registered observations per function graph, and the hook that places them."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._pending: weakref.WeakKeyDictionary[Any, list[Observation]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._original: Callable[..., Any] | None = None
+        self.check = NeutralityCheck()
+
+    def observe(self, tensor: Any, on_value: Callable[[np.ndarray], None], kind: str, name: str,
+                call_site: str | None) -> None:
+        """Observe ``tensor`` (in a function graph being traced) on every execution."""
+        with self._lock:
+            self._pending.setdefault(tensor.graph, []).append(
+                Observation(tensor, on_value, kind, name, call_site))
+
+    def install(self) -> None:
+        original = func_graph_module.func_graph_from_py_func
+        observers = self
+
+        def func_graph_from_py_func(name: Any, python_func: Any, *args: Any, **kwargs: Any) -> Any:
+            def traced(*call_args: Any, **call_kwargs: Any) -> Any:
+                outputs = python_func(*call_args, **call_kwargs)
+                observers._place(tf.compat.v1.get_default_graph(), outputs)
+                return outputs
+
+            return original(name, tf_decorator.make_decorator(python_func, traced), *args, **kwargs)
+
+        func_graph_from_py_func.__wrapped__ = original  # type: ignore[attr-defined]
+        self._original = original
+        func_graph_module.func_graph_from_py_func = func_graph_from_py_func
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            func_graph_module.func_graph_from_py_func = self._original
+            self._original = None
+
+    def _place(self, graph: Any, outputs: Any) -> None:
+        with self._lock:
+            pending = self._pending.pop(graph, [])
+        if not pending or not self._recorder.active:
+            return
+        returned = [t.name for t in tf.nest.flatten(outputs, expand_composites=True)
+                    if isinstance(t, tf.Tensor) and getattr(t, "graph", None) is graph]
+        # What the function must compute: its outputs and every stateful op (automatic
+        # control dependencies make those run).
+        fetches = returned + [op.name for op in graph.get_operations() if op._is_stateful]
+        changing = self.check.changing(graph, fetches,
+                                       [o.tensor for o in pending], as_fetches=False)
+        for k, observation in enumerate(pending):
+            if k in changing:
+                self._recorder.gaps.note(
+                    observation.kind, observation.name, "observer-effect",
+                    f"graph tensor {observation.tensor.name}", function=str(graph.name),
+                    call_site=observation.call_site)
+                print(observer_effect_warning(observation.kind, observation.name, str(graph.name)),
+                      file=sys.stderr)
+            else:
+                observe_in_function(observation.tensor, observation.on_value)
