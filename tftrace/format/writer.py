@@ -21,7 +21,8 @@ import msgpack
 import numpy as np
 
 from tftrace.errors import TraceClosedError, UsageError
-from tftrace.format import arrays, chunkio, store
+from tftrace.format import arrays, chunkio, limits, store
+from tftrace.format.fields import FieldError, check_attrs, check_environment
 from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for
 
 CAPTURE_MODES = ("full", "stats")
@@ -63,7 +64,7 @@ class TraceWriter:
             directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
         self._group.require_group("arrays")
         env = {"capture": capture, "start_time": self._start, **dict(environment)}
-        self._append({"type": "environment", "environment": env})
+        self._append({"type": "environment", "environment": _checked_environment(env)})
         self.flush()
 
     @classmethod
@@ -110,6 +111,7 @@ class TraceWriter:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
         if not isinstance(name, str):
             raise UsageError(f"event name must be a str; got {type(name).__name__}")
+        checked_attrs = _checked_attrs(kind, attrs)  # before anything is written
         with self._lock:
             self._check_open()
             seq = self._seq
@@ -118,7 +120,7 @@ class TraceWriter:
             if value is not None:
                 fields = self._store_value(seq, arrays.as_array(value))
             event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
-                          time=time.time() - self._start, attrs=dict(attrs or {}), **fields)
+                          time=time.time() - self._start, attrs=checked_attrs, **fields)
             self._append({"type": "event", **event.to_dict()})
             self._seq += 1
             self._occurrences[(kind, name, step)] += 1
@@ -167,7 +169,7 @@ class TraceWriter:
         """Merge fields into the environment record (appended to the log, read back merged)."""
         with self._lock:
             self._check_open()
-            self._append({"type": "environment", "environment": fields})
+            self._append({"type": "environment", "environment": _checked_environment(fields)})
 
     def flush(self) -> None:
         """Write the pending log records as one new segment; durable against process death."""
@@ -207,6 +209,33 @@ class TraceWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise TraceClosedError(f"{self.path}: the trace writer is closed")
+
+
+def _plain(value: Any, limit: int, what: str) -> Any:
+    """``value`` as the reader will see it (tuples become lists, numpy scalars numbers, ...)."""
+    packed = msgpack.packb(value, use_bin_type=True, default=_msgpack_default)
+    if len(packed) > limit:
+        raise UsageError(f"cannot record {what} of {len(packed)} bytes; expected at most {limit}")
+    return msgpack.unpackb(packed, raw=False, strict_map_key=False)
+
+
+def _checked_attrs(kind: str, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The attrs as stored, refused here if the reader would refuse them (format/fields.py)."""
+    if not attrs:
+        return {}
+    plain = _plain(dict(attrs), limits.MAX_ATTRS_BYTES, f"the attrs of a {kind} event")
+    try:
+        return check_attrs(kind, plain)
+    except FieldError as exc:
+        raise UsageError(f"cannot record a {kind} event with these attrs: {exc}") from None
+
+
+def _checked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
+    plain = _plain(dict(environment), limits.MAX_RECORD_BYTES // 2, "an environment record")
+    try:
+        return check_environment(plain)
+    except FieldError as exc:
+        raise UsageError(f"cannot record this environment: {exc}") from None
 
 
 def _msgpack_default(obj: Any) -> Any:
