@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench samples clean
+.PHONY: demo test fuzz bench samples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q tests
+
+# The long fuzz run of the trace reader (make test runs 300 cases): FUZZ_CASES, FUZZ_SAMPLES=small|all.
+FUZZ_CASES ?= 5000
+FUZZ_SAMPLES ?= all
+fuzz: $(STAMP)
+	$(PY) tests/format/fuzz_traces.py --cases $(FUZZ_CASES) --samples $(FUZZ_SAMPLES)
 
 # Regenerate sample_traces/ (sample 4 creates build/venv-tf2.15 with TensorFlow 2.15 on first use).
 samples: $(STAMP)
