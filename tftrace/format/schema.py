@@ -16,9 +16,11 @@ from tftrace.format import fields, limits
 from tftrace.format.fields import FieldError, describe
 
 FORMAT_NAME = "tftrace"
-FORMAT_VERSION = 1
-#: Versions this reader understands; older ones are migrated on read (see migrate.py).
-READABLE_VERSIONS = (1,)
+#: 2: the crc32c-tree-4MiB content digest (docs/format.md, "The format field and the version rule").
+FORMAT_VERSION = 2
+#: Versions this reader understands. Version 1 differs only in the digest scheme its
+#: writer used (crc32-tree-4MiB or older), which the digest string names, so it reads as is.
+READABLE_VERSIONS = (1, 2)
 
 EVENT_KINDS = ("variable", "random_op", "endpoint", "snapshot")
 

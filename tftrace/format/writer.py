@@ -21,7 +21,7 @@ import msgpack
 import numpy as np
 
 from tftrace.errors import TraceClosedError, UsageError
-from tftrace.format import arrays, chunkio, limits, store
+from tftrace.format import arrays, chunkio, digest, limits, store
 from tftrace.format.fields import FieldError, check_attrs, check_environment
 from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for
 
@@ -46,7 +46,7 @@ class TraceWriter:
     """
 
     def __init__(self, path: Path, directory: Path, capture: str, environment: Mapping[str, Any],
-                 digest_scheme: str = arrays.DIGEST_SCHEME):
+                 digest_scheme: str = digest.DIGEST_SCHEME):
         self.path = path
         self.directory = directory
         self.capture = capture
@@ -70,7 +70,7 @@ class TraceWriter:
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, environment: Mapping[str, Any] | None = None,
                capture: str = "full", overwrite: bool = False,
-               digest_scheme: str = arrays.DIGEST_SCHEME) -> TraceWriter:
+               digest_scheme: str = digest.DIGEST_SCHEME) -> TraceWriter:
         """Start a new trace at ``path`` (``X.zarr`` directory or ``X.zarr.zip``).
 
         Parameters
@@ -85,13 +85,13 @@ class TraceWriter:
         overwrite : bool
             Replace an existing trace at ``path``.
         digest_scheme : str
-            One of ``arrays.WRITABLE_DIGEST_SCHEMES``; the default is the fast CRC tree
+            One of ``digest.WRITABLE_DIGEST_SCHEMES``; the default is the fast CRC tree
             (docs/format.md, "Content digest").
         """
         if capture not in CAPTURE_MODES:
             raise UsageError(f"capture must be one of {', '.join(CAPTURE_MODES)}; got {capture!r}")
-        if digest_scheme not in arrays.WRITABLE_DIGEST_SCHEMES:
-            raise UsageError(f"digest scheme must be one of {', '.join(arrays.WRITABLE_DIGEST_SCHEMES)}; "
+        if digest_scheme not in digest.WRITABLE_DIGEST_SCHEMES:
+            raise UsageError(f"digest scheme must be one of {', '.join(digest.WRITABLE_DIGEST_SCHEMES)}; "
                              f"got {digest_scheme!r}")
         target = Path(path)
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
@@ -134,7 +134,7 @@ class TraceWriter:
         stored, encoding = arrays.encode(value, dtype)
         # Digest and statistics go leaf by leaf in the worker threads (zlib, hashlib and numpy
         # release the GIL) while this thread writes the chunks, then helps with the rest.
-        summary = arrays.Summary(stored, dtype, shape, self.digest_scheme)
+        summary = digest.Summary(stored, dtype, shape, self.digest_scheme)
         spare = summary.leaf_count - (0 if self.capture == "full" else 1)  # leaves for helpers
         helpers = [self._workers.submit(summary.work)
                    for _ in range(min(WORKERS, spare) if stored.nbytes >= INLINE_BYTES else 0)]
