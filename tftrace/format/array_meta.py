@@ -9,6 +9,7 @@ a missing chunk as corruption (docs/format.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ class ArrayMeta:
 
     def max_stored_bytes(self) -> int:
         return self.codecs.max_stored_bytes(self.chunk_bytes, limits.COMPRESSED_SLACK)
+
+    @functools.cached_property
+    def contiguous(self) -> chunkio.Layout | None:
+        """The contiguous layout tftrace writes (direct reads), or None (chunk by chunk)."""
+        return self.layout()
 
     def layout(self) -> chunkio.Layout | None:
         """The contiguous layout tftrace writes (direct reads), or None (chunk by chunk)."""

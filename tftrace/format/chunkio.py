@@ -81,7 +81,7 @@ class Layout:
 
 
 def layout_of(shape: tuple[int, ...], chunks: tuple[int, ...], separator: str = SEPARATOR) -> Layout | None:
-    """The layout, if the chunks are C-contiguous blocks; else None (use zarr-python)."""
+    """The layout, if the chunks are C-contiguous blocks; else None (read chunk by chunk)."""
     if len(shape) != len(chunks) or separator not in SEPARATORS:
         return None
     cut = [a for a, (c, n) in enumerate(zip(chunks, shape)) if c < n]
@@ -140,11 +140,11 @@ def write_chunks(directory: Path, layout: Layout, stored: np.ndarray, compress: 
 
 def read_range(read_store: Any, prefix: str, meta: ArrayMeta, start: int, out: np.ndarray) -> None:
     """Fill the flat ``out`` with elements ``[start, start + out.size)`` of an array in the
-    contiguous layout (``meta.layout()`` is not None).
+    contiguous layout (``meta.contiguous`` is not None).
 
     Every chunk must be there: a missing chunk is corruption, never the fill value.
     """
-    layout = meta.layout()
+    layout = meta.contiguous
     assert layout is not None
     stop = start + out.size
     expected = layout.chunk_elems if layout.shape else 1

@@ -105,7 +105,7 @@ class Trace:
             name_or_event, step, occurrence, kind)
         meta = self._array_meta(ev)
         stored = np.empty(math.prod(meta.shape), dtype=meta.dtype)
-        if meta.layout() is not None:
+        if meta.contiguous is not None:
             self._read(ev, chunkio.read_range, meta, 0, stored)
         else:
             region = tuple(slice(None) for _ in meta.shape)
@@ -126,7 +126,7 @@ class Trace:
             yield 0, self.array(event).reshape(-1)
             return
         itemsize = arrays.numpy_dtype(event.dtype).itemsize
-        contiguous = meta.layout() is not None
+        contiguous = meta.contiguous is not None
         for start, index in arrays.iter_block_slices(event.shape, itemsize, max_bytes):
             size = math.prod(_region_shape(event.shape, index))
             flat = np.empty(size, dtype=meta.dtype)
