@@ -252,6 +252,12 @@ class ReadStore:
             os.close(self._root_fd)
             self._root_fd = None
 
+    def __del__(self) -> None:  # a Trace that is never closed must not keep its directory open
+        try:
+            self.close()
+        except Exception:
+            pass
+
 
 def _reason(exc: BaseException) -> str:
     text = str(exc)
