@@ -98,7 +98,9 @@ class ReadStore:
         with self._opened(key, limit) as f:
             if f is None:
                 return None
-            data = f.read(limit + 1)
+            # one more byte than checked (a file of the checked size reads whole), no bigger buffer
+            size = os.fstat(f.fileno()).st_size if self._zip is None else limit
+            data = f.read(min(size, limit) + 1)
         if len(data) > limit:  # a file that grew while read
             self._check_size(key, len(data), limit)
         return data
