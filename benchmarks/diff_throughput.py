@@ -104,10 +104,15 @@ def write_inputs(root: Path, size_mb: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="float32 megabytes per trace")
-    parser.add_argument("--dir", default="/tmp", help="where to write the temporary traces")
+    parser.add_argument("--dir", default="/tmp", type=Path,
+                        help="where to write the temporary traces (created if missing)")
     parser.add_argument("--keep", action="store_true", help="keep the files")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="tftrace-diff-bench-", dir=args.dir))
+    try:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix="tftrace-diff-bench-", dir=args.dir))
+    except OSError as exc:
+        parser.error(f"--dir {args.dir}: cannot write there: {exc.strerror or exc}")
     try:
         t = time.perf_counter()
         write_inputs(root, args.size_mb)

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 import tftrace
-from tftrace.format import arrays as trace_arrays
+from tftrace.format import digest as trace_digest
 from tftrace.format.writer import WORKERS, TraceWriter
 
 
@@ -65,7 +65,7 @@ def warm_memory(nbytes: int) -> None:
 
 
 def write_trace(path: Path, arrays: list[np.ndarray], sync: bool,
-                scheme: str = trace_arrays.DIGEST_SCHEME) -> None:
+                scheme: str = trace_digest.DIGEST_SCHEME) -> None:
     with TraceWriter.create(path, digest_scheme=scheme) as w:
         for i, a in enumerate(arrays):
             w.add_event("snapshot", f"layer{i}/kernel", value=a)
@@ -100,7 +100,7 @@ def read_npy(folder: Path, n: int) -> int:
 def summarize(arrays: list[np.ndarray], pool: ThreadPoolExecutor, scheme: str) -> None:
     """Digest and statistics as the writer computes them, without writing."""
     for a in arrays:
-        summary = trace_arrays.Summary(a, "float32", a.shape, scheme)
+        summary = trace_digest.Summary(a, "float32", a.shape, scheme)
         helpers = [pool.submit(summary.work) for _ in range(WORKERS)]
         summary.work()
         for h in helpers:
@@ -111,9 +111,9 @@ def summarize(arrays: list[np.ndarray], pool: ThreadPoolExecutor, scheme: str) -
 def statistics_alone(arrays: list[np.ndarray]) -> None:
     """The statistics pass of the writer, one thread, no digest."""
     for a in arrays:
-        part = trace_arrays._Partial()
+        part = trace_digest._Partial()
         flat = a.reshape(-1)
-        step = trace_arrays._BLOCK_BYTES // flat.itemsize
+        step = trace_digest._BLOCK_BYTES // flat.itemsize
         for lo in range(0, flat.size, step):
             part.add(flat[lo:lo + step], "float32")
 
@@ -126,6 +126,11 @@ def sha256_one_thread(arrays: list[np.ndarray]) -> None:
 def crc32_one_thread(arrays: list[np.ndarray]) -> None:
     for a in arrays:
         zlib.crc32(a.data.cast("B"))
+
+
+def crc32c_one_thread(arrays: list[np.ndarray]) -> None:
+    for a in arrays:
+        trace_digest.crc32c(a.reshape(-1).view(np.uint8))
 
 
 def timed(fn: Callable[..., object], *args: object, cpu: list[float] | None = None) -> float:
@@ -143,14 +148,14 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=512)
     parser.add_argument("--arrays", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--schemes", default=",".join(trace_arrays.WRITABLE_DIGEST_SCHEMES),
+    parser.add_argument("--schemes", default=",".join(trace_digest.WRITABLE_DIGEST_SCHEMES[:2]),
                         help="digest schemes to write traces with, comma-separated")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: system temp)")
     args = parser.parse_args()
     schemes = args.schemes.split(",")
-    unknown = set(schemes) - set(trace_arrays.WRITABLE_DIGEST_SCHEMES)
+    unknown = set(schemes) - set(trace_digest.WRITABLE_DIGEST_SCHEMES)
     if unknown:
-        parser.error(f"--schemes: expected some of {', '.join(trace_arrays.WRITABLE_DIGEST_SCHEMES)}, "
+        parser.error(f"--schemes: expected some of {', '.join(trace_digest.WRITABLE_DIGEST_SCHEMES)}, "
                      f"got {', '.join(sorted(unknown))}")
     per = args.megabytes * (1 << 20) // 4 // args.arrays
     rng = np.random.default_rng(0)
@@ -195,6 +200,7 @@ def main() -> None:
             times["stats"].append(timed(statistics_alone, arrays, cpu=cpu["stats"]))
             times["sha256"].append(timed(sha256_one_thread, arrays, cpu=cpu["sha256"]))
             times["crc32"].append(timed(crc32_one_thread, arrays, cpu=cpu["crc32"]))
+            times["crc32c"].append(timed(crc32c_one_thread, arrays, cpu=cpu["crc32c"]))
     finally:
         pool.shutdown()
         shutil.rmtree(work, ignore_errors=True)
@@ -220,7 +226,7 @@ def main() -> None:
     parts = "   ".join(f"digest {scheme} + statistics {rate(f'summary:{scheme}')}" for scheme in schemes)
     print(f"parts of a trace write, alone: open().write {rate('raw')}   {parts} ({WORKERS} threads + caller)   "
           f"statistics in one thread {rate('stats')}   sha256 in one thread {rate('sha256')}   "
-          f"crc32 in one thread {rate('crc32')}")
+          f"crc32 in one thread {rate('crc32')}   crc32c in one thread {rate('crc32c')}")
 
     def cpu_per_gb(key: str) -> str:
         return f"{statistics.median(cpu[key]) / gb:5.3f} s ({min(cpu[key]) / gb:5.3f}-{max(cpu[key]) / gb:5.3f})"
@@ -229,7 +235,7 @@ def main() -> None:
     summaries = "   ".join(f"digest {scheme} + statistics {cpu_per_gb(f'summary:{scheme}')}" for scheme in schemes)
     print(f"process CPU per GB, all threads (to the page cache): {writes}   np.save {cpu_per_gb('npy')}   "
           f"{summaries}   statistics {cpu_per_gb('stats')}   sha256 {cpu_per_gb('sha256')}   "
-          f"crc32 {cpu_per_gb('crc32')}; with {os.cpu_count()} cores a write takes at least "
+          f"crc32 {cpu_per_gb('crc32')}   crc32c {cpu_per_gb('crc32c')}; with {os.cpu_count()} cores a write takes at least "
           f"its CPU time / {os.cpu_count()}")
 
 

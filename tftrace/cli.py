@@ -22,14 +22,12 @@ class TftraceGroup(click.Group):
     """Turns every :class:`TftraceError` and unreadable-file error into exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from tftrace.report.errors import error_line
+
         try:
             return super().invoke(ctx)
-        except TftraceError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(EXIT_ERROR)
-        except OSError as exc:  # permission denied, disk full, ... on the user's paths
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
+        except (TftraceError, OSError) as exc:  # OSError: permission denied, ... on the user's paths
+            click.echo(error_line(exc), err=True)
             ctx.exit(EXIT_ERROR)
 
 
@@ -45,10 +43,11 @@ def cli() -> None:
 def show(trace: str, as_json: bool) -> None:
     """Environment, counts per kind, and the table of events of TRACE."""
     from tftrace.format.reader import open_trace
-    from tftrace.report.show import show_json, show_text
+    from tftrace.report.show import show_blocks, show_json
 
     with open_trace(trace) as t:
-        click.echo(show_json(t) if as_json else show_text(t))
+        for block in [show_json(t)] if as_json else show_blocks(t):
+            click.echo(block)
 
 
 @cli.command()
@@ -118,7 +117,7 @@ def _use_colour(output: str | None) -> bool:
                    "its events up to its end and exit 0 if they match, saying so.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "html"]), default="text",
               show_default=True, help="Report format; html is one self-contained page (use -o).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="Write the report to FILE instead of stdout.")
 @click.pass_context
 def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerances: tuple[str, ...],
@@ -153,7 +152,7 @@ def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerance
 @click.argument("trace", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Report format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="Write the report to FILE instead of stdout.")
 @click.pass_context
 def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
@@ -191,7 +190,7 @@ def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
 @click.option("--rename", multiple=True, metavar="REGEX=REPL",
               help="With --replay: rename the run's variables (re.sub) before looking them "
                    "up in A, as diff's --rename. Repeatable, applied in order.")
-@click.argument("script", type=click.Path(dir_okay=False))
+@click.argument("script", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def record(ctx: click.Context, output: str, seed: int, seed_mode: str, capture: str,

@@ -10,7 +10,24 @@ from __future__ import annotations
 
 
 class TftraceError(Exception):
-    """Base class of every error tftrace raises on purpose."""
+    """Base class of every error tftrace raises on purpose.
+
+    ``option`` names the keyword argument that would fix the error (``overwrite``):
+    the message then ends with ``pass overwrite=True``, and the command line says
+    ``--overwrite`` instead (``report.errors.error_line``).
+    """
+
+    def __init__(self, message: str = "", *, option: str | None = None):
+        super().__init__(message)
+        self.option = option
+
+    @property
+    def message(self) -> str:
+        """The message without the fix (as both the API and the CLI begin it)."""
+        return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        return f"{self.message} (pass {self.option}=True)" if self.option else self.message
 
 
 class TraceNotFoundError(TftraceError, FileNotFoundError):
@@ -44,7 +61,7 @@ class EventNotFoundError(TftraceError, KeyError):
     """No event with the requested name / step / occurrence."""
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
+        return TftraceError.__str__(self)
 
 
 class ArrayNotStoredError(TftraceError, LookupError):

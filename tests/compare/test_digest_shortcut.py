@@ -14,14 +14,14 @@ import pytest
 
 from tftrace.compare.check import check
 from tftrace.compare.divergence import diff
-from tftrace.format import arrays
+from tftrace.format import digest
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event, Stats
 from tracepairs import var, write_trace
 
 RNG = np.random.default_rng(5)
 WEIGHTS = RNG.standard_normal((16, 8)).astype(np.float32)
-CRC = "crc32-tree-4MiB:" + "0f" * 32
+CRC = "crc32c-tree-4MiB:" + "0f" * 32
 
 
 def _variable(digest: str, stats: Stats) -> Event:
@@ -32,8 +32,8 @@ def _variable(digest: str, stats: Stats) -> Event:
 def test_equal_crc_digest_with_different_statistics_is_not_equal() -> None:
     a = _variable(CRC, Stats(size=128, min=-2.0, max=2.0, mean=0.1))
     b = _variable(CRC, Stats(size=128, min=-2.0, max=2.0, mean=0.2))
-    assert not arrays.digests_prove_equal(a, b)
-    assert arrays.digests_prove_equal(a, _variable(CRC, Stats(size=128, min=-2.0, max=2.0, mean=0.1)))
+    assert not digest.digests_prove_equal(a, b)
+    assert digest.digests_prove_equal(a, _variable(CRC, Stats(size=128, min=-2.0, max=2.0, mean=0.1)))
 
 
 def _set_digests(path: Path, digests: dict[str, str]) -> None:
@@ -50,7 +50,7 @@ def test_equal_arrays_are_compared_by_crc_digest_without_reading(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     a = write_trace(tmp_path / "a.zarr", [var("w", WEIGHTS), var("b", np.arange(4, dtype=np.int64))])
     b = write_trace(tmp_path / "b.zarr", [var("w", WEIGHTS.copy()), var("b", np.arange(4, dtype=np.int64))])
-    assert all(ev.digest.startswith("crc32-tree-4MiB:") for ev in open_trace(a).events)
+    assert all(ev.digest.startswith("crc32c-tree-4MiB:") for ev in open_trace(a).events)
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("array read despite equal digests and statistics")

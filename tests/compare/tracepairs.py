@@ -24,7 +24,7 @@ def rnd(op_type: str, shape: tuple[int, ...], seed: int = 0, *, step: int = 0,
     """A random op whose values are derived from ``seed`` (so equal seeds give equal values)."""
     if value is None:
         value = np.random.default_rng(seed).random(shape, dtype=np.float32)
-    return ev("random_op", f"{op_type}_{seed}", value, step=step, op_type=op_type, seed=seed, **attrs)
+    return ev("random_op", f"{op_type}_{seed}", value, step=step, op_type=op_type, seed=[42, seed], **attrs)
 
 
 def write_trace(path: Path, events: list[dict[str, Any]], *, complete: bool = True,

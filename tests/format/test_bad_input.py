@@ -141,7 +141,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "log-not-msgpack": (log_not_msgpack, "log segment 0 is corrupted: not msgpack"),
     "log-truncated": (log_truncated, "log segment 0 is corrupted: truncated record"),
     "log-absurdly-large": (log_absurdly_large, "log/0 is 314572800 bytes"),
-    "event-bad-dtype": (event_bad_dtype, "expected dtype in"),
+    "event-bad-dtype": (event_bad_dtype, "event #0 'dense/kernel:0': dtype: expected one of float16"),
     "event-array-key-escapes": (event_escaping_array_key, "expected an array key like 'arrays/12'"),
 }
 
@@ -235,9 +235,11 @@ def _meta_missing(trace: Path) -> None:
 
 ARRAY_META_CASES = {
     "not-json": (_meta_not_json, "array arrays/1 of event #1 'logits' is unreadable: zarr.json is not valid JSON"),
-    "negative-chunk-shape": (_meta_bad_chunks, "array arrays/1 of event #1 'logits' is missing or unreadable"),
-    "other-data-type": (_meta_other_dtype, "expected stored dtype float32, got int32"),
-    "other-shape": (_meta_other_shape, "array arrays/1 has shape [4, 1], expected [2, 2]"),
+    "negative-chunk-shape": (_meta_bad_chunks, "array arrays/1 of event #1 'logits' is unreadable: "
+                             "expected a regular chunk grid of 2 positive ints"),
+    "other-data-type": (_meta_other_dtype, "expected stored dtype float32, got 'int32'"),
+    "other-shape": (_meta_other_shape, "array arrays/1 of event #1 'logits' is unreadable: has shape [4, 1], "
+                    "expected [2, 2]"),
     "missing": (_meta_missing, "array arrays/1 of event #1 'logits' is missing (no arrays/1/zarr.json)"),
 }
 

@@ -181,3 +181,17 @@ def test_plain_zarr_reads_what_tftrace_wrote(tmp_path: Path, dtype: str) -> None
     for ev, expected in ((a, compressible), (b, noisy)):
         np.testing.assert_array_equal(group[ev.array_key][...], expected)
     assert group[a.array_key].compressors  # zeros compress, so they were compressed
+
+
+def test_format_version_2_is_written_and_version_1_still_reads(tmp_path: Path) -> None:
+    """The committed samples were written as version 1 (crc32/sha256 digests); the
+    writer now writes version 2 (crc32c digests), and one reader reads both."""
+    with TraceWriter.create(tmp_path / "t.zarr") as w:
+        w.add_event("endpoint", "x", value=np.arange(3, dtype=np.float32))
+    new = tftrace.open(tmp_path / "t.zarr")
+    assert new.format_version == 2 and new.events[0].digest.startswith("crc32c-tree-4MiB:")
+    sample = Path(__file__).resolve().parents[2] / "sample_traces" / "new_variables_per_call.zarr.zip"
+    old = tftrace.open(sample)
+    assert old.format_version == 1 and old.complete
+    assert not any(ev.digest.startswith("crc32c") for ev in old.events)
+    assert tftrace.diff(sample, sample).equivalent

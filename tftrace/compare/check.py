@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tftrace.compare.align import normalize_name
-from tftrace.format.arrays import digests_prove_equal
+from tftrace.format.digest import digests_prove_equal
 from tftrace.format.gaps import read_gaps
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event

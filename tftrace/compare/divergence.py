@@ -17,7 +17,7 @@ from tftrace.compare.machines import machine_notes
 from tftrace.compare.metrics import ValueComparison, compare_blocks
 from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
-from tftrace.format.arrays import digests_prove_equal
+from tftrace.format.digest import digests_prove_equal
 from tftrace.format.gaps import Gap, not_captured, read_gaps
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event, Stats

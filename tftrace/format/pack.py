@@ -3,33 +3,68 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-from tftrace.errors import TraceExistsError, UsageError
+from typing import BinaryIO
+
+from tftrace.errors import TraceExistsError, TraceFormatError, UsageError
 from tftrace.format import store
 from tftrace.format.reader import open_trace
+
+COPY_BLOCK = 8 << 20
 
 
 def pack_trace(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
                overwrite: bool = False) -> Path:
     """Validate ``source`` as a trace and write it as the single zip file ``out``.
 
-    The source is left untouched; ``out`` appears whole or not at all.
+    The source is left untouched; ``out`` appears whole or not at all: it is written
+    under no name (or a fresh exclusive one) and renamed into place, so a failure or a
+    killed process leaves nothing behind, and no existing name beside it is followed.
+
+    Raises
+    ------
+    UsageError
+        ``out`` does not end with ``.zarr.zip``, is the source, or lies inside it.
+    TraceExistsError
+        ``out`` exists and ``overwrite`` is False.
+    TraceWriteError
+        Writing ``out`` failed (disk full, ...); nothing was left there.
     """
     out_path = Path(out)
     if not store.is_zip_path(out_path):
         raise UsageError(f"{out_path}: the packed trace must end with {store.ZIP_SUFFIX}")
     with open_trace(source) as trace:
         src = trace.path
-    if out_path.exists() and not overwrite:
-        raise TraceExistsError(f"{out_path}: already exists; pass --overwrite to replace it")
-    if src.resolve() == out_path.resolve():
+    resolved_out = out_path.resolve()
+    if src.resolve() == resolved_out:
         raise UsageError(f"{out_path}: is the source itself")
+    if src.is_dir() and resolved_out.is_relative_to(src.resolve()):
+        raise UsageError(f"{out_path}: lies inside the trace being packed ({src}); "
+                         "choose a path outside it")
+    if (out_path.exists() or out_path.is_symlink()) and not overwrite:
+        raise TraceExistsError(f"{out_path}: already exists; choose another path or replace it",
+                               option="overwrite")
     if src.is_dir():
         store.pack(src, out_path)
     else:  # already one zip file: copy it whole
-        tmp = out_path.with_name(out_path.name + ".tmp-copy")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, out_path)
+        _copy_file(src, out_path)
     return out_path
+
+
+def _copy_file(src: Path, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        source = open(src, "rb")
+    except OSError as exc:
+        raise TraceFormatError(f"{src}: cannot read the trace: {exc.strerror or exc}") from None
+    with source, store.exclusive_output(out) as output:
+        while block := _read(source, src):
+            output.write(block)
+
+
+def _read(source: BinaryIO, src: Path) -> bytes:
+    try:
+        return source.read(COPY_BLOCK)
+    except OSError as exc:
+        raise TraceFormatError(f"{src}: cannot read the trace: {exc.strerror or exc}") from None

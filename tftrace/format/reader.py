@@ -1,8 +1,9 @@
 """Read a trace: environment, event digests, and lazy access to each array.
 
-A trace is untrusted input: records are decoded with msgpack size limits, never
-unpickled, and array keys are checked against the one pattern the writer uses.
-Never imports TensorFlow.
+A trace is untrusted input: records are streamed with msgpack size limits, never
+unpickled, every field is type-checked, array keys are checked against the one
+pattern the writer uses, and an array's metadata and chunk files are checked before
+anything is allocated for it. Never imports TensorFlow (nor zarr-python).
 """
 
 from __future__ import annotations
@@ -11,23 +12,21 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
-import msgpack
 import numpy as np
-import zarr
 
 from tftrace.errors import (ArrayNotStoredError, EventNotFoundError, TraceFormatError,
                             TraceNotFoundError)
-from tftrace.format import arrays, chunkio, store
+from tftrace.format import arrays, chunkio, fields, limits, log, store
+from tftrace.format.array_meta import ArrayMeta, parse_array_meta
 from tftrace.format.schema import Event, parse_format
-from tftrace.format.status import RunStatus
-from tftrace.format.writer import log_key
+from tftrace.format.status import RUN_STATUSES, RunStatus
 
 #: A log segment larger than this is refused as corrupt (the writer makes ~kB segments).
-MAX_SEGMENT_BYTES = 256 << 20
+MAX_SEGMENT_BYTES = limits.MAX_SEGMENT_BYTES
 #: Metadata of one stored array larger than this is refused.
-MAX_ARRAY_META_BYTES = 1 << 20
+MAX_ARRAY_META_BYTES = limits.MAX_META_BYTES
 
 
 class Trace:
@@ -57,10 +56,7 @@ class Trace:
         self.events = events
         self.complete = complete
         self.status = status or RunStatus("completed" if complete else "killed")
-        self._group: zarr.Group | None = None
-        self._index: dict[tuple[str, str, int, int], Event] = {}
-        for ev in events:
-            self._index.setdefault((ev.kind, ev.name, ev.step, ev.occurrence), ev)
+        self._index: dict[tuple[str, str, int, int], Event] | None = None  # built on first lookup
 
     def __repr__(self) -> str:
         state = "complete" if self.complete else "incomplete"
@@ -91,11 +87,15 @@ class Trace:
 
     def event(self, name: str, step: int = 0, occurrence: int = 0, kind: str | None = None) -> Event:
         """The event with this name, step and occurrence (and kind, if given)."""
+        if self._index is None:
+            self._index = {}
+            for each in self.events:
+                self._index.setdefault((each.kind, each.name, each.step, each.occurrence), each)
         kinds = [kind] if kind else ["endpoint", "variable", "snapshot", "random_op"]
         for k in kinds:
-            ev = self._index.get((k, name, step, occurrence))
-            if ev is not None:
-                return ev
+            found = self._index.get((k, name, step, occurrence))
+            if found is not None:
+                return found
         steps = sorted({ev.step for ev in self.events if ev.name == name})
         hint = (f"; it was recorded at steps {steps[:20]}" if steps
                 else "; see `tftrace show` for the names")
@@ -107,48 +107,46 @@ class Trace:
         """The values of one event, as numpy (bfloat16 via ml_dtypes, strings as bytes objects)."""
         ev = name_or_event if isinstance(name_or_event, Event) else self.event(
             name_or_event, step, occurrence, kind)
-        shape, fast = self._stored_array(ev)
-        if fast is None:
-            stored = self._read(ev, self._zarr_array(ev), ...)
+        meta = self._array_meta(ev)
+        stored = np.empty(math.prod(meta.shape), dtype=meta.dtype)
+        if meta.contiguous is not None:
+            self._read(ev, chunkio.read_range, meta, 0, stored)
         else:
-            stored = np.empty(math.prod(shape), dtype=fast[1])
-            self._read_range(ev, fast, 0, stored)
-            stored = stored.reshape(shape)
-        return self._decode(ev, stored)
+            region = tuple(slice(None) for _ in meta.shape)
+            self._read(ev, chunkio.read_region, meta, region, stored.reshape(meta.shape))
+        return self._decode(ev, stored.reshape(meta.shape))
 
     def iter_blocks(self, event: Event, max_bytes: int = 8 << 20) -> Iterator[tuple[int, np.ndarray]]:
         """Walk one event's values as flat C-order blocks: ``(flat_start, 1-D block)``.
 
-        Memory stays bounded by ``max_bytes`` per block. Strings come as one block.
-        The blocks depend only on the shape, dtype and ``max_bytes``, so two traces'
-        arrays of one shape are walked in step.
+        Memory stays bounded by ``max_bytes`` per block (plus one chunk for layouts
+        tftrace did not write). Strings come as one block. The blocks depend only on
+        the shape, dtype and ``max_bytes``, so two traces' arrays of one shape are
+        walked in step.
         """
-        _, fast = self._stored_array(event)
+        meta = self._array_meta(event)
         assert event.shape is not None and event.dtype is not None
         if event.dtype == "string":
             yield 0, self.array(event).reshape(-1)
             return
         itemsize = arrays.numpy_dtype(event.dtype).itemsize
-        node = self._zarr_array(event) if fast is None else None
+        contiguous = meta.contiguous is not None
         for start, index in arrays.iter_block_slices(event.shape, itemsize, max_bytes):
-            if fast is None:
-                assert node is not None
-                block = self._read(event, node, index)
-                flat = np.asarray(block).reshape(-1)
+            size = math.prod(_region_shape(event.shape, index))
+            flat = np.empty(size, dtype=meta.dtype)
+            if contiguous:
+                self._read(event, chunkio.read_range, meta, start, flat)
             else:
-                size = math.prod(_region_shape(event.shape, index))
-                flat = np.empty(size, dtype=fast[1])
-                self._read_range(event, fast, start, flat)
+                region = tuple(ix if isinstance(ix, slice) else slice(ix, ix + 1) for ix in index)
+                self._read(event, chunkio.read_region, meta, region,
+                           flat.reshape([s.indices(n)[1] - s.indices(n)[0] for s, n in zip(region, meta.shape)]))
             yield start, self._decode(event, flat, flat.shape)
 
     # -- internals --------------------------------------------------------------
 
-    def _stored_array(self, ev: Event) -> tuple[tuple[int, ...], tuple[chunkio.Layout, np.dtype, bool] | None]:
-        """Validate an event's array metadata (its zarr.json, read once).
-
-        Returns the stored shape and the chunk layout for direct reads, or None for
-        a layout that only zarr-python reads.
-        """
+    def _array_meta(self, ev: Event) -> ArrayMeta:
+        """Validate an event's array metadata (its zarr.json, read once) and check that
+        its chunk files are there, before anything is allocated for it."""
         if ev.dtype is None:
             raise ArrayNotStoredError(f"{self.path}: event #{ev.seq} {ev.name!r} carries no value")
         if ev.array_key is None:
@@ -156,61 +154,31 @@ class Trace:
                 f"{self.path}: the values of {ev.name!r} were not stored (recorded with "
                 f"--capture stats); only statistics and the digest are available")
         where = f"{self.path}: array {ev.array_key} of event #{ev.seq} {ev.name!r}"
-        try:
-            raw = self._store.get(f"{ev.array_key}/zarr.json", MAX_ARRAY_META_BYTES)
-            meta = json.loads(raw) if raw is not None else None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TraceFormatError(f"{where} is unreadable: zarr.json is not valid JSON ({exc})") from None
-        if meta is None:
+        raw = self._store.get(f"{ev.array_key}/zarr.json", MAX_ARRAY_META_BYTES)
+        if raw is None:
             raise TraceFormatError(f"{where} is missing (no {ev.array_key}/zarr.json)")
-        if not isinstance(meta, dict) or meta.get("node_type") != "array" or meta.get("zarr_format") != 3:
-            raise TraceFormatError(f"{self.path}: {ev.array_key} is not a zarr v3 array")
-        attrs = meta.get("attributes")
-        info = attrs.get("tftrace") if isinstance(attrs, dict) else None
-        if not isinstance(info, Mapping) or info.get("dtype") != ev.dtype:
-            raise TraceFormatError(f"{self.path}: array {ev.array_key} does not match event #{ev.seq}"
-                                   f" (expected dtype {ev.dtype}, got {info!r})")
-        shape = meta.get("shape")
-        if ev.dtype == "string":  # one msgpack string of any length
-            ok = (isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int)
-                  and not isinstance(shape[0], bool) and shape[0] >= 0)
-            expected = "[<bytes>]"
-        else:
-            ok = isinstance(shape, list) and tuple(shape) == ev.shape
-            expected = str(list(ev.shape or ()))
-        if not ok or not isinstance(shape, list):
-            raise TraceFormatError(f"{self.path}: array {ev.array_key} has shape {shape!r}, "
-                                   f"expected {expected}")
-        stored = tuple(int(n) for n in shape)
-        return stored, _fast_layout(meta, stored, ev.dtype)
-
-    def _zarr_array(self, ev: Event) -> zarr.Array:
         try:
-            if self._group is None:
-                self._group = zarr.open_group(self._store.zarr_store(), mode="r")
-            node = self._group[str(ev.array_key)]
-        except Exception as exc:
-            raise TraceFormatError(f"{self.path}: array {ev.array_key} of event #{ev.seq} "
-                                   f"{ev.name!r} is missing or unreadable: {exc}") from None
-        if not isinstance(node, zarr.Array):
-            raise TraceFormatError(f"{self.path}: {ev.array_key} is not an array")
-        return node
-
-    def _read(self, ev: Event, node: zarr.Array, index: Any) -> np.ndarray:
-        try:
-            return np.asarray(node[index])
-        except Exception as exc:
-            raise TraceFormatError(f"{self.path}: array {ev.array_key} of {ev.name!r} is corrupted: "
-                                   f"{type(exc).__name__}: {exc}") from None
-
-    def _read_range(self, ev: Event, fast: tuple[chunkio.Layout, np.dtype, bool], start: int,
-                    out: np.ndarray) -> None:
-        layout, dtype, compressed = fast
-        try:
-            chunkio.read_range(self._store, str(ev.array_key), layout, dtype, compressed, start, out)
+            meta = parse_array_meta(raw, ev.dtype, ev.shape)
         except TraceFormatError as exc:
+            raise TraceFormatError(f"{where} is unreadable: {exc}") from None
+        needed = meta.chunk_count if math.prod(meta.shape) else 0
+        found = self._store.count_files(str(ev.array_key), needed + 1) - 1  # less its zarr.json
+        if found < needed:
+            raise TraceFormatError(
+                f"{where} is corrupted: its shape {list(meta.shape)} needs {needed} chunk files, "
+                f"the trace holds {max(found, 0)} (tftrace writes every chunk)")
+        return meta
+
+    def _read(self, ev: Event, read: Any, meta: ArrayMeta, where: Any, out: np.ndarray) -> None:
+        try:
+            read(self._store, str(ev.array_key), meta, where, out)
+        except TraceFormatError as exc:
+            message = str(exc)
+            prefix = f"{self.path}: "
+            if message.startswith(prefix):
+                message = message[len(prefix):]
             raise TraceFormatError(f"{self.path}: array {ev.array_key} of {ev.name!r} is corrupted: "
-                                   f"{exc}") from None
+                                   f"{message}") from None
 
     def _decode(self, ev: Event, stored: np.ndarray, shape: Any = None) -> np.ndarray:
         encoding = node_encoding(ev)
@@ -220,26 +188,6 @@ class Trace:
         except TraceFormatError as exc:
             raise TraceFormatError(f"{self.path}: array {ev.array_key} of {ev.name!r} is corrupted: "
                                    f"{exc}") from None
-
-
-def _fast_layout(meta: dict[str, Any], shape: tuple[int, ...],
-                 dtype: str) -> tuple[chunkio.Layout, np.dtype, bool] | None:
-    """The chunk layout for direct reads, or None to read through zarr-python."""
-    stored = arrays.stored_dtype(dtype)
-    try:
-        compressed = chunkio.codecs_supported(meta.get("codecs"))
-        chunks = tuple(int(n) for n in meta["chunk_grid"]["configuration"]["chunk_shape"])
-        encoding = meta.get("chunk_key_encoding", {})
-        separator = encoding.get("configuration", {}).get("separator", "/")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-    if len(chunks) != len(shape) or any(n < 1 for n in chunks):
-        return None  # zarr-python says what is wrong with it
-    if (compressed is None or meta.get("data_type") != stored.name or meta.get("storage_transformers")
-            or encoding.get("name") != "default" or not isinstance(separator, str)):
-        return None
-    layout = chunkio.layout_of(shape, chunks, separator)
-    return None if layout is None else (layout, stored, compressed)
 
 
 def _region_shape(shape: tuple[int, ...], index: tuple[Any, ...]) -> tuple[int, ...]:
@@ -283,11 +231,11 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
             raise TraceNotFoundError(f"{resolved}: not a trace (no zarr.json)")
         try:
             root_meta = json.loads(root)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise TraceFormatError(f"{resolved}: zarr.json is not valid JSON") from None
         if not isinstance(root_meta, dict) or root_meta.get("zarr_format") != 3:
-            raise TraceFormatError(f"{resolved}: expected a zarr v3 group, got "
-                                   f"zarr_format={root_meta.get('zarr_format') if isinstance(root_meta, dict) else None!r}")
+            got = root_meta.get("zarr_format") if isinstance(root_meta, dict) else None
+            raise TraceFormatError(f"{resolved}: expected a zarr v3 group, got zarr_format={got!r:.40}")
         attrs = root_meta.get("attributes", {})
         meta = attrs.get("tftrace") if isinstance(attrs, dict) else None
         if not isinstance(meta, dict):
@@ -312,37 +260,37 @@ def _read_log(read_store: store.ReadStore, path: Path) -> tuple[dict[str, Any], 
     end_record: dict[str, Any] | None = None
     segment = 0
     while True:
-        data = read_store.get(log_key(segment), MAX_SEGMENT_BYTES)
-        if data is None:
+        records = log.segment_records(read_store, segment)
+        if records is None:
             break
+        where = f"{path}: log segment {segment}"
         try:
-            records = list(_unpack_records(data))
+            for record in records:
+                kind = record.get("type")
+                if ended:
+                    raise TraceFormatError(f"{path}: records after the end record in segment {segment}")
+                if kind == "environment":
+                    environment.update(_environment(record.get("environment"), where))
+                elif kind == "event":
+                    ev = _event(record, path, segment)
+                    if ev.seq != len(events):
+                        raise TraceFormatError(f"{path}: expected event #{len(events)}, got #{ev.seq} "
+                                               f"(segment {segment}): the log has a gap")
+                    events.append(ev)
+                elif kind == "end":
+                    ended = True
+                    end_record = record
+                    complete = _end_field(record, "complete", fields.BOOL, where) is True
+                    _end_status(record, where)
+                    end_time = _end_field(record, "end_time", fields.NUMBER, where)
+                    if end_time is not None:
+                        environment["end_time"] = end_time
+                else:
+                    raise TraceFormatError(f"{path}: unknown log record type {kind!r:.60} in segment {segment}")
         except TraceFormatError as exc:
-            raise TraceFormatError(f"{path}: log segment {segment} is corrupted: {exc}") from None
-        for record in records:
-            kind = record.get("type")
-            if ended:
-                raise TraceFormatError(f"{path}: records after the end record in segment {segment}")
-            if kind == "environment":
-                env = record.get("environment")
-                if not isinstance(env, dict):
-                    raise TraceFormatError(f"{path}: expected an environment mapping in segment {segment}")
-                environment.update(env)
-            elif kind == "event":
-                ev = _event(record, path, segment)
-                if ev.seq != len(events):
-                    raise TraceFormatError(f"{path}: expected event #{len(events)}, got #{ev.seq} "
-                                           f"(segment {segment}): the log has a gap")
-                events.append(ev)
-            elif kind == "end":
-                ended = True
-                end_record = record
-                complete = record.get("complete") is True
-                for key in ("end_time",):
-                    if key in record:
-                        environment[key] = record[key]
-            else:
-                raise TraceFormatError(f"{path}: unknown log record type {kind!r} in segment {segment}")
+            if str(exc).startswith(str(path)):
+                raise
+            raise TraceFormatError(f"{where} is corrupted: {exc}") from None
         segment += 1
     if segment == 0 or not environment and not events:
         raise TraceFormatError(f"{path}: the trace has no event log (log/0 is missing): "
@@ -351,25 +299,35 @@ def _read_log(read_store: store.ReadStore, path: Path) -> tuple[dict[str, Any], 
     return environment, tuple(events), end_record
 
 
+def _environment(env: Any, where: str) -> dict[str, Any]:
+    try:
+        return fields.check_environment(env)
+    except TraceFormatError as exc:
+        raise TraceFormatError(f"{where}: bad environment record: {exc}") from None
+
+
+def _end_field(record: dict[str, Any], key: str, field_type: fields.FieldType, where: str) -> Any:
+    value = record.get(key)
+    if key in record and not field_type.check(value):
+        raise TraceFormatError(f"{where}: bad end record: {key}: expected {field_type.expected}, "
+                               f"got {fields.describe(value)}")
+    return value
+
+
+_RUN_STATUS = fields.FieldType(f"one of {', '.join(RUN_STATUSES)}", lambda x: x in RUN_STATUSES)
+_EXCEPTION = fields.FieldType("a map of str (type, message, traceback)", lambda x: isinstance(x, dict) and all(
+    isinstance(k, str) and isinstance(v, str) for k, v in x.items()))
+
+
+def _end_status(record: dict[str, Any], where: str) -> None:
+    """The run-status keys of the end record (docs/format.md), checked like every field."""
+    _end_field(record, "status", _RUN_STATUS, where)
+    _end_field(record, "exception", _EXCEPTION, where)
+    _end_field(record, "signal", fields.STR, where)
+
+
 def _event(record: dict[str, Any], path: Path, segment: int) -> Event:
     try:
         return Event.from_dict(record)
     except TraceFormatError as exc:
         raise TraceFormatError(f"{path}: bad event record in log segment {segment}: {exc}") from None
-
-
-def _unpack_records(data: bytes) -> Iterator[dict[str, Any]]:
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, use_list=True,
-                                max_buffer_size=len(data) + 1)
-    unpacker.feed(data)
-    try:
-        for record in unpacker:
-            if not isinstance(record, dict):
-                raise TraceFormatError(f"expected a record mapping, got {type(record).__name__}")
-            yield record
-    except TraceFormatError:
-        raise
-    except Exception as exc:
-        raise TraceFormatError(f"not msgpack: {type(exc).__name__}: {exc}") from None
-    if unpacker.tell() != len(data):
-        raise TraceFormatError(f"truncated record at byte {unpacker.tell()} of {len(data)}")

@@ -6,15 +6,21 @@ layer only ever sees the plain dicts. ``docs/format.md`` documents every key.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from tftrace.errors import TraceFormatError, UsageError
+from tftrace.format import fields, limits
+from tftrace.format.fields import FieldError, describe
 
 FORMAT_NAME = "tftrace"
-FORMAT_VERSION = 1
-#: Versions this reader understands; older ones are migrated on read (see migrate.py).
-READABLE_VERSIONS = (1,)
+#: 2: the crc32c-tree-4MiB content digest (docs/format.md, "The format field and the version rule").
+FORMAT_VERSION = 2
+#: Versions this reader understands. Version 1 differs only in the digest scheme its
+#: writer used (crc32-tree-4MiB or older), which the digest string names, so it reads as is.
+READABLE_VERSIONS = (1, 2)
 
 EVENT_KINDS = ("variable", "random_op", "endpoint", "snapshot")
 
@@ -26,10 +32,12 @@ DTYPES = (
     "bool", "complex64", "complex128", "string",
 )
 
-# Bounds on metadata read from disk: a trace is untrusted input.
-MAX_NAME_CHARS = 1 << 16
-MAX_RANK = 64
-MAX_ATTRS_BYTES = 1 << 20
+# Bounds on metadata read from disk (a trace is untrusted input): see limits.py.
+MAX_NAME_CHARS = limits.MAX_NAME_CHARS
+MAX_RANK = limits.MAX_RANK
+MAX_ATTRS_BYTES = limits.MAX_ATTRS_BYTES
+#: A digest string: "<scheme>:<hex>", at most this long.
+MAX_DIGEST_CHARS = 1024
 
 
 def parse_format(meta: Mapping[str, Any], path: str) -> int:
@@ -57,7 +65,7 @@ def parse_format(meta: Mapping[str, Any], path: str) -> int:
     return version
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stats:
     """Summary statistics of one array.
 
@@ -78,15 +86,16 @@ class Stats:
 
     @classmethod
     def from_dict(cls, d: Any) -> Stats:
+        """Validate a ``stats`` map; raises :class:`FieldError` naming the key."""
         if not isinstance(d, Mapping):
-            raise TraceFormatError(f"expected a stats mapping, got {type(d).__name__}")
-        return cls(size=_int(d.get("size"), "stats.size"), min=_opt_float(d.get("min")),
-                   max=_opt_float(d.get("max")), mean=_opt_float(d.get("mean")),
-                   nan_count=_int(d.get("nan", 0), "stats.nan"),
-                   inf_count=_int(d.get("inf", 0), "stats.inf"))
+            raise FieldError("stats", "a map or nil", describe(d))
+        return cls(size=_count(d.get("size"), "stats.size"), min=_opt_float(d.get("min"), "stats.min"),
+                   max=_opt_float(d.get("max"), "stats.max"), mean=_opt_float(d.get("mean"), "stats.mean"),
+                   nan_count=_count(d.get("nan", 0), "stats.nan"),
+                   inf_count=_count(d.get("inf", 0), "stats.inf"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One entry of the ordered event log: a light digest, never the array itself.
 
@@ -158,42 +167,66 @@ class Event:
 
     @classmethod
     def from_dict(cls, d: Any) -> Event:
-        if not isinstance(d, Mapping):
-            raise TraceFormatError(f"expected an event mapping, got {type(d).__name__}")
+        """Validate an event record: every key's type, and the attrs of its kind.
+
+        Raises :class:`TraceFormatError` naming the event (``event #seq 'name'``) and the field.
+        """
+        if not isinstance(d, dict):
+            raise TraceFormatError(f"expected an event record map, got {describe(d)}")
+        try:
+            return cls._parse(d)
+        except FieldError as exc:
+            seq, name = d.get("seq"), d.get("name")
+            who = (f"event #{seq}" if _is_count(seq) else "event") + \
+                (f" {_short_name(name)!r}" if isinstance(name, str) else "")
+            raise TraceFormatError(f"{who}: {exc}") from None
+
+    @classmethod
+    def _parse(cls, d: dict[str, Any]) -> Event:
+        # exact type checks: msgpack gives exact ints and strs, and a trace holds millions of events
+        seq = d.get("seq")
+        if type(seq) is not int or seq < 0:
+            raise FieldError("seq", "a non-negative int", describe(seq))
         kind = d.get("kind")
-        if kind not in EVENT_KINDS:
-            raise TraceFormatError(f"expected event kind in {EVENT_KINDS}, got {kind!r}")
+        if type(kind) is not str or kind not in _KINDS:
+            raise FieldError("kind", f"one of {', '.join(EVENT_KINDS)}", describe(kind))
+        kind = _KINDS[kind]  # one shared str per kind
         name = d.get("name")
-        if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
-            raise TraceFormatError(f"expected an event name string, got {type(name).__name__}")
+        if type(name) is not str:
+            raise FieldError("name", "a str", describe(name))
+        if len(name) > MAX_NAME_CHARS:
+            raise FieldError("name", f"at most {MAX_NAME_CHARS} characters", f"{len(name)} characters")
+        step, occurrence, t = d.get("step", 0), d.get("occ", 0), d.get("t", 0.0)
+        if type(step) is not int or step < 0:
+            raise FieldError("step", "a non-negative int", describe(step))
+        if type(occurrence) is not int or occurrence < 0:
+            raise FieldError("occ", "a non-negative int", describe(occurrence))
+        if type(t) is not float and type(t) is not int:
+            raise FieldError("t", "a number", describe(t))
         dtype = d.get("dtype")
         shape: tuple[int, ...] | None = None
-        stats = None
-        array_key = None
+        stats = digest = array_key = None
         if dtype is not None:
-            if dtype not in DTYPES:
-                raise TraceFormatError(f"expected dtype in {DTYPES}, got {dtype!r}")
-            raw_shape = d.get("shape")
-            if not isinstance(raw_shape, (list, tuple)) or len(raw_shape) > MAX_RANK:
-                raise TraceFormatError(f"expected a shape list, got {raw_shape!r}")
-            shape = tuple(_int(n, "shape") for n in raw_shape)
-            if any(n < 0 for n in shape):
-                raise TraceFormatError(f"expected non-negative dimensions, got {shape}")
+            if type(dtype) is not str or dtype not in _DTYPES:
+                raise FieldError("dtype", f"one of {', '.join(DTYPES)}", describe(dtype))
+            dtype = _DTYPES[dtype]
+            shape = _shape(d.get("shape"), dtype)
             if d.get("stats") is not None:
                 stats = Stats.from_dict(d["stats"])
+                if stats.size != math.prod(shape):
+                    raise FieldError("stats.size", f"{math.prod(shape)} (the number of elements of the shape)",
+                                     str(stats.size))
+            digest = d.get("digest")
+            if digest is not None and not _is_digest(digest):
+                raise FieldError("digest", f"a str '<scheme>:<hex>' of at most {MAX_DIGEST_CHARS} characters",
+                                 describe(digest))
             array_key = d.get("array")
             if array_key is not None and not _is_array_key(array_key):
-                raise TraceFormatError(f"expected an array key like 'arrays/12', got {array_key!r}")
-        attrs = d.get("attrs", {})
-        if not isinstance(attrs, Mapping):
-            raise TraceFormatError(f"expected event attrs mapping, got {type(attrs).__name__}")
-        digest = d.get("digest")
-        t = d.get("t", 0.0)
-        return cls(seq=_int(d.get("seq"), "seq"), kind=kind, name=name,
-                   step=_int(d.get("step", 0), "step"), occurrence=_int(d.get("occ", 0), "occ"),
-                   time=float(t) if isinstance(t, (int, float)) else 0.0,
-                   shape=shape, dtype=dtype, stats=stats,
-                   digest=digest if isinstance(digest, str) else None,
+                raise FieldError("array", "an array key like 'arrays/12' or nil", describe(array_key))
+        attrs = d.get("attrs")
+        attrs = fields.check_attrs(kind, attrs) if attrs else _NO_ATTRS
+        return cls(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence, time=float(t),
+                   shape=shape, dtype=dtype, stats=stats, digest=digest,
                    array_key=array_key, attrs=attrs)
 
 
@@ -216,6 +249,31 @@ def check_name(name: Any, what: str = "event name", *, allow_empty: bool = False
     return name
 
 
+_KINDS = {k: k for k in EVENT_KINDS}
+_DTYPES = {d: d for d in DTYPES}
+_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+
+
+def _shape(raw: Any, dtype: str) -> tuple[int, ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_RANK:
+        raise FieldError("shape", f"a list of at most {MAX_RANK} ints", describe(raw))
+    shape = tuple(_count(n, "shape") for n in raw)
+    itemsize = 1 if dtype == "string" else _ITEMSIZE[dtype]
+    if math.prod(shape) * itemsize > limits.MAX_ARRAY_BYTES:
+        raise FieldError("shape", f"at most {limits.MAX_ARRAY_BYTES} bytes of values",
+                         f"{list(shape)} of {dtype}")
+    return shape
+
+
+def _is_digest(value: Any) -> bool:
+    return (isinstance(value, str) and len(value) <= MAX_DIGEST_CHARS and ":" in value
+            and value.isascii() and value.isprintable())
+
+
+def _short_name(name: str) -> str:
+    return name if len(name) <= 80 else name[:77] + "..."
+
+
 def array_key_for(seq: int) -> str:
     """The store key of an event's array: derived from its sequence number, never its name."""
     return f"arrays/{seq}"
@@ -228,15 +286,24 @@ def _is_array_key(key: Any) -> bool:
     return tail.isdigit() and tail.isascii()
 
 
-def _int(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TraceFormatError(f"expected an integer {what}, got {value!r}")
-    return value
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _opt_float(value: Any) -> float | None:
+def _count(value: Any, what: str) -> int:
+    if not _is_count(value):
+        raise FieldError(what, "a non-negative int", describe(value))
+    return int(value)
+
+
+def _opt_float(value: Any, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    raise TraceFormatError(f"expected a number or nil, got {value!r}")
+    raise FieldError(what, "a number or nil", describe(value))
+
+
+_ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8, "int8": 1, "int16": 2,
+             "int32": 4, "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8,
+             "bool": 1, "complex64": 8, "complex128": 16}

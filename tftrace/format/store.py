@@ -2,21 +2,23 @@
 
 Recording always writes a directory (appending to a zip cannot survive a crash);
 a ``.zarr.zip`` target is recorded into ``X.zarr.zip.partial/`` and packed on close.
-Reading goes through zarr's stores so both forms share one code path.
+Reading goes through :class:`ReadStore`, one bounded, link-refusing code path for both
+forms; only the writer uses zarr-python (to create the groups).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any, BinaryIO, Iterator
 
-import zarr
-from zarr.storage import LocalStore, ZipStore
-
-from tftrace.errors import TraceExistsError, TraceFormatError, TraceLockedError, TraceNotFoundError
+from tftrace.errors import (TftraceError, TraceExistsError, TraceFormatError, TraceLockedError,
+                            TraceNotFoundError, TraceWriteError)
+from tftrace.format import safe_fs
 
 ZIP_SUFFIX = ".zarr.zip"
 PARTIAL_SUFFIX = ".partial"
@@ -35,6 +37,8 @@ def partial_dir(zip_path: str | os.PathLike[str]) -> Path:
 def resolve_for_reading(path: str | os.PathLike[str]) -> Path:
     """The path to read: the zip, or its ``.partial`` directory if recording never finished."""
     p = Path(path)
+    if "\0" in str(p):
+        raise TraceNotFoundError(f"{p}: no such trace (a path never contains a NUL character)")
     if p.exists():
         return p
     if is_zip_path(p) and partial_dir(p).is_dir():
@@ -43,92 +47,224 @@ def resolve_for_reading(path: str | os.PathLike[str]) -> Path:
 
 
 class ReadStore:
-    """Read access to one trace: raw keys (metadata, log) and the zarr store (arrays).
+    """Read access to one trace's keys (metadata, log segments, chunks), directory or zip.
 
-    Raw keys are read with their size checked first, so a corrupted or hostile
-    store cannot make the reader allocate absurd amounts of memory.
+    Every read is bounded: sizes are checked before reading, so a corrupted or hostile
+    store cannot make the reader allocate absurd amounts of memory. In a directory no
+    symbolic link is followed (``safe_fs``); in a zip only stored or deflated,
+    unencrypted entries are read, and never more than their declared size.
     """
 
     def __init__(self, path: Path):
         self.path = path
         self._zip: zipfile.ZipFile | None = None
-        self._zarr: LocalStore | ZipStore | None = None
+        self._root_fd: int | None = None
+        self._counts: dict[str, int] | None = None
         if path.is_dir():
-            if not (path / "zarr.json").is_file():
+            try:
+                self._root_fd = safe_fs.open_root(path)
+                fd = safe_fs.open_file(path, self._root_fd, "zarr.json")
+            except TraceFormatError as exc:
+                self.close()
+                raise TraceFormatError(f"{path}: {exc}") from None
+            except OSError as exc:
+                self.close()
+                raise TraceFormatError(f"{path}: cannot read the trace: {exc.strerror or exc}") from None
+            if fd is None:
+                self.close()
                 raise TraceNotFoundError(f"{path}: not a trace (the directory has no zarr.json)")
+            os.close(fd)
             return
-        if not zipfile.is_zipfile(path):
-            raise TraceFormatError(f"{path}: not a trace (expected a directory or a zip file, got another file)")
         try:
+            if not zipfile.is_zipfile(path):
+                raise TraceFormatError(f"{path}: not a trace (expected a directory or a zip file, "
+                                       "got another file)")
             self._zip = zipfile.ZipFile(path, "r")
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise TraceFormatError(f"{path}: unreadable zip file: {exc}") from None
+        except TraceFormatError:
+            raise
+        except Exception as exc:  # zipfile raises many types on a corrupted central directory
+            raise TraceFormatError(f"{path}: unreadable zip file: {_reason(exc)}") from None
+        names = self._zip.namelist()
+        if len(set(names)) != len(names):
+            self.close()
+            raise TraceFormatError(f"{path}: the zip file holds several entries of one name: "
+                                   "corrupted or not a trace")
+
+    @property
+    def is_zip(self) -> bool:
+        return self._zip is not None
 
     def get(self, key: str, limit: int) -> bytes | None:
         """The bytes stored under ``key``, ``None`` if absent; refuse more than ``limit`` bytes."""
-        try:
-            if self._zip is not None:
-                try:
-                    info = self._zip.getinfo(key)
-                except KeyError:
-                    return None
-                size = info.file_size
-                self._check_size(key, size, limit)
-                return self._zip.read(info)
-            file = self.path / key
-            if not file.is_file():
+        with self._opened(key, limit) as f:
+            if f is None:
                 return None
-            self._check_size(key, file.stat().st_size, limit)
-            return file.read_bytes()
-        except TraceFormatError:
-            raise
-        except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
-            raise TraceFormatError(f"{self.path}: cannot read {key}: {exc}") from None
+            # one more byte than checked (a file of the checked size reads whole), no bigger buffer
+            size = os.fstat(f.fileno()).st_size if self._zip is None else limit
+            data = f.read(min(size, limit) + 1)
+        if len(data) > limit:  # a file that grew while read
+            self._check_size(key, len(data), limit)
+        return data
 
     def read_into(self, key: str, out: memoryview) -> bool:
-        """Read a key of exactly ``len(out)`` bytes into ``out``; False if the key is absent.
+        """Read a key of exactly ``len(out)`` bytes into ``out``; False if the key is absent."""
+        with self._opened(key, out.nbytes) as f:
+            if f is None:
+                return False
+            size = self._readinto_full(f, out)
+            extra = f.read(1)
+        if size != out.nbytes or extra:
+            raise TraceFormatError(f"chunk {key} is {'more than ' if extra else ''}{size} bytes, "
+                                   f"expected {out.nbytes}")
+        return True
 
-        For a directory this reads straight into the caller's (numpy) memory.
-        """
-        data = None
+    def size(self, key: str) -> int | None:
+        """The declared size of ``key`` (None if absent), without reading it."""
         try:
             if self._zip is not None:
-                data = self.get(key, out.nbytes)
-                if data is None:
-                    return False
-                size = len(data)
-            else:
-                file = self.path / key
-                if not file.is_file():
-                    return False
-                size = file.stat().st_size
-                if size == out.nbytes:
-                    with open(file, "rb", buffering=0) as f:
-                        size = f.readinto(out)
+                info = self._zip.NameToInfo.get(key)
+                return None if info is None else info.file_size
+            fd = safe_fs.open_file(self.path, self._root_fd, key)
+            if fd is None:
+                return None
+            try:
+                return os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+        except TraceFormatError as exc:
+            raise TraceFormatError(f"{self.path}: {exc}") from None
         except OSError as exc:
-            raise TraceFormatError(f"{self.path}: cannot read {key}: {exc}") from None
-        if size != out.nbytes:
-            raise TraceFormatError(f"chunk {key} is {size} bytes, expected {out.nbytes}")
-        if data is not None:
-            out[:] = data
-        return True
+            raise TraceFormatError(f"{self.path}: cannot read {key}: {exc.strerror or exc}") from None
+
+    @contextlib.contextmanager
+    def open(self, key: str, limit: int) -> Iterator[BinaryIO | None]:
+        """A binary stream of ``key`` (None if absent) that yields at most its checked size."""
+        with self._opened(key, limit) as f:
+            yield f
+
+    @contextlib.contextmanager
+    def _opened(self, key: str, limit: int) -> Iterator[Any]:
+        with self._converted(key):
+            f = self._open(key, limit)
+        if f is None:
+            yield None
+            return
+        try:
+            with self._converted(key, body=True):
+                yield f
+        finally:
+            f.close()
+
+    def _open(self, key: str, limit: int) -> Any:
+        if self._zip is not None:
+            info = self._zip.NameToInfo.get(key)
+            if info is None:
+                return None
+            self._check_entry(info)
+            self._check_size(key, info.file_size, limit)
+            return self._zip.open(info)
+        fd = safe_fs.open_file(self.path, self._root_fd, key)
+        if fd is None:
+            return None
+        f = os.fdopen(fd, "rb", buffering=0)
+        try:
+            self._check_size(key, os.fstat(fd).st_size, limit)
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    @contextlib.contextmanager
+    def _converted(self, key: str, body: bool = False) -> Iterator[None]:
+        """Errors of reading ``key`` as one-line TraceFormatErrors naming the store; in the
+        caller's ``body`` its own TftraceErrors pass unchanged."""
+        try:
+            yield
+        except TftraceError as exc:
+            if body or str(exc).startswith(str(self.path)):
+                raise
+            raise type(exc)(f"{self.path}: {exc}") from None
+        except OSError as exc:
+            raise TraceFormatError(f"{self.path}: cannot read {key}: {exc.strerror or exc}") from None
+        except Exception as exc:  # zipfile / zlib: BadZipFile, zlib.error, EOFError, ...
+            raise TraceFormatError(f"{self.path}: cannot read {key}: {_reason(exc)}") from None
+
+    @staticmethod
+    def _readinto_full(f: Any, out: memoryview) -> int:
+        done = 0
+        while done < out.nbytes:
+            n = f.readinto(out[done:])
+            if not n:
+                break
+            done += n
+        return done
+
+    def read_block(self, stream: BinaryIO, key: str, size: int) -> bytes:
+        """Up to ``size`` bytes of an opened ``key``; errors name the store and key."""
+        with self._converted(key):
+            return stream.read(size)
+
+    def _check_entry(self, info: zipfile.ZipInfo) -> None:
+        if info.flag_bits & 0x1:
+            raise TraceFormatError(f"zip entry {info.filename} is encrypted; a trace's entries are "
+                                   "never encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise TraceFormatError(
+                f"zip entry {info.filename} uses compression method {info.compress_type}; expected "
+                f"stored ({zipfile.ZIP_STORED}) or deflate ({zipfile.ZIP_DEFLATED}): unzip it and "
+                "read the directory, or re-pack it with `tftrace pack`")
 
     def _check_size(self, key: str, size: int, limit: int) -> None:
         if size > limit:
             raise TraceFormatError(f"{self.path}: {key} is {size} bytes, more than the {limit} bytes "
-                                   "a trace ever writes there: corrupted or not a trace")
+                                   "a trace ever holds there: corrupted or not a trace")
 
-    def zarr_store(self) -> LocalStore | ZipStore:
-        if self._zarr is None:
-            self._zarr = (LocalStore(self.path, read_only=True) if self._zip is None
-                          else ZipStore(self.path, mode="r"))
-        return self._zarr
+    def count_files(self, prefix: str, at_least: int) -> int:
+        """How many files lie under the directory ``prefix`` (counting stops at ``at_least``)."""
+        prefix = prefix.rstrip("/") + "/"
+        if self._zip is not None:
+            if self._counts is None:  # one pass over the zip's index, on first use
+                counts: dict[str, int] = {}
+                for name in self._zip.NameToInfo:
+                    if name.startswith("arrays/") and not name.endswith("/"):
+                        head = "/".join(name.split("/", 2)[:2]) + "/"
+                        counts[head] = counts.get(head, 0) + 1
+                self._counts = counts
+            if prefix.count("/") == 2 and prefix.startswith("arrays/"):
+                return self._counts.get(prefix, 0)
+            return sum(1 for name in self._zip.NameToInfo if name.startswith(prefix)
+                       and not name.endswith("/"))
+        try:
+            return safe_fs.count_files(self.path, self._root_fd, prefix, at_least)
+        except OSError as exc:
+            raise TraceFormatError(f"{self.path}: cannot list {prefix}: {exc.strerror or exc}") from None
+
+    def keys(self) -> Iterator[str]:
+        """Every file's key (for pack); refuses links and special files in a directory."""
+        if self._zip is not None:
+            yield from (name for name in self._zip.NameToInfo if not name.endswith("/"))
+            return
+        with self._converted("its file list"):
+            yield from safe_fs.walk_files(self.path, self._root_fd)
 
     def close(self) -> None:
         if self._zip is not None:
             self._zip.close()
-        if self._zarr is not None:
-            self._zarr.close()
+            self._zip = None
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+            self._root_fd = None
+
+    def __del__(self) -> None:  # a Trace that is never closed must not keep its directory open
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def lock_path(target: str | os.PathLike[str]) -> Path:
@@ -182,7 +318,8 @@ def prepare_directory(target: Path, overwrite: bool) -> None:
     """Make sure ``target`` can be recorded into; refuse to clobber a trace unless asked."""
     if target.exists() or target.is_symlink():
         if not overwrite:
-            raise TraceExistsError(f"{target}: already exists; pass overwrite=True or choose another path")
+            raise TraceExistsError(f"{target}: already exists; choose another path or replace it",
+                                   option="overwrite")
         if target.is_dir() and not target.is_symlink():
             if any(target.iterdir()) and not (target / "zarr.json").exists():
                 raise TraceExistsError(
@@ -193,7 +330,10 @@ def prepare_directory(target: Path, overwrite: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
 
 
-def open_write_group(directory: Path, attributes: dict) -> zarr.Group:
+def open_write_group(directory: Path, attributes: dict[str, Any]) -> Any:
+    import zarr  # only recording needs zarr-python
+    from zarr.storage import LocalStore
+
     return zarr.open_group(LocalStore(directory), mode="w-", attributes=attributes)
 
 
@@ -229,21 +369,62 @@ def file_mode() -> int:
 
 
 def pack(source: Path, out: Path) -> None:
-    """Pack a directory trace into one zip (entries stored: chunks are compressed already)."""
+    """Pack a directory trace into one zip (entries stored: chunks are compressed already).
+
+    The zip is written to a file with no name (or a fresh exclusive one) and renamed
+    to ``out`` when whole; links and special files in ``source`` are refused, never
+    followed, and a failure leaves nothing behind. A write error names ``out``.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".zip")
-    os.fchmod(fd, file_mode())
-    os.close(fd)
+    read_store = ReadStore(source)
     try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for root, dirs, files in os.walk(source):
-                dirs.sort()
-                for name in sorted(files):
-                    if name.startswith(".tmp-"):
-                        continue
-                    full = Path(root) / name
-                    zf.write(full, full.relative_to(source).as_posix())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with exclusive_output(out) as output:
+            with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for key in read_store.keys():
+                    if key.rsplit("/", 1)[-1].startswith(".tmp-"):
+                        continue  # a log segment a killed writer had not renamed yet
+                    _copy_entry(read_store, key, zf)
+    finally:
+        read_store.close()
+
+
+COPY_BLOCK = 8 << 20
+
+
+@contextlib.contextmanager
+def exclusive_output(out: Path) -> Iterator[BinaryIO]:
+    """A new file that becomes ``out`` when the block ends without error.
+
+    Nothing is left behind on failure (or, with ``O_TMPFILE``, on kill). Reads in the
+    block must raise :class:`TftraceError` s (a :class:`ReadStore` does); any other
+    ``OSError`` is a write error and becomes a :class:`TraceWriteError` naming ``out``.
+    """
+    try:
+        output = safe_fs.ExclusiveOutput(out)
+    except OSError as exc:
+        raise TraceWriteError(f"{out}: cannot create the packed trace: {exc.strerror or exc}") from None
+    try:
+        yield output.file
+        output.commit()
+    except TftraceError:
+        output.discard()
         raise
+    except OSError as exc:
+        output.discard()
+        raise TraceWriteError(f"{out}: cannot write the packed trace: {exc.strerror or exc}; "
+                              "nothing was written there") from None
+    except BaseException:
+        output.discard()
+        raise
+
+
+def _copy_entry(read_store: ReadStore, key: str, zf: zipfile.ZipFile) -> None:
+    with read_store.open(key, 1 << 62) as src:
+        if src is None:  # removed while packing
+            return
+        info = zipfile.ZipInfo(key, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_STORED
+        info.external_attr = 0o644 << 16
+        with zf.open(info, "w", force_zip64=True) as dst:
+            while block := read_store.read_block(src, key, COPY_BLOCK):
+                dst.write(block)

@@ -22,9 +22,9 @@ import msgpack
 import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
-from tftrace.format import arrays, chunkio, store
-from tftrace.format.schema import (EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, MAX_ATTRS_BYTES, Event,
-                                   array_key_for, check_name)
+from tftrace.format import arrays, chunkio, digest, limits, store
+from tftrace.format.fields import FieldError, check_attrs, check_environment
+from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for, check_name
 from tftrace.format.status import RunStatus
 
 CAPTURE_MODES = ("full", "stats")
@@ -48,7 +48,7 @@ class TraceWriter:
     """
 
     def __init__(self, path: Path, directory: Path, capture: str, environment: Mapping[str, Any],
-                 digest_scheme: str = arrays.DIGEST_SCHEME):
+                 digest_scheme: str = digest.DIGEST_SCHEME):
         self.path = path
         self.directory = directory
         self.capture = capture
@@ -68,13 +68,13 @@ class TraceWriter:
             directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
         self._group.require_group("arrays")
         env = {"capture": capture, "start_time": self._start, **dict(environment)}
-        self._append({"type": "environment", "environment": env})
+        self._append({"type": "environment", "environment": _checked_environment(env)})
         self.flush()
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, environment: Mapping[str, Any] | None = None,
                capture: str = "full", overwrite: bool = False,
-               digest_scheme: str = arrays.DIGEST_SCHEME) -> TraceWriter:
+               digest_scheme: str = digest.DIGEST_SCHEME) -> TraceWriter:
         """Start a new trace at ``path`` (``X.zarr`` directory or ``X.zarr.zip``).
 
         Parameters
@@ -89,13 +89,13 @@ class TraceWriter:
         overwrite : bool
             Replace an existing trace at ``path``.
         digest_scheme : str
-            One of ``arrays.WRITABLE_DIGEST_SCHEMES``; the default is the fast CRC tree
+            One of ``digest.WRITABLE_DIGEST_SCHEMES``; the default is the fast CRC tree
             (docs/format.md, "Content digest").
         """
         if capture not in CAPTURE_MODES:
             raise UsageError(f"capture must be one of {', '.join(CAPTURE_MODES)}; got {capture!r}")
-        if digest_scheme not in arrays.WRITABLE_DIGEST_SCHEMES:
-            raise UsageError(f"digest scheme must be one of {', '.join(arrays.WRITABLE_DIGEST_SCHEMES)}; "
+        if digest_scheme not in digest.WRITABLE_DIGEST_SCHEMES:
+            raise UsageError(f"digest scheme must be one of {', '.join(digest.WRITABLE_DIGEST_SCHEMES)}; "
                              f"got {digest_scheme!r}")
         target = Path(path)
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
@@ -125,10 +125,7 @@ class TraceWriter:
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
         check_name(name, allow_empty=True)
-        attrs = dict(attrs or {})
-        if len(_pack(attrs, "event attrs")) > MAX_ATTRS_BYTES:
-            raise UsageError(f"the attributes of event {name!r:.80} take more than "
-                             f"{MAX_ATTRS_BYTES} bytes; expected short metadata")
+        checked_attrs = _checked_attrs(kind, attrs)  # before anything is written
         with self._lock, writing(self.path):
             self._check_open()
             seq = self._seq
@@ -140,7 +137,7 @@ class TraceWriter:
                 if value is not None:
                     fields = self._store_value(seq, arrays.as_array(value))
                 event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
-                              time=time.time() - self._start, attrs=attrs, **fields)
+                              time=time.time() - self._start, attrs=checked_attrs, **fields)
                 record = _pack({"type": "event", **event.to_dict()}, "event record")
             except BaseException:
                 _remove_tree(self.directory / array_key_for(seq))
@@ -159,7 +156,7 @@ class TraceWriter:
         stored, encoding = arrays.encode(value, dtype)
         # Digest and statistics go leaf by leaf in the worker threads (zlib, hashlib and numpy
         # release the GIL) while this thread writes the chunks, then helps with the rest.
-        summary = arrays.Summary(stored, dtype, shape, self.digest_scheme)
+        summary = digest.Summary(stored, dtype, shape, self.digest_scheme)
         spare = summary.leaf_count - (0 if self.capture == "full" else 1)  # leaves for helpers
         helpers = [self._workers.submit(summary.work)
                    for _ in range(min(WORKERS, spare) if stored.nbytes >= INLINE_BYTES else 0)]
@@ -194,7 +191,7 @@ class TraceWriter:
         """Merge fields into the environment record (appended to the log, read back merged)."""
         with self._lock, writing(self.path):
             self._check_open()
-            self._append({"type": "environment", "environment": fields})
+            self._append({"type": "environment", "environment": _checked_environment(fields)})
 
     def flush(self) -> None:
         """Write the pending log records as one new segment; durable against process death."""
@@ -276,6 +273,33 @@ def _pack(record: Mapping[str, Any], what: str) -> bytes:
         if isinstance(exc, UsageError):
             raise
         raise UsageError(f"cannot store a {what}: {exc}") from None
+
+
+def _plain(value: Any, limit: int, what: str) -> Any:
+    """``value`` as the reader will see it (tuples become lists, numpy scalars numbers, ...)."""
+    packed = _pack(value, what)
+    if len(packed) > limit:
+        raise UsageError(f"cannot record {what} of {len(packed)} bytes; expected at most {limit}")
+    return msgpack.unpackb(packed, raw=False, strict_map_key=False)
+
+
+def _checked_attrs(kind: str, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The attrs as stored, refused here if the reader would refuse them (format/fields.py)."""
+    if not attrs:
+        return {}
+    plain = _plain(dict(attrs), limits.MAX_ATTRS_BYTES, f"the attrs of a {kind} event")
+    try:
+        return check_attrs(kind, plain)
+    except FieldError as exc:
+        raise UsageError(f"cannot record a {kind} event with these attrs: {exc}") from None
+
+
+def _checked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
+    plain = _plain(dict(environment), limits.MAX_RECORD_BYTES // 2, "an environment record")
+    try:
+        return check_environment(plain)
+    except FieldError as exc:
+        raise UsageError(f"cannot record this environment: {exc}") from None
 
 
 def _msgpack_default(obj: Any) -> Any:

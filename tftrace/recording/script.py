@@ -30,7 +30,8 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     """
     script = os.fspath(script)
     if not os.path.isfile(script):
-        raise UsageError(f"expected a Python script to run, got {script!r} (no such file)")
+        what = "a directory" if os.path.isdir(script) else "no such file"
+        raise UsageError(f"expected a Python script to run, got {script!r} ({what})")
     saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))

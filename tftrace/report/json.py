@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tftrace.compare.result import DiffResult
+from tftrace.report.escape import json_safe
 
 
 def render_json(result: DiffResult, *, show_all: bool = True) -> str:
@@ -17,4 +18,4 @@ def render_json(result: DiffResult, *, show_all: bool = True) -> str:
     document = result.to_dict()
     if not show_all:
         document["pairs"] = [p for p in document["pairs"] if p["status"] != "equal"]
-    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+    return json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n"

@@ -2,6 +2,8 @@
 
 CI systems show a ``<failure>`` per diverged, missing or extra pair and a
 ``<skipped>`` per pair not compared; the failure text is that pair's report lines.
+Every attribute and text is escaped (:mod:`~tftrace.report.escape`), which also keeps
+the document valid XML 1.0 whatever the traces' names hold.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
 from tftrace.report import verdict
+from tftrace.report.escape import safe_line, safe_text
 from tftrace.report.text import pair_line, value_lines
 
 
@@ -69,5 +72,10 @@ def render_junit(result: DiffResult) -> str:
     total_failures += trace_failures
     root.set("tests", str(total_tests + 3))
     root.set("failures", str(total_failures))
+    for element in root.iter():
+        for key, value in element.attrib.items():
+            element.set(key, safe_line(value))
+        if element.text:
+            element.text = safe_text(element.text)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,16 +1,21 @@
-"""Render one trace for `tftrace show` and `tftrace cat` (text and JSON)."""
+"""Render one trace for `tftrace show` and `tftrace cat` (text and JSON).
+
+Text output goes through :func:`~tftrace.report.escape.safe_text`: whatever a trace
+holds, no control sequence reaches the terminal.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from tftrace.format.gaps import not_captured
 from tftrace.format.reader import Trace
 from tftrace.format.schema import Event
+from tftrace.report.escape import json_safe, safe_line, safe_text
 from tftrace.report.verdict import ending, gap_line
 
 
@@ -33,6 +38,24 @@ def show_json(trace: Trace) -> str:
 
 
 def show_text(trace: Trace) -> str:
+    """The text of `tftrace show`."""
+    return "\n".join(show_lines(trace))
+
+
+def show_blocks(trace: Trace, lines_per_block: int = 4096) -> Iterator[str]:
+    """The text of `tftrace show` in blocks of lines, to print as they come."""
+    block: list[str] = []
+    for line in show_lines(trace):
+        block.append(line)
+        if len(block) >= lines_per_block:
+            yield "\n".join(block)
+            block = []
+    if block:
+        yield "\n".join(block)
+
+
+def show_lines(trace: Trace) -> Iterator[str]:
+    """The lines of `tftrace show`, one at a time (a trace may hold millions of events)."""
     lines = [f"trace    {trace.path}",
              f"format   tftrace v{trace.format_version}, "
              + ("complete" if trace.complete else
@@ -41,24 +64,26 @@ def show_text(trace: Trace) -> str:
     for key in sorted(env):
         if key in ("complete", "not_captured"):
             continue
-        lines.append(f"  {key:<18} {_short(env[key])}")
+        lines.append(f"  {_short(key):<18} {_short(env[key])}")
     gaps = not_captured(trace)
     lines.append(f"not captured   {len(gaps) or 'nothing'}")
     for gap in gaps:
         lines.append(f"  {display_name(gap_line(gap))}")
     counts = trace.counts()
-    steps = sorted({ev.step for ev in trace.events})
+    steps = (min(ev.step for ev in trace.events), max(ev.step for ev in trace.events)) if trace.events else None
     kinds = ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
-    step_text = f"; steps {steps[0]}..{steps[-1]}" if steps else ""
+    step_text = f"; steps {steps[0]}..{steps[1]}" if steps else ""
     lines.append(f"events   {len(trace.events)} ({kinds}){step_text}")
+    yield from (safe_text(line) for line in lines)
     if trace.events:
         header = ("seq", "step", "kind", "name", "shape", "dtype", "min", "max", "mean", "nan", "inf")
-        rows = [header] + [_event_row(ev) for ev in trace.events]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        widths = [len(h) for h in header]
+        for ev in trace.events:  # a first pass for the column widths, keeping no rows
+            for i, cell in enumerate(_event_row(ev)):
+                widths[i] = max(widths[i], len(cell))
         widths[3] = min(widths[3], 60)
-        for r in rows:
-            lines.append("  " + "  ".join(_cell(c, w) for c, w in zip(r, widths)).rstrip())
-    return "\n".join(lines)
+        for r in itertools.chain([header], (_event_row(ev) for ev in trace.events)):
+            yield "  " + "  ".join(_cell(c, w) for c, w in zip(r, widths)).rstrip()
 
 
 def _ending(trace: Trace) -> str:
@@ -67,6 +92,7 @@ def _ending(trace: Trace) -> str:
 
 
 def cat_text(trace: Trace, event: Event, values: np.ndarray | None) -> str:
+    """The text of `tftrace cat`: header, statistics, attrs and values, escaped."""
     lines = [f"{event.kind} {display_name(event.name)}  step {event.step}  occurrence "
              f"{event.occurrence}  seq {event.seq}",
              f"shape {list(event.shape or ())}  dtype {event.dtype}  digest {event.digest}"]
@@ -75,31 +101,18 @@ def cat_text(trace: Trace, event: Event, values: np.ndarray | None) -> str:
         lines.append(f"min {_num(s.min)}  max {_num(s.max)}  mean {_num(s.mean)}  "
                      f"nan {s.nan_count}  inf {s.inf_count}  size {s.size}")
     for key in sorted(event.attrs):
-        lines.append(f"{key}: {_short(event.attrs[key])}")
+        lines.append(f"{_short(key)}: {_short(event.attrs[key])}")
     if values is None:
         lines.append("values not stored (recorded with --capture stats)")
     else:
         with np.printoptions(threshold=200, edgeitems=5, linewidth=100):
             lines.append(np.array2string(values, separator=", ") if values.ndim else repr(values.item()))
-    return "\n".join(lines)
+    return safe_text("\n".join(lines))
 
 
 def display_name(name: str) -> str:
     """A name as one printable line (control characters escaped)."""
-    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
-
-
-def json_safe(obj: Any) -> Any:
-    """Make metadata JSON-clean: non-finite floats and bytes become strings."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, (bytes, bytearray)):
-        return obj.decode("utf-8", "backslashreplace")
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
+    return safe_line(name)
 
 
 def _event_row(ev: Event) -> tuple[str, ...]:
@@ -123,6 +136,6 @@ def _num(x: float | None) -> str:
 
 
 def _short(value: Any, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else json.dumps(json_safe(value))
-    text = display_name(text)
+    text = value if isinstance(value, str) else json.dumps(json_safe(value), allow_nan=False)
+    text = safe_line(text)
     return text if len(text) <= limit else text[:limit - 1] + "…"

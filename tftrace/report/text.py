@@ -1,17 +1,21 @@
 """The text report of a diff: the first divergence, where to look, then a summary.
 
 Reads only the :class:`~tftrace.compare.result.DiffResult`; colour is opt-in (the CLI
-turns it on for a terminal).
+turns it on for a terminal). Every line is escaped (:mod:`~tftrace.report.escape`)
+before the renderer's own colours are added, so nothing a trace holds reaches the
+terminal as a control sequence.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tftrace.compare.align import RandomGap
 from tftrace.compare.metrics import ElementPair, ValueComparison
 from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
 from tftrace.report import verdict
+from tftrace.report.escape import safe_line
 
 STREAM_ADVICE = {
     "variables": ("variable initial values: the runs start from different weights. Check "
@@ -48,9 +52,8 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     color : bool
         Use ANSI colours (only for a terminal).
     """
-    def paint(text: str, colour: str) -> str:
-        return f"{_COLOURS[colour]}{text}{_RESET}" if color else text
-
+    painted = _Painter()
+    paint = painted.mark
     lines: list[str] = [f"tftrace diff: {paint(verdict.title(result), verdict.colour(result))}"]
     for reason in verdict.reasons(result):  # why it is not a pass, before anything else
         lines.append(f"  {reason}")
@@ -99,7 +102,29 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
         lines.append("All pairs:")
         for pair in result.pairs:
             lines.append("  " + pair_line(pair))
-    return "\n".join(lines) + "\n"
+    return "\n".join(painted.render(line, color) for line in lines) + "\n"
+
+
+class _Painter:
+    """Colours applied after escaping. :meth:`mark` wraps a span in high-surrogate markers,
+    which neither msgpack strings (strict UTF-8) nor file names (surrogateescape gives
+    low surrogates only) contain; :meth:`render` escapes everything else."""
+
+    _SPAN = re.compile("\ud800([0-9])(.*?)\udbff")
+
+    def mark(self, text: str, colour: str) -> str:
+        return f"\ud800{list(_COLOURS).index(colour)}{text}\udbff"
+
+    def render(self, line: str, color: bool) -> str:
+        out, pos = [], 0
+        for match in self._SPAN.finditer(line):
+            out.append(safe_line(line[pos:match.start()]))
+            inner = safe_line(match.group(2))
+            colour = list(_COLOURS.values())[int(match.group(1)) % len(_COLOURS)]
+            out.append(f"{colour}{inner}{_RESET}" if color else inner)
+            pos = match.end()
+        out.append(safe_line(line[pos:]))
+        return "".join(out)
 
 
 def pair_line(pair: PairResult) -> str:
@@ -250,10 +275,9 @@ def render_check_text(result: Any, *, color: bool = False) -> str:
     """The text report of ``tftrace check`` (a :class:`~tftrace.compare.check.CheckResult`)."""
     from tftrace.compare.check import CODES
 
+    painted = _Painter()
     verdict = "OK" if result.ok else f"{len(result.findings)} finding" + ("s" if len(result.findings) != 1 else "")
-    if color:
-        verdict = f"{_COLOURS['green' if result.ok else 'red']}{verdict}{_RESET}"
-    lines = [f"tftrace check: {verdict}",
+    lines = [f"tftrace check: {painted.mark(verdict, 'green' if result.ok else 'red')}",
              f"  trace: {result.path} ({result.events} events"
              + ("" if result.complete else f", INCOMPLETE ({result.status})") + ")"]
     for code in CODES:
@@ -266,7 +290,7 @@ def render_check_text(result: Any, *, color: bool = False) -> str:
             lines.append(f"  - {finding.message}")
         if len(found) > MAX_LISTED_FINDINGS:
             lines.append(f"  ... and {len(found) - MAX_LISTED_FINDINGS} more (--format json lists all)")
-    return "\n".join(lines) + "\n"
+    return "\n".join(painted.render(line, color) for line in lines) + "\n"
 
 
 MAX_LISTED_FINDINGS = 20
