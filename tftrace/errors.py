@@ -47,10 +47,14 @@ class TraceLockedError(TftraceError, BlockingIOError):
 
 
 class TraceWriteError(TftraceError, OSError):
-    """Writing the trace failed (disk full, permission denied, ...): not the program's fault."""
+    """Writing the trace (or a packed copy) failed: disk full, permission denied, ...
 
-    def __str__(self) -> str:  # OSError would print "[Errno N] ..."
-        return str(self.strerror) if self.strerror else super().__str__()
+    Not the program's fault; ``errno`` is the OS error's number when there was one.
+    """
+
+    def __init__(self, message: str = "", *, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
 
 
 class TraceClosedError(TftraceError, RuntimeError):

@@ -36,7 +36,7 @@ def test_overwrite_replaces_either_layout(tmp_path, name):
     runner = CliRunner()
     assert runner.invoke(cli, ["record", "-o", out, str(script), "1"]).exit_code == 0
     again = runner.invoke(cli, ["record", "-o", out, str(script), "2"])
-    assert again.exit_code == 2 and "already exists; pass overwrite=True" in again.output
+    assert again.exit_code == 2 and "already exists; choose another path or replace it (use --overwrite)" in again.output
     replaced = runner.invoke(cli, ["record", "--overwrite", "-o", out, str(script), "3"])
     assert replaced.exit_code == 0, replaced.output
     np.testing.assert_array_equal(tftrace.open(out).array("value"), [3.0, 3.0, 3.0])

@@ -258,9 +258,9 @@ def writing(path: Path) -> Iterator[None]:
         raise
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        raise TraceWriteError(exc.errno, f"{path}: cannot write the trace: "
+        raise TraceWriteError(f"{path}: cannot write the trace: "
                               f"{exc.strerror or exc}{where}; free some space, fix the "
-                              f"permissions or record to another path") from exc
+                              f"permissions or record to another path", errno=exc.errno) from exc
 
 
 def _pack(record: Mapping[str, Any], what: str) -> bytes:

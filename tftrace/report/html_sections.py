@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from tftrace.compare.result import KIND_LABELS
 from tftrace.report import html_data
+from tftrace.report import verdict as verdict_words
 from tftrace.report.html_traces import TraceExtras
 from tftrace.report.text import STREAM_ADVICE, STRUCTURE_ADVICE, STRUCTURE_PROBLEMS
 
@@ -52,7 +53,14 @@ def esc(text: Any) -> str:
 
 # -- static sections ------------------------------------------------------------------
 
+_TONES = {"green": "ok", "yellow": "warn", "red": "bad"}
+
+
 def verdict(document: Mapping[str, Any]) -> tuple[str, str]:
+    """The verdict's words and tone; a report before version 2 has no ``verdict`` key."""
+    code = document.get("verdict")
+    if code in verdict_words.TITLES:
+        return verdict_words.TITLES[code], _TONES[verdict_words.COLOURS[code]]
     if document.get("equivalent"):
         return "EQUIVALENT", "ok"
     if document.get("first_divergence") is None:
@@ -88,8 +96,8 @@ def first_divergence(document: Mapping[str, Any]) -> str:
     parts = []
     if first is None:
         parts.append('<p class="note">No pair diverged.</p>' if document.get("equivalent")
-                     else '<p class="note">No pair diverged before the end of the incomplete '
-                          'trace; it proves nothing past its end.</p>')
+                     else '<p class="note">No pair diverged, but this is not a pass.</p>')
+        parts.extend(f'<p class="finding">{esc(reason)}</p>' for reason in verdict_words.document_reasons(document))
     else:
         kind = first["kind"].replace("_", " ")
         title = (f'<span class="kind">{esc(kind)}</span> <code id="first-name">'

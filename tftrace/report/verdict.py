@@ -63,23 +63,38 @@ def ending(status: str, exception_type: str | None = None, message: str | None =
 
 def reasons(result: DiffResult) -> list[str]:
     """The sentences that explain a verdict other than a plain EQUIVALENT or DIVERGED."""
+    return document_reasons({"a": result.a.to_dict(), "b": result.b.to_dict(), "verdict": result.verdict,
+                             "compared": result.compared, "kinds": list(result.kinds)},
+                            gap_count=len(result.gaps))
+
+
+def document_reasons(document: Mapping[str, Any], gap_count: int | None = None) -> list[str]:
+    """:func:`reasons` from a JSON report (``DiffResult.to_dict()``), as the HTML report has it.
+
+    ``gap_count``: the pairs with status ``gap``, counted in ``document["pairs"]`` if not given.
+    """
     lines = []
-    for label, info in (("A", result.a), ("B", result.b)):
-        if not info.complete:
-            lines.append(f"{label} did not complete: the run {run_ending(info)}")
-    if result.verdict == "incomplete":
+    for label in ("A", "B"):
+        info = document.get(label.lower()) or {}
+        if not info.get("complete", True):
+            ending_text = ending(str(info.get("status", "killed")), info.get("exception_type"),
+                                 info.get("exception_message"), info.get("signal"))
+            lines.append(f"{label} did not complete: the run {ending_text}")
+    if document.get("verdict") == "incomplete":
         lines.append("an unfinished run proves nothing past its end; compare its prefix "
                      "anyway with --allow-incomplete")
-    elif result.verdict == "equivalent-prefix":
+    elif document.get("verdict") == "equivalent-prefix":
         lines.append("compared up to the end of the unfinished run (--allow-incomplete)")
-    if result.compared == 0:
-        kinds = ", ".join(KIND_LABELS[k] for k in result.kinds)
+    if document.get("compared") == 0:
+        kinds = ", ".join(KIND_LABELS.get(k, str(k)) for k in document.get("kinds", ()))
+        a, b = document.get("a") or {}, document.get("b") or {}
         lines.append(f"nothing was compared: no event of the compared kinds ({kinds}) is in "
-                     f"both traces (A has {result.a.events} events, B {result.b.events})")
-    gaps = result.gaps
-    if gaps:
-        noun = "event" if len(gaps) == 1 else "events"
-        lines.append(f"{len(gaps)} {noun} of one trace could not be compared because the other "
+                     f"both traces (A has {a.get('events', 0)} events, B {b.get('events', 0)})")
+    if gap_count is None:
+        gap_count = sum(1 for p in document.get("pairs", ()) if p.get("status") == "gap")
+    if gap_count:
+        noun = "event" if gap_count == 1 else "events"
+        lines.append(f"{gap_count} {noun} of one trace could not be compared because the other "
                      f"run did not capture them (capture gaps, not divergences)")
     return lines
 
