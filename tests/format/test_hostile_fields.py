@@ -308,3 +308,25 @@ def test_copies_of_good_traces_still_read(tmp_path: Path) -> None:
     for path in (t, u, z):
         result = CliRunner().invoke(cli, ["cat", str(path), "logits"])
         assert result.exit_code == 0, result.output
+
+
+# -- the run-status keys of the end record (issue 10's keys, checked like every field) -------
+
+@pytest.mark.parametrize("changes, field", [
+    ({"status": "finished"}, "status"),
+    ({"status": ["completed"]}, "status"),
+    ({"exception": {"type": 3}}, "exception"),
+    ({"signal": 15}, "signal"),
+], ids=["unknown status", "status list", "exception type int", "signal int"])
+def test_a_malformed_end_record_is_corruption(tmp_path: Path, changes: dict[str, Any], field: str) -> None:
+    t = good_trace(tmp_path / "t.zarr")
+    segments = sorted((t / "log").iterdir(), key=lambda p: int(p.name))
+    last = int(segments[-1].name)
+    records = log_records(t, last)
+    end = next(r for r in records if r.get("type") == "end")
+    assert end["status"] == "completed"  # the writer's own record, before the edit
+    end.update(changes)
+    rewrite_log(t, records, last)
+    assert f"bad end record: {field}: expected" in _error_line(["show", t], t)
+    with pytest.raises(TraceFormatError, match=f"bad end record: {field}"):
+        tftrace.open(t)
