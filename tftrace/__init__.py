@@ -39,7 +39,9 @@ def open(path: str | os.PathLike[str]) -> Trace:  # noqa: A001 - the public name
 
 
 def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "num_random_ops",
-           capture: str = "full", overwrite: bool = False) -> ContextManager[Recorder]:
+           capture: str = "full", overwrite: bool = False, layers: str = "stats",
+           ops: str = "off", gradients: str = "stats", optimizer: str = "full",
+           op_scopes: Iterable[str] = (), op_types: Iterable[str] = ()) -> ContextManager[Recorder]:
     """Record the TensorFlow code run inside the ``with`` block into a trace.
 
     Parameters
@@ -58,6 +60,13 @@ def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "nu
         ``"stats"`` keeps statistics and digests but no tensor values.
     overwrite : bool
         Replace an existing trace at ``path``.
+    layers, ops, gradients, optimizer : {"off", "stats", "full"}
+        Capture level of each automatically captured stream: every layer call's output,
+        every op's floating-point outputs, each trainable variable's gradient, the
+        optimizer's hyperparameters per step. ``"stats"`` keeps statistics and digest,
+        ``"full"`` the values too. The defaults localize a changed layer with no endpoint.
+    op_scopes, op_types : iterable of str
+        Glob patterns: only ops whose name (scope) or type matches are captured.
 
     Returns
     -------
@@ -65,15 +74,21 @@ def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "nu
         Yields the recorder: ``.endpoint``, ``.endpoints``, ``.next_step``,
         ``.snapshot_variables``, ``.operation_seed``. See docs/recording.md.
     """
+    from tftrace.recording.capture.sink import CaptureLevels
     from tftrace.recording.recorder import record as _record
 
-    return _record(path, seed=seed, seed_mode=seed_mode, capture=capture, overwrite=overwrite)
+    levels = CaptureLevels(layers=layers, ops=ops, gradients=gradients, optimizer=optimizer,
+                           op_scopes=tuple(op_scopes), op_types=tuple(op_types))
+    return _record(path, seed=seed, seed_mode=seed_mode, capture=capture, overwrite=overwrite,
+                   levels=levels)
 
 
 def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] | None = None,
            random: bool = True, variables: bool = True, rename: Iterable[Any] | None = None,
            seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
-           overwrite: bool = False) -> ContextManager[Recorder]:
+           overwrite: bool = False, layers: str = "stats", ops: str = "off",
+           gradients: str = "stats", optimizer: str = "full", op_scopes: Iterable[str] = (),
+           op_types: Iterable[str] = ()) -> ContextManager[Recorder]:
     """Run the ``with`` block on run A's random values and initial variable values.
 
     Parameters
@@ -93,7 +108,7 @@ def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] 
         A's initial value; the others keep their initializer (``replayed: false``).
     rename : iterable of (regex, replacement) or "REGEX=REPL"
         Applied in order to B's variable names (``re.sub``), as in :func:`diff`.
-    seed, seed_mode, capture, overwrite
+    seed, seed_mode, capture, overwrite, layers, ops, gradients, optimizer, op_scopes, op_types
         As for :func:`record`.
 
     Returns
@@ -101,11 +116,14 @@ def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] 
     context manager
         Yields the recorder (``.endpoint``, ``.next_step``, ... as in :func:`record`).
     """
+    from tftrace.recording.capture.sink import CaptureLevels
     from tftrace.recording.recorder import replay as _replay
 
+    levels = CaptureLevels(layers=layers, ops=ops, gradients=gradients, optimizer=optimizer,
+                           op_scopes=tuple(op_scopes), op_types=tuple(op_types))
     return _replay(source, record_to=record_to, random=random, variables=variables,
                    rename=rename, seed=seed, seed_mode=seed_mode, capture=capture,
-                   overwrite=overwrite)
+                   overwrite=overwrite, levels=levels)
 
 
 def endpoint(name: str, value: Any) -> None:

@@ -72,7 +72,7 @@ ENVIRONMENT_TYPES: dict[str, FieldType] = {
     "platform": OPT_STR, "host": OPT_STR, "devices": STR_LIST, "command_line": STR_LIST,
     "seed": OPT_INT, "seed_mode": OPT_STR, "capture": STR, "eager": BOOL,
     "start_time": NUMBER, "end_time": NUMBER, "steps": OPT_INT, "error": OPT_STR,
-    "versions": OPT_MAP, "replay": OPT_MAP,
+    "versions": OPT_MAP, "replay": OPT_MAP, "capture_levels": OPT_MAP,
 }
 
 #: The ``replay`` map of the environment (docs/replay.md, "What the trace says").
@@ -90,8 +90,13 @@ def check_attrs(kind: str, attrs: Any) -> dict[str, Any]:
     check_plain(attrs, "attrs")
     if not isinstance(attrs, dict):
         raise FieldError("attrs", "a map", type_name(attrs))
-    _check_table(attrs, ATTR_TYPES.get(kind, {}), "attrs")
+    _check_table(attrs, ATTR_TYPES.get(kind) or _capture_attr_types().get(kind, {}), "attrs")
     return attrs
+
+
+def _capture_attr_types() -> dict[str, dict[str, FieldType]]:
+    from tftrace.format.capture_kinds import ATTR_TYPES as CAPTURE_ATTR_TYPES  # imports this module
+    return CAPTURE_ATTR_TYPES
 
 
 def check_environment(environment: Any, where: str = "environment") -> dict[str, Any]:

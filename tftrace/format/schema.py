@@ -13,16 +13,19 @@ from typing import Any, Mapping
 
 from tftrace.errors import TraceFormatError, UsageError
 from tftrace.format import fields, limits
+from tftrace.format.capture_kinds import CAPTURE_KINDS
 from tftrace.format.fields import FieldError, describe
 
 FORMAT_NAME = "tftrace"
-#: 2: the crc32c-tree-4MiB content digest (docs/format.md, "The format field and the version rule").
-FORMAT_VERSION = 2
+#: 2: the crc32c-tree-4MiB content digest; 3: the layer, op, gradient and optimizer kinds
+#: (docs/format.md, "The format field and the version rule").
+FORMAT_VERSION = 3
 #: Versions this reader understands. Version 1 differs only in the digest scheme its
-#: writer used (crc32-tree-4MiB or older), which the digest string names, so it reads as is.
-READABLE_VERSIONS = (1, 2)
+#: writer used (crc32-tree-4MiB or older), which the digest string names, so it reads as
+#: is; versions 1 and 2 hold none of the captured kinds.
+READABLE_VERSIONS = (1, 2, 3)
 
-EVENT_KINDS = ("variable", "random_op", "endpoint", "snapshot")
+EVENT_KINDS = ("variable", "random_op", "endpoint", "snapshot") + CAPTURE_KINDS
 
 #: Logical dtypes (TensorFlow's names) that a trace stores, in a fixed order.
 DTYPES = (

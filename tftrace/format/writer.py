@@ -120,8 +120,12 @@ class TraceWriter:
         return self._closed
 
     def add_event(self, kind: str, name: str, *, step: int = 0, value: Any = None,
-                  attrs: Mapping[str, Any] | None = None) -> Event:
-        """Append one event; store ``value`` (unless capture is "stats") before logging it."""
+                  attrs: Mapping[str, Any] | None = None, keep_value: bool | None = None) -> Event:
+        """Append one event; store ``value`` (unless capture is "stats") before logging it.
+
+        ``keep_value`` overrides the writer's capture mode for this event (a stream
+        captured at its own level: values kept, or statistics and digest only).
+        """
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
         check_name(name, allow_empty=True)
@@ -135,7 +139,8 @@ class TraceWriter:
             # and the next event gets this sequence number.
             try:
                 if value is not None:
-                    fields = self._store_value(seq, arrays.as_array(value))
+                    keep = self.capture == "full" if keep_value is None else keep_value
+                    fields = self._store_value(seq, arrays.as_array(value), keep)
                 event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
                               time=time.time() - self._start, attrs=checked_attrs, **fields)
                 record = _pack({"type": "event", **event.to_dict()}, "event record")
@@ -150,19 +155,19 @@ class TraceWriter:
                 self.flush()
             return event
 
-    def _store_value(self, seq: int, value: np.ndarray) -> dict[str, Any]:
+    def _store_value(self, seq: int, value: np.ndarray, keep: bool) -> dict[str, Any]:
         dtype = arrays.logical_dtype(value)
         shape = tuple(int(n) for n in value.shape)
         stored, encoding = arrays.encode(value, dtype)
         # Digest and statistics go leaf by leaf in the worker threads (zlib, hashlib and numpy
         # release the GIL) while this thread writes the chunks, then helps with the rest.
         summary = digest.Summary(stored, dtype, shape, self.digest_scheme)
-        spare = summary.leaf_count - (0 if self.capture == "full" else 1)  # leaves for helpers
+        spare = summary.leaf_count - (0 if keep else 1)  # leaves for helpers
         helpers = [self._workers.submit(summary.work)
                    for _ in range(min(WORKERS, spare) if stored.nbytes >= INLINE_BYTES else 0)]
         try:
             fields: dict[str, Any] = {"shape": shape, "dtype": dtype, "array_key": None}
-            if self.capture == "full":
+            if keep:
                 key = array_key_for(seq)
                 self._write_array(self.directory / key, stored, dtype, shape, encoding)
                 fields["array_key"] = key

@@ -39,7 +39,7 @@ class PostImportHooks(importlib.abc.MetaPathFinder):
     """Runs ``callback(module)`` right after a watched module is executed."""
 
     def __init__(self) -> None:
-        self._after: dict[str, Callable[[ModuleType], None]] = {}
+        self._after: dict[str, list[Callable[[ModuleType], None]]] = {}
         self._installed = False
 
     def after_import(self, name: str, callback: Callable[[ModuleType], None]) -> None:
@@ -48,7 +48,7 @@ class PostImportHooks(importlib.abc.MetaPathFinder):
         if module is not None:
             callback(module)
         else:
-            self._after[name] = callback
+            self._after.setdefault(name, []).append(callback)
 
     def install(self) -> None:
         if not self._installed:
@@ -68,8 +68,8 @@ class PostImportHooks(importlib.abc.MetaPathFinder):
             if importlib.util.find_spec("tf_keras") is None:
                 return None
             return importlib.util.spec_from_loader(fullname, _AliasLoader(real))
-        callback = self._after.pop(fullname, None)
-        if callback is None:
+        callbacks = self._after.pop(fullname, None)
+        if not callbacks:
             return None
         spec = None
         for finder in sys.meta_path:
@@ -84,7 +84,8 @@ class PostImportHooks(importlib.abc.MetaPathFinder):
 
         def exec_then_patch(module: ModuleType) -> None:
             exec_module(module)
-            callback(module)
+            for callback in callbacks:
+                callback(module)
 
         spec.loader.exec_module = exec_then_patch  # type: ignore[method-assign]
         return spec

@@ -24,7 +24,7 @@ from tensorflow.python.framework import func_graph as func_graph_module
 from tensorflow.python.util import tf_decorator
 
 from tftrace.recording.neutrality import NeutralityCheck
-from tftrace.recording.values import observe_in_function
+from tftrace.recording.values import observe_group_in_function, observe_in_function
 from tftrace.report.recording import observer_effect_warning
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class Observation:
     kind: str
     name: str
     call_site: str | None
+    grouped: bool = False  # may share one observer op with its neighbours (captured streams)
 
 
 class FunctionObservers:
@@ -53,11 +54,11 @@ class FunctionObservers:
         self.check = NeutralityCheck()
 
     def observe(self, tensor: Any, on_value: Callable[[np.ndarray], None], kind: str, name: str,
-                call_site: str | None) -> None:
+                call_site: str | None, grouped: bool = False) -> None:
         """Observe ``tensor`` (in a function graph being traced) on every execution."""
         with self._lock:
             self._pending.setdefault(tensor.graph, []).append(
-                Observation(tensor, on_value, kind, name, call_site))
+                Observation(tensor, on_value, kind, name, call_site, grouped))
 
     def install(self) -> None:
         original = func_graph_module.func_graph_from_py_func
@@ -92,13 +93,38 @@ class FunctionObservers:
         fetches = returned + [op.name for op in graph.get_operations() if op._is_stateful]
         changing = self.check.changing(graph, fetches,
                                        [o.tensor for o in pending], as_fetches=False)
+        kept = []
         for k, observation in enumerate(pending):
             if k in changing:
                 self._recorder.gaps.note(
                     observation.kind, observation.name, "observer-effect",
                     f"graph tensor {observation.tensor.name}", function=str(graph.name),
                     call_site=observation.call_site)
-                print(observer_effect_warning(observation.kind, observation.name, str(graph.name)),
-                      file=sys.stderr)
+                if not observation.grouped:  # captured streams: the end summary counts them
+                    print(observer_effect_warning(observation.kind, observation.name,
+                                                  str(graph.name)), file=sys.stderr)
             else:
-                observe_in_function(observation.tensor, observation.on_value)
+                kept.append(observation)
+        # Observers run in the order they are added (automatic control dependencies chain
+        # them): in the order the program computes the values, so events are written so.
+        kept.sort(key=lambda o: o.tensor.op._id)
+        for group in _groups(kept):
+            if len(group) == 1:
+                observe_in_function(group[0].tensor, group[0].on_value)
+            else:
+                observe_group_in_function([o.tensor for o in group], [o.on_value for o in group])
+
+
+#: Captured values (layers, ops...) share one observer op per this many tensors: fewer
+#: Python calls, and no memory-estimate change from one op per tensor (docs/recording.md).
+GROUP_SIZE = 32
+
+
+def _groups(observations: list[Observation]) -> list[list[Observation]]:
+    groups: list[list[Observation]] = []
+    for observation in observations:
+        if observation.grouped and groups and groups[-1][-1].grouped and len(groups[-1]) < GROUP_SIZE:
+            groups[-1].append(observation)
+        else:
+            groups.append([observation])
+    return groups

@@ -15,9 +15,12 @@ from tftrace.errors import TraceWriteError, UsageError
 from tftrace.format.writer import TraceWriter
 from tftrace.report.recording import observer_effect_warning, recording_summary
 from tftrace.recording import environment
+from tftrace.format.capture_kinds import CAPTURE_KINDS as CAPTURED_KINDS
 from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
 from tftrace.recording.calls import CallCounter
+from tftrace.recording.capture.engines import CaptureEngines
+from tftrace.recording.capture.sink import CaptureLevels
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.ending import SigtermGuard, run_status
 from tftrace.recording.gaps import CompiledFunctions, GapList
@@ -47,7 +50,7 @@ class Recorder:
     """
 
     def __init__(self, writer: TraceWriter | None, seeds: SeedControl,
-                 replay: ReplaySource | None = None) -> None:
+                 replay: ReplaySource | None = None, levels: CaptureLevels | None = None) -> None:
         self.path = str(writer.path) if writer is not None else None
         self.step = 0
         self.active = False
@@ -66,6 +69,7 @@ class Recorder:
         self.gaps = GapList(writer)
         self.compiled = CompiledFunctions()
         self.observers = FunctionObservers(self)
+        self.capture = CaptureEngines(self, levels or CaptureLevels(), self._hooks.after_import)
 
     # -- public API -------------------------------------------------------------------
 
@@ -156,10 +160,11 @@ class Recorder:
     def session_observer_effect(self, watch: Any) -> None:
         """A Session run leaves out a watched tensor whose fetch would change its results."""
         watch.left_out = True
-        name = watch.name if watch.kind == "endpoint" else watch.info.name
+        name = watch.name if watch.info is None else watch.info.name
         self.gaps.note(watch.kind, name, "observer-effect", f"graph tensor {watch.tensor.name}",
                        call_site=watch.call_site or getattr(watch.info, "call_site", None))
-        print(observer_effect_warning(watch.kind, name, None), file=sys.stderr)
+        if watch.kind not in CAPTURED_KINDS:  # those are many: the end summary counts them
+            print(observer_effect_warning(watch.kind, name, None), file=sys.stderr)
 
     def _writer_note_compiled(self) -> None:
         if self._writer is not None and not self._writer.closed and self.active:
@@ -175,6 +180,19 @@ class Recorder:
                 self.write_error = self.write_error or exc
                 self.active = False
                 raise
+
+    def emit_captured(self, kind: str, name: str, step: int, value: Any, attrs: Mapping[str, Any],
+                      keep_value: bool) -> int | None:
+        """A captured stream's event (layer, op, gradient, optimizer); returns its seq."""
+        if not self.active or self._writer is None:
+            return None
+        try:
+            return self._writer.add_event(kind, name, step=step, value=value, attrs=dict(attrs),
+                                          keep_value=keep_value).seq
+        except TraceWriteError as exc:
+            self.write_error = self.write_error or exc
+            self.active = False
+            raise
 
     def graph_state(self, graph: Any) -> GraphState:
         with self._graphs_lock:
@@ -204,6 +222,7 @@ class Recorder:
         self._random_ops.install()
         self._sessions.install()
         self.observers.install()
+        self.capture.install()
 
     def stop(self, status: RunStatus | None = None) -> None:
         global _active
@@ -215,6 +234,7 @@ class Recorder:
                 self._note_graph_endpoints()
         finally:
             self.active = False
+            self.capture.uninstall()
             self.observers.uninstall()
             self._sessions.uninstall()
             self._random_ops.uninstall()
@@ -271,7 +291,8 @@ def active_recorder() -> Recorder | None:
 @contextlib.contextmanager
 def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
            seed_mode: str = "num_random_ops", capture: str = "full", overwrite: bool = False,
-           replay: ReplaySource | None = None) -> Iterator[Recorder]:
+           replay: ReplaySource | None = None,
+           levels: CaptureLevels | None = None) -> Iterator[Recorder]:
     """See :func:`tftrace.record`; ``path=None`` records nothing (replay only)."""
     if _active is not None:
         where = os.fspath(path) if path is not None else "a replay without recording"
@@ -279,13 +300,15 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
             f"a recording to {_active.path} is already active; expected one recorder "
             f"at a time, got a second one for {where}")
     seeds = SeedControl(seed, seed_mode)
+    levels = levels or CaptureLevels()
     writer = None
     if path is not None:
         env = environment.collect(seed=seed, seed_mode=seed_mode, capture=capture)
+        env["capture_levels"] = levels.to_dict()
         if replay is not None:
             env["replay"] = replay.summary()
         writer = TraceWriter.create(path, environment=env, capture=capture, overwrite=overwrite)
-    recorder = Recorder(writer, seeds, replay)
+    recorder = Recorder(writer, seeds, replay, levels)
     try:
         recorder.start()
     except BaseException as exc:
@@ -311,7 +334,7 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
 def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] | None = None,
            random: bool = True, variables: bool = True, rename: Iterable[Any] | None = None,
            seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
-           overwrite: bool = False) -> Iterator[Recorder]:
+           overwrite: bool = False, levels: CaptureLevels | None = None) -> Iterator[Recorder]:
     """See :func:`tftrace.replay`."""
     if _active is not None:
         raise UsageError(
@@ -324,7 +347,7 @@ def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] 
     source_replay = ReplaySource(source, random=random, variables=variables, rename=rename)
     try:
         with record(record_to, seed=seed, seed_mode=seed_mode, capture=capture,
-                    overwrite=overwrite, replay=source_replay) as recorder:
+                    overwrite=overwrite, replay=source_replay, levels=levels) as recorder:
             yield recorder
     finally:
         source_replay.close()

@@ -36,7 +36,10 @@ if TYPE_CHECKING:
     from tftrace.recording.recorder import Recorder
 
 _ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
-_KIND_ORDER = {"random_op": 0, "variable": 1, "endpoint": 2}
+_KIND_ORDER = {"random_op": 0, "variable": 1, "endpoint": 2, "layer": 2, "op": 2, "gradient": 2,
+               "optimizer": 2}
+#: Kinds written in the order the run computes them (graph creation order is a topological one).
+_DATAFLOW_KINDS = frozenset({"endpoint", "layer", "op", "gradient", "optimizer"})
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Watch:
     left_out: bool = False  # its fetch would change what a run computes (observer effect)
 
     def sort_key(self) -> tuple[int, int]:
+        if self.kind in _DATAFLOW_KINDS:
+            return (_KIND_ORDER[self.kind], self.tensor.op._id)
         return (_KIND_ORDER[self.kind], self.order)
 
 
@@ -104,6 +109,11 @@ class GraphState:
         self._add(Watch("endpoint", order, tensor, tensor.op.name,
                         lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs),
                         name=name, call_site=attrs.get("call_site")))
+
+    def watch_value(self, kind: str, name: str, tensor: Any, on_value: Callable[[Any], None]) -> None:
+        """A captured stream's graph tensor (layer, op, gradient, optimizer), per run."""
+        self._add(Watch(kind, 0, tensor, tensor.op.name, lambda value, **extra: on_value(value),
+                        name=name))
 
     def _add(self, watch: Watch) -> None:
         with self._lock:

@@ -78,6 +78,8 @@ class VariableCapture:
         self._pending_lifted: list[VariableInfo] = []  # created in a trace, not initialized yet
         self._local = threading.local()
         self._lifted = LiftedVariables(self)
+        self._names: dict[int, str] = {}  # id(variable) -> name, filled from seen
+        self._named = 0
 
     def creating(self) -> bool:
         """True while this thread is inside a variable's creation (its initializer runs)."""
@@ -141,6 +143,20 @@ class VariableCapture:
         if value is not None:
             stack[-1].deferred.append((draw, value))
         return True
+
+    def name_of(self, variable: Any) -> str:
+        """The name ``variable`` has in the trace (a Keras 3 variable: its path)."""
+        inner = getattr(variable, "value", None)
+        if not isinstance(variable, tf.Variable) and isinstance(inner, tf.Variable):
+            path = getattr(variable, "path", None)
+            variable = inner
+        else:
+            path = None
+        with self._lock:
+            for info in self.seen[self._named:]:
+                self._names[id(info.variable)] = info.name
+            self._named = len(self.seen)
+            return self._names.get(id(variable)) or path or str(variable.name)
 
     def _on_created(self, variable: Any, keras_path: str | None = None, *,
                     lifted: bool = False) -> VariableInfo:
