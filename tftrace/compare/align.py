@@ -20,12 +20,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from tftrace.compare.dataflow import align_captured
 from tftrace.errors import UsageError
 from tftrace.format.schema import Event
 
 #: The values of ``--only`` and the event kinds they select.
 KIND_CHOICES = {"variables": "variable", "random": "random_op", "endpoints": "endpoint",
-                "snapshots": "snapshot"}
+                "snapshots": "snapshot", "layers": "layer", "ops": "op", "gradients": "gradient",
+                "optimizer": "optimizer"}
 RENAMED_KINDS = ("variable", "snapshot")
 #: Suggesting a rename compares unmatched names pairwise; beyond this it is skipped.
 MAX_SUGGESTION_NAMES = 2000
@@ -212,6 +214,13 @@ def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[
     if "random_op" in kinds:
         random_pairs, gaps = _random_ops(events_a, events_b)
         matched.extend(("random_op", *p) for p in random_pairs)
+    def renamed(name: str) -> str:
+        for rule in rename:
+            name = rule.apply(name)
+        return name
+
+    matched.extend((kind, a, b, None, None)
+                   for kind, a, b in align_captured(events_a, events_b, kinds, renamed))
     suggestions = suggest_renames(events_a, events_b, rename) if "variable" in kinds else ()
     return Alignment(_ordered(matched, events_b), gaps, suggestions)
 

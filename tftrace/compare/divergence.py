@@ -13,6 +13,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_kinds,
                                    parse_rename_rule, random_token)
+from tftrace.compare.dataflow import CAPTURED_KINDS, unpaired_message
+from tftrace.compare.first import first_in_dataflow
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.metrics import ValueComparison, compare_blocks
 from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
@@ -138,9 +140,10 @@ class _Differ:
                         result = self._result(pair, "skipped", message="not compared: stopped at the first divergence")
                     else:
                         result = self._values(pair)
-            if first is None and result.diverged:
+            if first is None and result.diverged and result.kind not in CAPTURED_KINDS:
                 first = result
             results.append(result)
+        first = first_in_dataflow(results, first, self.a.events, self.b.events, self.rename)
         notes = []
         for label, trace in (("A", self.a), ("B", self.b)):
             if not trace.complete:
@@ -210,6 +213,10 @@ class _Differ:
     def _structure(self, pair: Pair) -> PairResult | None:
         a, b = pair.a, pair.b
         label = KIND_LABELS[pair.kind][:-1]
+        if pair.kind in CAPTURED_KINDS and (a is None or b is None):
+            # modes and families run different helper ops and hyperparameters: not a divergence
+            side = "A" if b is None else "B"
+            return self._result(pair, "skipped", message=unpaired_message(pair.kind, side))
         if b is None:
             assert a is not None
             gap = self._gap(pair, a, self.gaps_b)

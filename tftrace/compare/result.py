@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tftrace.compare.align import RandomGap, RenameRule
+from tftrace.compare.dataflow import AttributeDifference, InputStatus
 from tftrace.compare.metrics import ValueComparison
 from tftrace.compare.tolerance import Tolerance, Tolerances
 
-REPORT_VERSION = 2
+#: 3: the layer, op, gradient and optimizer kinds; a first divergence's layer, attribute
+#: differences, inputs and the ops one side ran and the other did not.
+REPORT_VERSION = 3
 
 #: Verdicts, most important first: why a diff is or is not a pass. Only ``equivalent``
 #: and ``equivalent-prefix`` (asked for with ``allow_incomplete``) exit 0.
@@ -31,9 +34,13 @@ PROBLEMS = ("shape", "dtype", "trainable", "op_type", "values", "nan_inf", "stat
             "missing", "extra", "not_captured")
 #: Streams, in the words of the report.
 STREAMS = {"variable": "variables", "random_op": "random", "endpoint": "computation",
-           "snapshot": "computation"}
+           "snapshot": "computation", "layer": "computation", "op": "computation",
+           "gradient": "gradients", "optimizer": "optimizer"}
 KIND_LABELS = {"variable": "variables", "random_op": "random ops", "endpoint": "endpoints",
-               "snapshot": "snapshots"}
+               "snapshot": "snapshots", "layer": "layers", "op": "ops", "gradient": "gradients",
+               "optimizer": "optimizer"}
+#: Kinds listed in the summary only when a trace holds some (recorded automatically).
+CAPTURED_KINDS = ("layer", "op", "gradient", "optimizer")
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,12 @@ class PairResult:
     compared_by: str | None = None
     call_site_a: str | None = None
     call_site_b: str | None = None
+    layer: str | None = None
+    attribute_differences: tuple[AttributeDifference, ...] = ()
+    inputs: tuple[InputStatus, ...] = ()
+    ops_only_a: tuple[str, ...] = ()
+    ops_only_b: tuple[str, ...] = ()
+    forward_compared: int = 0
 
     @property
     def diverged(self) -> bool:
@@ -87,6 +100,11 @@ class PairResult:
             "tolerance": self.tolerance.to_dict() if self.tolerance else None,
             "values": self.values.to_dict() if self.values else None,
             "call_site_a": self.call_site_a, "call_site_b": self.call_site_b,
+            "layer": self.layer,
+            "attribute_differences": [d.to_dict() for d in self.attribute_differences],
+            "inputs": [i.to_dict() for i in self.inputs],
+            "ops_only_a": list(self.ops_only_a), "ops_only_b": list(self.ops_only_b),
+            "forward_compared": self.forward_compared,
         }
 
 
@@ -207,7 +225,10 @@ class DiffResult:
     @property
     def summary(self) -> tuple[KindSummary, ...]:
         out = []
+        present = {p.kind for p in self.pairs}
         for kind in self.kinds:
+            if kind in CAPTURED_KINDS and kind not in present:
+                continue
             counts = {s: 0 for s in STATUSES}
             compared = 0
             for pair in self.pairs:

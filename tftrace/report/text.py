@@ -27,6 +27,12 @@ STREAM_ADVICE = {
     "computation": ("computation: the recorded inputs before it (variable initial values and "
                     "random values) still matched, so the computation itself differs (ops, "
                     "TF version, device, dtype policy, training flags)."),
+    "gradients": ("gradients: the forward values before them matched, but the gradients "
+                  "differ (loss definition and scaling, regularization, stop_gradient, "
+                  "training flags in the backward pass)."),
+    "optimizer": ("optimizer state: the gradients before it matched, but the optimizer uses "
+                  "a different hyperparameter (defaults differ between TF1 and Keras: "
+                  "epsilon, momentum; learning-rate schedules)."),
 }
 STRUCTURE_PROBLEMS = ("missing", "extra", "shape", "dtype", "trainable", "op_type")
 STRUCTURE_ADVICE = {
@@ -182,6 +188,7 @@ def _first_divergence(first: PairResult, result: DiffResult, paint: Any) -> list
         lines.extend(value_lines(first.values, indent="  "))
     else:
         lines.append(f"  problem: {first.message}")
+    lines.extend(_localization(first))
     lines.append(f"  call sites: A {first.call_site_a or '-'}, B {first.call_site_b or '-'}")
     stream = result.broken_stream
     if stream is not None:
@@ -193,6 +200,41 @@ def _first_divergence(first: PairResult, result: DiffResult, paint: Any) -> list
                       "inputs may already differ: drop --only to check them).")
         lines.append(f"  broke first: {advice}")
     return lines
+
+
+def _localization(first: PairResult) -> list[str]:
+    """Where a captured divergence sits: layer, attributes, inputs, forward pass."""
+    lines = []
+    if first.layer is not None and first.kind == "op":
+        lines.append(f"  layer: {first.layer}")
+    for difference in first.attribute_differences:
+        lines.append(f"  attribute {difference.attribute}: A {_attr(difference.a)}, "
+                     f"B {_attr(difference.b)}")
+    if first.inputs:
+        described = [f"{i.name or '?'} ({_INPUT_WORDS.get(i.status, i.status)})" for i in first.inputs]
+        lines.append("  inputs: " + ", ".join(described))
+    if first.ops_only_a or first.ops_only_b:
+        lines.append(f"  ops of layer {first.layer} run by one side only: "
+                     f"A {', '.join(first.ops_only_a) or '-'}; B {', '.join(first.ops_only_b) or '-'}")
+    if first.kind == "gradient":
+        lines.append(f"  forward pass equal ({first.forward_compared} layer, op and endpoint values "
+                     f"matched at step {first.step}); gradients of {first.name!r} differ at "
+                     f"step {first.step}" if first.forward_compared else
+                     f"  gradients of {first.name!r} differ at step {first.step}")
+    if first.kind == "optimizer":
+        lines.append(f"  optimizer hyperparameter {first.name!r} differs at step {first.step}"
+                     + (f" (forward pass equal: {first.forward_compared} values matched)"
+                        if first.forward_compared else ""))
+    return lines
+
+
+_INPUT_WORDS = {"equal": "equal", "close": "within tolerance", "diverged": "diverged",
+                "not-recorded": "not recorded", "not-paired": "not paired",
+                "skipped": "not compared"}
+
+
+def _attr(value: object) -> str:
+    return "-" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
 
 
 def value_lines(values: ValueComparison, indent: str = "") -> list[str]:

@@ -71,7 +71,7 @@ class LayerCapture:
         """The name of the innermost layer being called in this thread, or None."""
         stack = self._stack()
         for family, name in reversed(stack):
-            if name:
+            if name and family != "shim":
                 return name
         return None
 
@@ -105,7 +105,9 @@ class LayerCapture:
             stack = capture._stack()
             inside_slim = any(f == "slim" for f, _ in stack)
             name = "" if inside_slim else capture._keras_name(layer, stack)
-            stack.append((family, name))
+            # A track_tf1_style_variables layer is a wrapper: the TF1 code in it is named
+            # by its variable scopes, as in a Session, and its ops by those layers.
+            stack.append(("shim" if _is_shim(layer) else family, name))
             try:
                 outputs = original(layer, *args, **kwargs)
             finally:
@@ -124,7 +126,7 @@ class LayerCapture:
         scope_name = getattr(scope, "name", None)
         if isinstance(scope_name, str) and scope_name:
             return scope_name
-        outer = next((n for f, n in reversed(stack) if n and f != "slim"), "")
+        outer = next((n for f, n in reversed(stack) if n and f not in ("slim", "shim")), "")
         own = str(getattr(layer, "name", type(layer).__name__))
         return f"{outer}/{own}" if outer else own
 
@@ -216,3 +218,9 @@ class LayerCapture:
                 sink.emit("layer", event_name, sink.step, array, attrs)
 
             deliver(sink, "layer", event_name, tensor, on_value)
+
+
+def _is_shim(layer: Any) -> bool:
+    call = getattr(type(layer), "call", None)
+    decorator = getattr(call, "_tf_decorator", None)
+    return getattr(decorator, "decorator_name", None) == "track_tf1_style_variables"

@@ -40,6 +40,12 @@ SKIP_TYPES = frozenset({
     "EagerPyFunc", "PyFunc", "PyFuncStateless", "PrintV2", "StringFormat", "DebugIdentityV2",
     "DebugNumericSummaryV2", "Fingerprint", "_Arg", "_Retval", "ZerosLike", "OnesLike", "Fill",
 })
+#: Ops whose outputs after the first depend on how the caller keeps moving averages (TF1
+#: ``exponential_avg_factor`` 1.0 and separate assign ops; Keras' factor ``1 - momentum``)
+#: or are scratch space: only the normalized output is recorded (the moving averages are
+#: compared through the variables).
+FIRST_OUTPUT_ONLY = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+                               "_FusedBatchNormEx"})
 _PASS_THROUGH = frozenset({"Identity", "Snapshot", "StopGradient", "IdentityN"})
 _VARIABLE_OPS = frozenset({"VariableV2", "VarHandleOp", "ReadVariableOp"})
 #: Eager tensor ids remembered for input edges (oldest forgotten first).
@@ -115,7 +121,7 @@ class OpCapture:
                       "mode": "eager", "function": None}
         sink = self._sink
         for index, output in enumerate(outputs):
-            if not _recorded_dtype(output.dtype):
+            if not _recorded_dtype(output.dtype) or (index and op_type in FIRST_OUTPUT_ONLY):
                 continue
             event_name = f"{name}:{index}"
             seq = sink.emit("op", event_name, sink.step, output.numpy(),
@@ -150,7 +156,7 @@ class OpCapture:
                 "mode": mode_of(outputs[0]),
                 "function": str(graph.name) if is_function_graph(graph) else None}
         for index, output in enumerate(outputs):
-            if not _recorded_dtype(output.dtype):
+            if not _recorded_dtype(output.dtype) or (index and op_type in FIRST_OUTPUT_ONLY):
                 continue
             self._watch(output, index, base, input_refs, graph_key)
 

@@ -1,0 +1,155 @@
+"""Pairing and first divergence for the captured kinds: layers, ops, gradients, optimizer.
+
+Pairing (A's names as they are, B's after the rename rules):
+
+- ``layer``: by layer name (a scope path: "conv1", "model/block/dense"), step, occurrence;
+- ``op``: by the layer it belongs to, op type, output index, step, and its position among
+  the ops of that (layer, type, output) in the step. Op *names* differ between a TF1 graph
+  ("conv1/Conv2D") and the same code run eagerly ("slim_net/conv1/conv1/Conv2D"), or in a
+  ``tf.function``; the layer path does not. Ops outside any layer pair by op type alone;
+- ``gradient``: by variable name (``:0`` ignored), step, occurrence;
+- ``optimizer``: by hyperparameter role ("learning_rate", "epsilon"...), step, occurrence.
+
+Events of these kinds present on one side only are not divergences: execution modes run
+different helper ops (casts, fused kernels Grappler keeps whole), a Keras model adds an
+outer layer, optimizers of different families have different hyperparameters. They are
+reported as not paired.
+
+First divergence: the earliest diverged pair in A's recording order, which is the order
+the values were computed; for an op, the earliest whose recorded inputs all matched
+(an op whose input already differs is downstream of the real one).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+from tftrace.format import capture_kinds as ck
+from tftrace.format.schema import Event
+
+CAPTURED_KINDS = ck.CAPTURE_KINDS
+#: Pair statuses that count as matched when an op's inputs are checked.
+MATCHED = ("equal", "close")
+#: Attributes whose difference is the execution mode's, not the program's: fused batch
+#: norm's ``exponential_avg_factor`` (TF1 1.0, Keras 1 - momentum) only changes the batch
+#: statistics outputs, which are not recorded (the moving averages are variables).
+MODE_ATTRIBUTES = frozenset({"exponential_avg_factor"})
+
+
+@dataclass(frozen=True)
+class InputStatus:
+    """One input of a diverged op: the A event that recorded it and how it compared."""
+
+    seq_a: int | None
+    name: str
+    status: str  # a pair status, or "not-recorded" / "not-paired"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq_a": self.seq_a, "name": self.name, "status": self.status}
+
+
+@dataclass(frozen=True)
+class AttributeDifference:
+    """A non-tensor attribute of an op whose value differs between A and B."""
+
+    attribute: str
+    a: Any
+    b: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "a": self.a, "b": self.b}
+
+
+def align_captured(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[str],
+                   rename: Callable[[str], str]) -> list[tuple[str, Event | None, Event | None]]:
+    """Pairs of the captured kinds (see the module docstring), A's order then B's extras."""
+    pairs: list[tuple[str, Event | None, Event | None]] = []
+    for kind in CAPTURED_KINDS:
+        if kind not in kinds:
+            continue
+        by_a = _keyed(events_a, kind, lambda name: name)
+        by_b = _keyed(events_b, kind, rename)
+        pairs.extend((kind, ev, by_b.get(key)) for key, ev in by_a.items())
+        pairs.extend((kind, None, ev) for key, ev in by_b.items() if key not in by_a)
+    return pairs
+
+
+def _keyed(events: Sequence[Event], kind: str,
+           rename: Callable[[str], str]) -> dict[tuple[Any, ...], Event]:
+    seen: Counter[tuple[Any, ...]] = Counter()
+    out: dict[tuple[Any, ...], Event] = {}
+    for ev in events:
+        if ev.kind != kind:
+            continue
+        base = pairing_key(ev, rename)
+        out[(*base, seen[base])] = ev
+        seen[base] += 1
+    return out
+
+
+def pairing_key(event: Event, rename: Callable[[str], str]) -> tuple[Any, ...]:
+    """What must agree for two events of a captured kind to pair (occurrence aside)."""
+    attrs = event.attrs
+    if event.kind == "op":
+        layer = ck.layer_of(attrs)
+        return ("op", rename(layer) if layer else "", ck.op_type(attrs), ck.output_index(attrs),
+                event.step)
+    if event.kind == "gradient":
+        name = event.name[:-2] if event.name.endswith(":0") else event.name
+        return ("gradient", rename(name), event.step)
+    if event.kind == "optimizer":
+        return ("optimizer", ck.hyperparameter(attrs) or event.name, event.step)
+    return (event.kind, rename(event.name), event.step)
+
+
+def unpaired_message(kind: str, side: str) -> str:
+    """Data for the report: which side holds an unpaired captured event."""
+    return f"{kind} only in {side}: not paired"
+
+
+def attribute_differences(a: Event, b: Event) -> tuple[AttributeDifference, ...]:
+    """The op attributes whose values differ (keys on one side only included)."""
+    attrs_a, attrs_b = ck.op_attributes(a.attrs), ck.op_attributes(b.attrs)
+    out = []
+    for key in sorted(set(attrs_a) | set(attrs_b)):
+        if key not in MODE_ATTRIBUTES and attrs_a.get(key) != attrs_b.get(key):
+            out.append(AttributeDifference(key, attrs_a.get(key), attrs_b.get(key)))
+    return tuple(out)
+
+
+def input_statuses(a: Event, status_of_a: Mapping[int, str]) -> tuple[InputStatus, ...]:
+    """Each input of A's op: the status of the pair holding the event that recorded it."""
+    seqs = ck.input_events(a.attrs)
+    names = ck.input_names(a.attrs)
+    out = []
+    for k, seq in enumerate(seqs):
+        name = names[k] if k < len(names) else ""
+        if seq < 0:
+            out.append(InputStatus(None, name, "not-recorded"))
+        else:
+            out.append(InputStatus(seq, name, status_of_a.get(seq, "not-paired")))
+    return tuple(out)
+
+
+def inputs_matched(inputs: Sequence[InputStatus]) -> bool:
+    """No recorded input of the op diverged (unrecorded ones cannot be checked)."""
+    return all(i.status in MATCHED or i.status in ("not-recorded",) for i in inputs)
+
+
+def unpaired_ops_of_layer(events_a: Sequence[Event], events_b: Sequence[Event], layer: str,
+                          step: int, unpaired_a: set[int], unpaired_b: set[int],
+                          rename: Callable[[str], str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Op types of ``layer`` at ``step`` that one side ran and the other did not."""
+    def types(events: Sequence[Event], unpaired: set[int], name_of: Callable[[str], str]) -> tuple[str, ...]:
+        out: list[str] = []
+        for ev in events:
+            if ev.kind == "op" and ev.step == step and ev.seq in unpaired:
+                own = ck.layer_of(ev.attrs)
+                if own is not None and name_of(own) == layer:
+                    kind = ck.op_type(ev.attrs) or "?"
+                    if kind not in out:
+                        out.append(kind)
+        return tuple(out)
+    return types(events_a, unpaired_a, lambda n: n), types(events_b, unpaired_b, rename)
