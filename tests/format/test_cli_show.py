@@ -30,7 +30,7 @@ def test_show_json_is_parseable_and_complete(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["show", "--json", str(path)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["complete"] is True and doc["format_version"] == 2
+    assert doc["complete"] is True and doc["format_version"] == 3
     assert doc["environment"]["seed"] == 42
     assert doc["counts"] == {"variable": 1, "random_op": 1, "endpoint": 1}
     kernel = doc["events"][0]

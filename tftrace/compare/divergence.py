@@ -372,7 +372,7 @@ def _errors_message(head: str, values: ValueComparison) -> str:
 
 
 def _op_type(ev: Event | None) -> str | None:
-    if ev is None or ev.kind != "random_op":
+    if ev is None or ev.kind not in ("random_op", "op"):
         return None
     op_type = ev.attrs.get("op_type")
     return op_type if isinstance(op_type, str) else None

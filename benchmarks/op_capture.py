@@ -1,0 +1,230 @@
+"""Overhead and size of layer / op / gradient / optimizer capture, beside tfdbg2, on one model.
+
+Keras 3 MobileNetV2 (alpha 0.5, 96x96x3, 10 classes, weights=None), batch 16, SGD(0.01,
+momentum 0.9): one training step (GradientTape + apply_gradients) in a ``tf.function``.
+
+Each variant runs in its own process, which holds the plain step (traced before anything
+is observed) and the observed one (traced while tftrace records, or after tfdbg2's
+``enable_dump_debug_info``) over the SAME model and optimizer, and
+
+1. checks the observer effect: from the same saved state, ``--check`` steps plain and
+   ``--check`` steps observed; losses and every variable afterwards compared bit for bit;
+2. times ``--rounds`` rounds of ``--steps`` steps of each, alternating which goes first,
+   and prints the median and range of the per-round ratios observed / plain;
+3. prints what it wrote per step (trace or tfdbg2 dump) beside the bytes of the values
+   the trace holds.
+
+    python benchmarks/op_capture.py                                   # the table
+    python benchmarks/op_capture.py --variants plain,ops=stats --rounds 3 --steps 3
+    python benchmarks/op_capture.py --worker ops=full                 # one worker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+#: Variants: "plain" (a second plain step: the noise floor), tftrace levels
+#: ("layers=stats,ops=off" ...: unspecified streams off; "default": the defaults), tfdbg2 modes.
+DEFAULT = ("plain,default,layers=stats,ops=stats,ops=full,tfdbg:NO_TENSOR,tfdbg:SHAPE,"
+           "tfdbg:CONCISE_HEALTH,tfdbg:FULL_HEALTH,tfdbg:FULL_TENSOR")
+STREAMS = ("layers", "ops", "gradients", "optimizer")
+
+
+def levels_of(variant: str) -> dict[str, str] | None:
+    """tftrace levels for a variant, or None for a non-tftrace one."""
+    if variant == "default":
+        return {}
+    if "=" not in variant or variant.startswith("tfdbg"):
+        return None
+    levels = {stream: "off" for stream in STREAMS}
+    for part in variant.split("+"):
+        stream, _, level = part.partition("=")
+        levels[stream] = level
+    return levels
+
+
+def dir_size(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
+
+
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import tftrace
+
+    variant = args.worker
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.5, weights=None,
+                                           classes=10)
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((16, 96, 96, 3), dtype=np.float32))
+    y = tf.constant(np.arange(16) % 10)
+
+    def make_step() -> Any:
+        def step(x: Any, y: Any) -> Any:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+        return tf.function(step)
+
+    plain = make_step()
+    plain(x, y).numpy()  # traced and built (optimizer slots) before any observation
+    variables = list(model.variables) + list(optimizer.variables)
+    start_state = [v.numpy().copy() for v in variables]
+
+    def restore() -> None:
+        for v, value in zip(variables, start_state):
+            v.assign(value)
+
+    result: dict[str, Any] = {"variant": variant}
+    tmp = tempfile.mkdtemp(prefix="op_capture_", dir=args.tmp)
+    levels = levels_of(variant)
+    recording = None
+    steps_observed = 0
+    try:
+        if variant.startswith("tfdbg:"):
+            tf.debugging.experimental.enable_dump_debug_info(
+                tmp, tensor_debug_mode=variant.split(":", 1)[1], circular_buffer_size=-1)
+        elif levels is not None:
+            recording = tftrace.record(os.path.join(tmp, "t.zarr"), seed_mode="off", **levels)
+            recorder = recording.__enter__()
+        observed = make_step()
+        restore()
+        start = time.perf_counter()
+        observed(x, y).numpy()
+        steps_observed += 1
+        result["first_call_s"] = round(time.perf_counter() - start, 1)
+
+        def run_observed() -> Any:
+            nonlocal steps_observed
+            loss = observed(x, y)
+            steps_observed += 1
+            if recording is not None:
+                recorder.next_step()
+            return loss
+
+        losses, finals = {}, {}
+        for name, fn in (("plain", lambda: plain(x, y)), ("observed", run_observed)):
+            restore()
+            losses[name] = np.array([fn().numpy() for _ in range(args.check)])
+            finals[name] = [v.numpy() for v in variables]
+        result["loss_bitwise_equal"] = bool(np.array_equal(losses["plain"], losses["observed"]))
+        result["variables_differing"] = sum(not np.array_equal(a, b)
+                                            for a, b in zip(finals["plain"], finals["observed"]))
+        ratios, plain_s = [], []
+        for r in range(args.rounds):
+            times = {}
+            order = [("plain", lambda: plain(x, y)), ("observed", run_observed)]
+            for name, fn in (order if r % 2 == 0 else order[::-1]):
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    loss = fn()
+                loss.numpy()
+                times[name] = (time.perf_counter() - start) / args.steps
+            ratios.append(times["observed"] / times["plain"])
+            plain_s.append(times["plain"])
+        result["ratios"] = [round(v, 3) for v in ratios]
+        result["plain_step_s"] = round(sorted(plain_s)[len(plain_s) // 2], 3)
+    except Exception as exc:  # noqa: BLE001  (a variant that fails is a row of the table)
+        result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    finally:
+        if recording is not None:
+            recording.__exit__(None, None, None)
+        if variant.startswith("tfdbg:"):
+            tf.debugging.experimental.disable_dump_debug_info()
+    result["steps_observed"] = steps_observed
+    result["written_bytes_per_step"] = dir_size(tmp) // max(1, steps_observed)
+    if recording is not None:
+        trace = tftrace.open(os.path.join(tmp, "t.zarr"))
+        counts: dict[str, int] = {}
+        value_bytes = 0
+        for event in trace.events:
+            counts[event.kind] = counts.get(event.kind, 0) + 1
+            if event.stored and event.shape is not None and event.dtype is not None:
+                value_bytes += math.prod(event.shape) * np.dtype(
+                    "float32" if event.dtype == "bfloat16" else event.dtype).itemsize
+        result["events_per_step"] = {k: v // steps_observed for k, v in counts.items()}
+        result["stored_value_bytes_per_step"] = value_bytes // max(1, steps_observed)
+        result["not_captured"] = sum(g.get("count", 1) for g in
+                                     trace.environment.get("not_captured", []))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def fmt_ratio(values: list[float]) -> str:
+    v = sorted(values)
+    return f"{v[len(v) // 2]:.2f}x ({v[0]:.2f}-{v[-1]:.2f})"
+
+
+def driver(args: argparse.Namespace) -> None:
+    print(f"# Keras 3 MobileNetV2 alpha 0.5, 96x96, batch 16, SGD momentum; training step in "
+          f"tf.function. Per variant: own process, plain and observed side by side, "
+          f"{args.rounds} rounds x {args.steps} steps, ratio median (min-max)", flush=True)
+    rows = []
+    for variant in args.variants.split(","):
+        steps = args.steps
+        if variant in ("tfdbg:FULL_TENSOR", "tfdbg:FULL_HEALTH"):
+            steps = max(1, steps // 3)  # gigabytes of dumps per step
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant,
+               "--steps", str(steps), "--rounds", str(args.rounds), "--check", str(args.check),
+               "--tmp", args.tmp]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            print(f"{variant}: worker failed (exit {proc.returncode}): {proc.stderr[-600:]}",
+                  flush=True)
+            continue
+        row = json.loads(lines[-1])
+        row["wall_s"] = round(time.perf_counter() - start)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print()
+    print(f"{'variant':24} {'overhead':>20} {'plain s':>8} {'loss==':>6} {'vars!=':>6} "
+          f"{'events/step':>11} {'values MB/step':>14} {'written MB/step':>15}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['variant']:24} ERROR {row['error']}")
+            continue
+        events = sum(row.get("events_per_step", {}).values()) or ""
+        values = row.get("stored_value_bytes_per_step")
+        print(f"{row['variant']:24} {fmt_ratio(row['ratios']):>20} {row['plain_step_s']:>8.3f} "
+              f"{str(row['loss_bitwise_equal']):>6} {row['variables_differing']:>6} "
+              f"{events:>11} {'' if values is None else f'{values / 1e6:.1f}':>14} "
+              f"{row['written_bytes_per_step'] / 1e6:>15.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default=DEFAULT)
+    parser.add_argument("--worker")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--check", type=int, default=2)
+    parser.add_argument("--tmp", default=tempfile.gettempdir())
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)), flush=True)
+    else:
+        driver(args)
+
+
+if __name__ == "__main__":
+    main()
