@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL
+from tftrace.format.capture_kinds import LEVELS
 from tftrace.errors import TftraceError
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -108,7 +109,7 @@ def _use_colour(output: str | None) -> bool:
                    "applied in order.")
 @click.option("--only", default=None, metavar="KINDS",
               help="Compare only these kinds: comma-separated among variables, random, "
-                   "endpoints, snapshots.")
+                   "endpoints, snapshots, layers, ops, gradients, optimizer.")
 @click.option("--all", "show_all", is_flag=True, help="List every pair with its status and errors.")
 @click.option("--first", "stop_at_first", is_flag=True,
               help="Stop reading values at the first divergence (fast; later pairs are 'skipped').")
@@ -190,19 +191,33 @@ def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
 @click.option("--rename", multiple=True, metavar="REGEX=REPL",
               help="With --replay: rename the run's variables (re.sub) before looking them "
                    "up in A, as diff's --rename. Repeatable, applied in order.")
+@click.option("--layers", type=click.Choice(LEVELS), default="stats", show_default=True,
+              help="Every layer call's output.")
+@click.option("--ops", type=click.Choice(LEVELS), default="off", show_default=True,
+              help="Every op's floating-point outputs, with attributes and dataflow edges.")
+@click.option("--gradients", type=click.Choice(LEVELS), default="stats", show_default=True,
+              help="Each trainable variable's gradient per step.")
+@click.option("--optimizer", type=click.Choice(LEVELS), default="full", show_default=True,
+              help="The optimizer's hyperparameters per step (learning rate after its schedule...).")
+@click.option("--op-scope", "op_scopes", multiple=True, metavar="GLOB",
+              help="With --ops: only ops whose name (scope) matches GLOB, e.g. 'block3/*'. Repeatable.")
+@click.option("--op-type", "op_types", multiple=True, metavar="GLOB",
+              help="With --ops: only ops of a type matching GLOB, e.g. 'FusedBatchNorm*'. Repeatable.")
 @click.argument("script", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def record(ctx: click.Context, output: str, seed: int, seed_mode: str, capture: str,
            overwrite: bool, replay_source: str | None, replay_random: str,
-           replay_variables: str, rename: tuple[str, ...], script: str,
-           args: tuple[str, ...]) -> None:
+           replay_variables: str, rename: tuple[str, ...], layers: str, ops: str,
+           gradients: str, optimizer: str, op_scopes: tuple[str, ...], op_types: tuple[str, ...],
+           script: str, args: tuple[str, ...]) -> None:
     """Run SCRIPT (with ARGS) in this process, recording it into OUTPUT.
 
     The script runs as __main__ with sys.argv = [SCRIPT, *ARGS]; its exit status is
     tftrace's. The trace is complete even when the script raises. A replay that
     cannot go on (a random op that does not match A's) exits 2.
     """
+    from tftrace.recording.capture.sink import CaptureLevels
     from tftrace.recording.script import run_script
 
     if replay_source is None and (rename or replay_random != "on" or replay_variables != "on"):
@@ -210,7 +225,10 @@ def record(ctx: click.Context, output: str, seed: int, seed_mode: str, capture: 
     ctx.exit(run_script(script, args, output=output, seed=seed, seed_mode=seed_mode,
                         capture=capture, overwrite=overwrite, replay=replay_source,
                         replay_random=replay_random == "on",
-                        replay_variables=replay_variables == "on", rename=rename))
+                        replay_variables=replay_variables == "on", rename=rename,
+                        levels=CaptureLevels(layers=layers, ops=ops, gradients=gradients,
+                                             optimizer=optimizer, op_scopes=op_scopes,
+                                             op_types=op_types)))
 
 
 main = cli

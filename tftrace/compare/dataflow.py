@@ -153,3 +153,20 @@ def unpaired_ops_of_layer(events_a: Sequence[Event], events_b: Sequence[Event], 
                         out.append(kind)
         return tuple(out)
     return types(events_a, unpaired_a, lambda n: n), types(events_b, unpaired_b, rename)
+
+
+def level_notes(environment_a: Mapping[str, Any], environment_b: Mapping[str, Any]) -> list[str]:
+    """Streams the two runs captured at different levels (one side's events then go unpaired)."""
+    levels_a = environment_a.get("capture_levels")
+    levels_b = environment_b.get("capture_levels")
+    if not isinstance(levels_a, Mapping) and not isinstance(levels_b, Mapping):
+        return []
+    levels_a = levels_a if isinstance(levels_a, Mapping) else {}
+    levels_b = levels_b if isinstance(levels_b, Mapping) else {}
+    differing = [f"{stream} A {levels_a.get(stream, 'off')}, B {levels_b.get(stream, 'off')}"
+                 for stream in ("layers", "ops", "gradients", "optimizer", "op_scopes", "op_types")
+                 if levels_a.get(stream) != levels_b.get(stream)]
+    if not differing:
+        return []
+    return ["the runs were captured at different levels (" + "; ".join(differing) +
+            "): events one side did not capture are not paired"]

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_kinds,
                                    parse_rename_rule, random_token)
-from tftrace.compare.dataflow import CAPTURED_KINDS, unpaired_message
+from tftrace.compare.dataflow import CAPTURED_KINDS, level_notes, unpaired_message
 from tftrace.compare.first import first_in_dataflow
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.metrics import ValueComparison, compare_blocks
@@ -150,6 +150,7 @@ class _Differ:
                 last = f"event #{trace.events[-1].seq}" if trace.events else "its start (no events)"
                 notes.append(f"{label} ends early: compared up to its last event, {last}")
         notes.extend(machine_notes(self.a.environment, self.b.environment))
+        notes.extend(level_notes(self.a.environment, self.b.environment))
         inputs = all(k in self.kinds for k in ("variable", "random_op"))
         return DiffResult(
             a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,

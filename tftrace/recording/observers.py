@@ -24,7 +24,8 @@ from tensorflow.python.framework import func_graph as func_graph_module
 from tensorflow.python.util import tf_decorator
 
 from tftrace.recording.neutrality import NeutralityCheck
-from tftrace.recording.values import observe_group_in_function, observe_in_function
+from tftrace.recording.independent import AcdTracker, observe_independently
+from tftrace.recording.values import observe_in_function
 from tftrace.report.recording import observer_effect_warning
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class Observation:
     kind: str
     name: str
     call_site: str | None
-    grouped: bool = False  # may share one observer op with its neighbours (captured streams)
+    grouped: bool = False  # a captured stream: observed independently (independent.py)
 
 
 class FunctionObservers:
@@ -52,6 +53,7 @@ class FunctionObservers:
         self._lock = threading.Lock()
         self._original: Callable[..., Any] | None = None
         self.check = NeutralityCheck()
+        self._acd = AcdTracker()
 
     def observe(self, tensor: Any, on_value: Callable[[np.ndarray], None], kind: str, name: str,
                 call_site: str | None, grouped: bool = False) -> None:
@@ -75,8 +77,10 @@ class FunctionObservers:
         func_graph_from_py_func.__wrapped__ = original  # type: ignore[attr-defined]
         self._original = original
         func_graph_module.func_graph_from_py_func = func_graph_from_py_func
+        self._acd.install()
 
     def uninstall(self) -> None:
+        self._acd.uninstall()
         if self._original is not None:
             func_graph_module.func_graph_from_py_func = self._original
             self._original = None
@@ -108,23 +112,9 @@ class FunctionObservers:
         # Observers run in the order they are added (automatic control dependencies chain
         # them): in the order the program computes the values, so events are written so.
         kept.sort(key=lambda o: o.tensor.op._id)
-        for group in _groups(kept):
-            if len(group) == 1:
-                observe_in_function(group[0].tensor, group[0].on_value)
-            else:
-                observe_group_in_function([o.tensor for o in group], [o.on_value for o in group])
-
-
-#: Captured values (layers, ops...) share one observer op per this many tensors: fewer
-#: Python calls, and no memory-estimate change from one op per tensor (docs/recording.md).
-GROUP_SIZE = 32
-
-
-def _groups(observations: list[Observation]) -> list[list[Observation]]:
-    groups: list[list[Observation]] = []
-    for observation in observations:
-        if observation.grouped and groups and groups[-1][-1].grouped and len(groups[-1]) < GROUP_SIZE:
-            groups[-1].append(observation)
-        else:
-            groups.append([observation])
-    return groups
+        for observation in kept:
+            if not observation.grouped:
+                observe_in_function(observation.tensor, observation.on_value)
+        captured = [o for o in kept if o.grouped]
+        if captured:
+            observe_independently(graph, [o.tensor for o in captured], [o.on_value for o in captured])

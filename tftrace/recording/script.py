@@ -10,6 +10,7 @@ import traceback
 from typing import Sequence
 
 from tftrace.errors import ReplayError, TftraceError, UsageError
+from tftrace.recording.capture.sink import CaptureLevels
 from tftrace.recording.recorder import record
 from tftrace.recording.recorder import replay as replay_run
 
@@ -18,7 +19,7 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
                seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
                overwrite: bool = False, replay: str | os.PathLike[str] | None = None,
                replay_random: bool = True, replay_variables: bool = True,
-               rename: Sequence[str] = ()) -> int:
+               rename: Sequence[str] = (), levels: CaptureLevels | None = None) -> int:
     """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]`` inside ``record()``
     (or ``replay()`` when ``replay`` names trace A).
 
@@ -39,11 +40,12 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     try:
         if replay is None:
             recording = record(output, seed=seed, seed_mode=seed_mode, capture=capture,
-                               overwrite=overwrite)
+                               overwrite=overwrite, levels=levels)
         else:
             recording = replay_run(replay, record_to=output, random=replay_random,
                                    variables=replay_variables, rename=rename, seed=seed,
-                                   seed_mode=seed_mode, capture=capture, overwrite=overwrite)
+                                   seed_mode=seed_mode, capture=capture, overwrite=overwrite,
+                                   levels=levels)
         with recording as recorder:
             try:
                 runpy.run_path(script, run_name="__main__")

@@ -113,19 +113,6 @@ def observe_in_function(tensor: tf.Tensor, on_value: Callable[[np.ndarray], None
                              name="tftrace_observe")
 
 
-def observe_group_in_function(tensors: list[tf.Tensor],
-                              on_values: list[Callable[[np.ndarray], None]]) -> Any:
-    """One stateful op observing several tensors of a function graph per execution;
-    each ``on_values[k]`` gets ``tensors[k]``'s value, in order."""
-    def observe(*arrays: Any) -> list[Any]:
-        for on_value, array in zip(on_values, arrays):
-            on_value(np.asarray(array))
-        return []
-
-    return tf.numpy_function(observe, list(tensors), Tout=[], stateful=True,
-                             name="tftrace_observe")
-
-
 def observe_passing_through(tensor: tf.Tensor, on_value: Callable[[np.ndarray], None]) -> tf.Tensor:
     """A stand-in for ``tensor`` that calls ``on_value`` with its value and returns it as is.
 

@@ -38,6 +38,7 @@ KERAS_LAYER_MODULES = {
     "tf_keras.src.engine.base_layer": "tf-keras",
     "tf_keras.src.engine.base_layer_v1": "tf-keras-v1",
 }
+SLIM_PACKAGE = "tf_slim"
 SLIM_LAYERS_MODULE = "tf_slim.layers.layers"
 SLIM_UTILS_MODULE = "tf_slim.layers.utils"
 #: tf-slim layer functions and the scope each uses when none is given.
@@ -86,8 +87,9 @@ class LayerCapture:
     def install(self) -> None:
         for module_name, family in KERAS_LAYER_MODULES.items():
             self._after_import(module_name, functools.partial(self._patch_keras, family=family))
-        self._after_import(SLIM_LAYERS_MODULE, self._patch_slim_layers)
-        self._after_import(SLIM_UTILS_MODULE, self._patch_slim_utils)
+        # after the whole package: tf_slim/__init__ copies the layer functions into its
+        # namespace once tf_slim.layers.layers is imported, and every copy must be patched
+        self._after_import(SLIM_PACKAGE, self._patch_slim)
 
     def uninstall(self) -> None:
         for owner, attr, original in reversed(self._patched):
@@ -130,9 +132,13 @@ class LayerCapture:
         own = str(getattr(layer, "name", type(layer).__name__))
         return f"{outer}/{own}" if outer else own
 
-    def _patch_slim_layers(self, module: Any) -> None:
-        import tf_slim
-        namespaces = [module, tf_slim, getattr(tf_slim, "layers", None)]
+    def _patch_slim(self, package: Any) -> None:
+        import importlib
+        self._patch_slim_layers(importlib.import_module(SLIM_LAYERS_MODULE), package)
+        self._patch_slim_utils(importlib.import_module(SLIM_UTILS_MODULE))
+
+    def _patch_slim_layers(self, module: Any, package: Any) -> None:
+        namespaces = [module, package, getattr(package, "layers", None)]
         for function_name, default in SLIM_DEFAULT_SCOPES.items():
             function = getattr(module, function_name, None)
             if function is None or getattr(function, "_tftrace_layer", False):
