@@ -1,6 +1,8 @@
 """`make demo`: record sample 1 (a tf-slim Inception v2, trained one step TF1-style in a
 Session and TF2-style eagerly) and diff the two runs; then record the batch-norm
-pitfall pair (sample 2) and show where it diverges, and write its HTML report.
+pitfall pair (sample 2) and show where it diverges, and write its HTML report; then
+record a tf-slim net TF1-style and eagerly with one batch-norm epsilon changed and no
+endpoint placed (sample 4), and show that the diff names the op and its attribute.
 
 Each run is a separate process, as it would be on two machines, recorded from
 scratch (the committed traces in sample_traces/ are not used). The traces go to
@@ -75,9 +77,22 @@ def main() -> None:
           + " and `tftrace check` on the first run "
           + ("flags them as frozen." if pitfall_check == 1 else "did NOT flag them."))
     print(f"\nThe HTML report of the pitfall pair (open it in a browser): {report}")
-    if not slim_equivalent or pitfall_diff != 1 or pitfall_check != 1:
+
+    print("\n== 3. No endpoint placed: a tf-slim net in a TF1 Session vs the same net eagerly "
+          "through the shim, with batch-norm epsilon 1e-5 instead of 1e-3 in its second "
+          "convolution ==")
+    session, shim = out / "localize_session.zarr", out / "localize_shim_epsilon.zarr"
+    run("record TF1 Session run", [python, "samples/localize_net.py", rel(session), "session"],
+        quiet=True)
+    run("record eager shim run, epsilon changed",
+        [python, "samples/localize_net.py", rel(shim), "shim", "--change", "epsilon"], quiet=True)
+    localized = run("diff", [tftrace, "diff", rel(session), rel(shim)], ok=(0, 1))
+    print("\nThe diff " + ("names the batch norm op of conv2 and its epsilon attribute."
+                           if localized == 1 else "did NOT find the change."))
+    if not slim_equivalent or pitfall_diff != 1 or pitfall_check != 1 or localized != 1:
         sys.exit("demo: unexpected result (see above)")
-    print("\nDemo finished: sample 1's runs are equivalent; the pitfall pair diverges where expected.")
+    print("\nDemo finished: sample 1's runs are equivalent; the pitfall pair diverges where "
+          "expected; the changed epsilon is found with no endpoint placed.")
 
 
 if __name__ == "__main__":

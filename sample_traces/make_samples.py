@@ -43,6 +43,9 @@ SAMPLES: dict[str, tuple[str, list[str]]] = {
     "bn_pitfall_training_true": ("installed", ["samples/bn_pitfall.py", "OUT", "--training-true"]),
     "new_variables_per_call": ("installed", ["samples/new_variables_per_call.py", "OUT"]),
     "inception_v2_session_tf2.15": ("2.15", ["samples/train_tf1.py", "OUT", "slim_inception"]),
+    "localize_session": ("installed", ["samples/localize_net.py", "OUT", "session"]),
+    "localize_shim_epsilon": ("installed", ["samples/localize_net.py", "OUT", "shim", "--change",
+                                            "epsilon"]),
 }
 
 

@@ -27,7 +27,10 @@ def test_demo_records_sample_1_and_the_bn_pitfall_and_reports_both(tmp_path: Pat
     assert "First divergence: snapshot 'batch_normalization/moving_mean:0', step 1" in pitfall
     assert "frozen-non-trainable (2)" in pitfall
     assert "This divergence is expected" in pitfall
-    assert out.rstrip().endswith("the pitfall pair diverges where expected.")
+    pitfall, localize = pitfall.split("== 3.")
+    assert "First divergence: op 'conv2/BatchNorm/FusedBatchNormV3:0'" in localize
+    assert "attribute epsilon: A 0.001, B 1e-05" in localize
+    assert out.rstrip().endswith("the changed epsilon is found with no endpoint placed.")
     report = tmp_path / "bn_pitfall_report.html"
     assert f"The HTML report of the pitfall pair (open it in a browser): {report}" in pitfall
     assert '<code id="first-name">batch_normalization/moving_mean:0</code>' in report.read_text("utf-8")

@@ -3,6 +3,8 @@ same net run eagerly through the shim (B) names the changed op and its layer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,14 @@ def test_changed_padding_names_the_convolution_and_its_attribute(session_trace, 
     assert (first.shape_a, first.shape_b) == ((2, 8, 8, 4), (2, 6, 6, 4))
     differences = {d.attribute: (d.a, d.b) for d in first.attribute_differences}
     assert differences == {"padding": ("SAME", "VALID")}
+
+
+def test_committed_sample_pair_names_the_op_and_its_attribute():
+    """sample_traces/ (format 3, read with the current reader): the same localization."""
+    samples = Path(__file__).resolve().parents[2] / "sample_traces"
+    result = tftrace.diff(samples / "localize_session.zarr.zip",
+                          samples / "localize_shim_epsilon.zarr.zip")
+    first = result.first_divergence
+    assert (first.name, first.layer) == ("conv2/BatchNorm/FusedBatchNormV3:0", "conv2/BatchNorm")
+    assert [(d.attribute, d.a, d.b) for d in first.attribute_differences] == \
+        [("epsilon", float(np.float32(1e-3)), float(np.float32(1e-5)))]
