@@ -197,6 +197,10 @@ def driver(args: argparse.Namespace) -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()
+    print_table(rows)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'variant':24} {'overhead':>20} {'plain s':>8} {'loss==':>6} {'vars!=':>6} "
           f"{'events/step':>11} {'values MB/step':>14} {'written MB/step':>15}")
     for row in rows:
@@ -219,8 +223,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--check", type=int, default=2)
     parser.add_argument("--tmp", default=tempfile.gettempdir())
+    parser.add_argument("--table", nargs="+", metavar="JSON",
+                        help="print the table of workers' output lines (workers run by hand, "
+                             "e.g. side by side in parallel)")
     args = parser.parse_args()
-    if args.worker:
+    if args.table:
+        rows = []
+        for path in args.table:
+            with open(path, encoding="utf-8") as f:
+                rows.extend(json.loads(line) for line in f if line.startswith("{"))
+        print_table(rows)
+    elif args.worker:
         print(json.dumps(worker(args)), flush=True)
     else:
         driver(args)

@@ -44,7 +44,7 @@ def test_show_text_table(tmp_path: Path) -> None:
     path = _trace(tmp_path / "t.zarr")
     out = CliRunner().invoke(cli, ["show", str(path)]).stdout.splitlines()
     assert out[0] == f"trace    {path}"
-    assert out[1] == "format   tftrace v2, complete"
+    assert out[1] == "format   tftrace v3, complete"
     assert "events   3 (variable 1, random_op 1, endpoint 1); steps 0..1" in out
     table = out[out.index("events   3 (variable 1, random_op 1, endpoint 1); steps 0..1") + 1:]
     assert table[0].split() == ["seq", "step", "kind", "name", "shape", "dtype", "min", "max", "mean", "nan", "inf"]

@@ -221,11 +221,11 @@ def test_random_gaps_and_incomplete_traces_are_said(tmp_path):
 
 
 def unknown_kind_document(document: dict) -> dict:
-    """The bn pitfall result as a later version may write it: a ``layer`` kind and a diagnosis."""
+    """The bn pitfall result as a later version may write it: a ``probe`` kind (unknown to this version) and a diagnosis."""
     document = copy.deepcopy(document)
     for step, error in ((1, 0.25), (2, 2.5), (3, 25.0)):
         document["pairs"].append({
-            "kind": "layer", "name": "dense/<b>BiasAdd</b>", "name_b": None, "status": "diverged",
+            "kind": "probe", "name": "dense/<b>BiasAdd</b>", "name_b": None, "status": "diverged",
             "problem": "values", "message": "", "step": step, "occurrence": 0,
             "seq_a": None, "seq_b": None, "shape_a": [2], "shape_b": [2],
             "dtype_a": "float32", "dtype_b": "float32", "compared_by": "values",
@@ -235,8 +235,8 @@ def unknown_kind_document(document: dict) -> dict:
                        "max_rel_error": {"index": [0], "a": 1.0, "b": 1.0 + error, "error": error},
                        "mismatches": [], "max_ulp": 10, "nan_mismatched": 0, "inf_mismatched": 0},
             "call_site_a": None, "call_site_b": None})
-    document["kinds"].append("layer")
-    document["summary"].append({"kind": "layer", "compared": 3, "equal": 0, "close": 0,
+    document["kinds"].append("probe")
+    document["summary"].append({"kind": "probe", "compared": 3, "equal": 0, "close": 0,
                                 "diverged": 3, "missing": 0, "extra": 0, "skipped": 0})
     document["first_divergence"]["diagnosis"] = [
         {"code": "training-flag", "message": "B updates the moving statistics, A does not",
@@ -250,10 +250,10 @@ def test_unknown_kinds_and_a_diagnosis_are_drawn(bn_result):
     diagnosis = text_of(page, "diagnosis")
     assert "training-flag" in diagnosis and "B updates the moving statistics" in diagnosis
     assert "<i>frozen</i> in A" in diagnosis and "&lt;i&gt;frozen&lt;/i&gt; in A" in page
-    assert "layer events" in text_of(page, "summary")
+    assert "probe events" in text_of(page, "summary")
     data = unpack_data(page)
-    assert data["kind_labels"]["layer"] == "layer events"
-    layer = next(s for s in data["series"] if s["kind"] == "layer")
+    assert data["kind_labels"]["probe"] == "probe events"
+    layer = next(s for s in data["series"] if s["kind"] == "probe")
     assert layer["steps"] == [1, 2, 3] and layer["max_abs"] == [0.25, 2.5, 25.0]
     assert data["heatmap"]["names"] == 18  # the 17 names of the sample and the layer
     assert data["strings"][data["heatmap"]["rows"][-1][1]] == "dense/<b>BiasAdd</b>"
