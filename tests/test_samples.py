@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import tftrace
-from tftrace.compare.check import check
+from tftrace.lint import check
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = ROOT / "sample_traces"

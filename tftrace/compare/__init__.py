@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tftrace.compare.align import RenameRule
+from tftrace.format.rules import RenameRule
 from tftrace.compare.divergence import diff
 from tftrace.compare.result import DiffResult, PairResult
 from tftrace.compare.tolerance import Tolerance, Tolerances

@@ -11,8 +11,8 @@ import queue
 import threading
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_kinds,
-                                   parse_rename_rule, random_token)
+from tftrace.compare.align import Pair, align
+from tftrace.compare.options import parse_kinds
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.metrics import ValueComparison, compare_blocks
 from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
@@ -20,6 +20,9 @@ from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tol
 from tftrace.format.digest import digests_prove_equal
 from tftrace.format.gaps import Gap, not_captured, read_gaps
 from tftrace.format.reader import Trace, open_trace
+from tftrace.format.events import RULES, EventKind, VariableAttrs
+from tftrace.format.rules import (RENAMED_KINDS, RenameRule, parse_rename_rule, random_attrs,
+                                  random_token, renamed)
 from tftrace.format.schema import Event, Stats
 
 #: Block size for reading arrays: bounds memory (a few blocks alive at once).
@@ -151,7 +154,7 @@ class _Differ:
         return DiffResult(
             a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
             pairs=tuple(results), first_divergence=first,
-            broken_stream=STREAMS[first.kind] if first else None, inputs_compared=inputs,
+            broken_stream=RULES[EventKind(first.kind)].stream if first else None, inputs_compared=inputs,
             random_gaps=alignment.random_gaps, rename=self.rename,
             suggested_renames=alignment.suggested_renames,
             stopped_early=self.stop_at_first and first is not None
@@ -195,16 +198,12 @@ class _Differ:
         """A trace's not-captured entries by (kind, name as the other trace names it)."""
         index: dict[tuple[str, str], Gap] = {}
         for gap in read_gaps(trace.environment, str(trace.path)):
-            name = gap.name
-            if gap.kind in ("variable", "snapshot"):
-                name = normalize_name(name)
-                for rule in rename:
-                    name = rule.apply(name)
+            name = renamed(gap.name, rename) if gap.kind in RENAMED_KINDS else gap.name
             index.setdefault((gap.kind, name), gap)
         return index
 
     def _gap(self, pair: Pair, event: Event, gaps: dict[tuple[str, str], Gap]) -> Gap | None:
-        name = normalize_name(event.name) if pair.kind in ("variable", "snapshot") else event.name
+        name = renamed(event.name, ()) if pair.kind in RENAMED_KINDS else event.name
         return gaps.get((pair.kind, name))
 
     def _structure(self, pair: Pair) -> PairResult | None:
@@ -233,11 +232,10 @@ class _Differ:
         if a.dtype != b.dtype:
             return self._result(pair, "diverged", problem="dtype",
                                 message=f"dtype differs: {a.dtype} vs {b.dtype}")
-        if pair.kind == "variable" and "trainable" in a.attrs and "trainable" in b.attrs \
-                and bool(a.attrs["trainable"]) != bool(b.attrs["trainable"]):
+        trainable_a, trainable_b = _trainable(a), _trainable(b)
+        if trainable_a is not None and trainable_b is not None and trainable_a != trainable_b:
             return self._result(pair, "diverged", problem="trainable",
-                                message=f"trainable differs: {bool(a.attrs['trainable'])} vs "
-                                        f"{bool(b.attrs['trainable'])}")
+                                message=f"trainable differs: {trainable_a} vs {trainable_b}")
         return None
 
     def _values(self, pair: Pair) -> PairResult:
@@ -365,10 +363,11 @@ def _errors_message(head: str, values: ValueComparison) -> str:
 
 
 def _op_type(ev: Event | None) -> str | None:
-    if ev is None or ev.kind != "random_op":
-        return None
-    op_type = ev.attrs.get("op_type")
-    return op_type if isinstance(op_type, str) else None
+    return None if ev is None else random_attrs(ev).op_type
+
+
+def _trainable(ev: Event) -> bool | None:
+    return ev.attrs.trainable if isinstance(ev.attrs, VariableAttrs) else None
 
 
 def _fmt_shape(shape: tuple[int, ...] | None) -> str:

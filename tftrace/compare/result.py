@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from tftrace.compare.align import RandomGap, RenameRule
+from tftrace.compare.align import RandomGap
+from tftrace.format.rules import RenameRule
 from tftrace.compare.metrics import ValueComparison
 from tftrace.compare.tolerance import Tolerance, Tolerances
 

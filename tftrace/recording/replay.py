@@ -35,10 +35,9 @@ from typing import TYPE_CHECKING, Any, Iterable, NoReturn, Sequence
 
 import numpy as np
 
-from tftrace.compare.align import (RenameRule, is_initializer, marks_initializers,
-                                   normalize_name, parse_rename_rule, random_family,
-                                   random_order)
 from tftrace.errors import ArrayNotStoredError, ReplayError, UsageError
+from tftrace.format.rules import (RenameRule, is_initializer, marks_initializers, normalize_name,
+                                  parse_rename_rule, random_attrs, random_family, random_order)
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event
 
@@ -149,7 +148,7 @@ class ReplaySource:
                 free = [i for i in range(lo, hi) if not self._taken[i]
                         and _compatible(self._stream[i], info.op_type, shape, dtype)]
                 same_name = [i for i in free if info.op_name
-                             and self._stream[i].attrs.get("op_name") == info.op_name]
+                             and random_attrs(self._stream[i]).op_name == info.op_name]
                 if not free:
                     nearest = next(((i, self._stream[i]) for i in range(lo, hi)
                                     if not self._taken[i]), None)
@@ -168,12 +167,12 @@ class ReplaySource:
                     if not self._initializers_taken[i]
                     and _compatible(event, info.op_type, shape, dtype)]
             same_name = [i for i in free if info.op_name
-                         and self._initializers[i].attrs.get("op_name") == info.op_name]
+                         and random_attrs(self._initializers[i]).op_name == info.op_name]
             # A draw that knows its variable (traced in a tf.function) takes the draw of
             # A's variable of that name first, so each initializer pairs with its own.
             wanted = self._renamed(info.variable) if info.variable else None
             same_variable = [i for i in free if wanted is not None and wanted == self._renamed(
-                self._initializers[i].attrs.get("variable"), rename=False)]
+                random_attrs(self._initializers[i]).variable, rename=False)]
             if not free:
                 self._own_initializers += 1
                 return None
@@ -213,9 +212,9 @@ class ReplaySource:
             index = self._position[event.seq]
             head = (f"replay: random op #{k} of run B does not match random op #{index} of run "
                     f"A ({self.path}).")
-            a_line = (f"  A: random op #{index}: {event.attrs.get('op_type')} {event.dtype} "
+            a_line = (f"  A: random op #{index}: {random_attrs(event).op_type} {event.dtype} "
                       f"{list(event.shape or ())} at "
-                      f"{event.attrs.get('call_site') or '(unknown call site)'} "
+                      f"{event.call_site or '(unknown call site)'} "
                       f"(step {event.step}, seq {event.seq})")
         return "\n".join([
             head, a_line, b_line,
@@ -259,7 +258,7 @@ class ReplaySource:
                 f"replay: variable {normalize_name(name)!r} of run B is {dtype} "
                 f"{list(shape)}, but {event.name!r} in run A ({self.path}) is {event.dtype} "
                 f"{list(event.shape or ())} (seq {event.seq}, created at "
-                f"{event.attrs.get('call_site') or 'an unknown call site'}). Expected the "
+                f"{event.call_site or 'an unknown call site'}). Expected the "
                 f"same shape and dtype; fix the model, map names with a rename rule, or "
                 f"replay only the random values (--replay-variables off).")
         with self._lock:
@@ -293,7 +292,7 @@ class ReplaySource:
 def _compatible(event: Event, op_type: str, shape: Sequence[int | None] | None,
                 dtype: str) -> bool:
     """Same distribution, dtype and shape (a dimension B's graph leaves open matches any)."""
-    if random_family(str(event.attrs.get("op_type"))) != random_family(op_type) \
+    if random_family(random_attrs(event).op_type) != random_family(op_type) \
             or event.dtype != dtype:
         return False
     if shape is None:
