@@ -4,6 +4,7 @@ it did not create exclusively, and leaves nothing behind on failure or kill."""
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import shutil
@@ -224,6 +225,7 @@ def test_reading_leaks_no_file_descriptor(tmp_path: Path, separator: str, monkey
     with TraceWriter.create(t) as w:
         for i in range(20):
             w.add_event("endpoint", f"x{i}", value=np.full((3, 1 << 20), i, np.float32))  # 2 chunks each
+    gc.collect()  # descriptors of earlier tests' dropped stores close now, not during the count
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(3):
         with tftrace.open(t) as trace:
@@ -233,4 +235,5 @@ def test_reading_leaks_no_file_descriptor(tmp_path: Path, separator: str, monkey
                     pass
     result = CliRunner().invoke(cli, ["pack", str(t), str(tmp_path / "p.zarr.zip")])
     assert result.exit_code == 0, result.output
-    assert len(os.listdir("/proc/self/fd")) == before
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= before  # the leak was one or more per chunk read
