@@ -35,6 +35,8 @@ class CallCounter:
         self._local = threading.local()
         self._counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._patched: list[tuple[type, Callable[..., Any]]] = []
+        #: Top-level packages whose layers were called ("keras", "tf_keras", "tensorflow").
+        self.used: set[str] = set()
 
     def install(self) -> None:
         for name in LAYER_MODULES:
@@ -55,9 +57,11 @@ class CallCounter:
             return
         original = vars(cls)["__call__"]
         counter = self
+        package = module.__name__.split(".")[0]
 
         def __call__(layer: Any, *args: Any, **kwargs: Any) -> Any:
             local = counter._local
+            counter.used.add(package)
             if getattr(local, "call_index", None) is not None:
                 return original(layer, *args, **kwargs)
             try:
