@@ -4,7 +4,7 @@ The outermost Keras layer being called when a variable is created is "the model"
 ``call_index`` is how many times that layer object had been called before (0 for
 variables built on the first call). A layer that creates variables on every call
 (the migration guide's ``BrokenScalingLayer``) thus yields ``call_index`` 1, 2, ...
-Works for Keras 3, tf-keras and tf.compat.v1.layers; without any layer on the
+Works for Keras 3, Keras 2 (TensorFlow 2.15), tf-keras and tf.compat.v1.layers; without any layer on the
 stack ``current()`` returns None and the caller decides (a Session run count).
 """
 
@@ -20,6 +20,8 @@ from tftrace.recording.imports import PostImportHooks
 #: Modules defining a Layer class whose ``__call__`` we count.
 LAYER_MODULES = (
     "keras.src.layers.layer",
+    "keras.src.engine.base_layer",  # Keras 2.13-2.15 (TensorFlow 2.15's `keras`)
+    "keras.src.engine.base_layer_v1",
     "tf_keras.src.engine.base_layer",
     "tf_keras.src.engine.base_layer_v1",
     "tensorflow.python.keras.engine.base_layer",  # tf.compat.v1.layers, tf-slim's layers
@@ -35,6 +37,8 @@ class CallCounter:
         self._local = threading.local()
         self._counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._patched: list[tuple[type, Callable[..., Any]]] = []
+        #: Top-level packages whose layers were called ("keras", "tf_keras", "tensorflow").
+        self.used: set[str] = set()
 
     def install(self) -> None:
         for name in LAYER_MODULES:
@@ -55,9 +59,11 @@ class CallCounter:
             return
         original = vars(cls)["__call__"]
         counter = self
+        package = module.__name__.split(".")[0]
 
         def __call__(layer: Any, *args: Any, **kwargs: Any) -> Any:
             local = counter._local
+            counter.used.add(package)
             if getattr(local, "call_index", None) is not None:
                 return original(layer, *args, **kwargs)
             try:

@@ -27,7 +27,8 @@ from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.observers import FunctionObservers
-from tftrace.recording.values import (is_function_graph, is_symbolic, to_numpy, variable_value,
+from tftrace.recording.values import (handle_variable, in_function_value, is_function_graph,
+                                     is_resource_handle, is_symbolic, to_numpy, variable_value,
                                      xla_function)
 from tftrace.recording.variables import VariableCapture
 
@@ -93,7 +94,9 @@ class Recorder:
         """
         check_name(name, "endpoint name")  # here, not when a tf.function runs
         attrs = {"call_site": user_call_site(2)}
-        value = variable_value(value)
+        if is_resource_handle(value):  # a variable's handle stands for the variable
+            value = handle_variable(value, [info.variable for info in self.variables.seen], name)
+        value = in_function_value(variable_value(value))
         if is_symbolic(value):
             if is_function_graph(value.graph):
                 compiled = xla_function(value.graph)
@@ -238,7 +241,9 @@ class Recorder:
         fields: dict[str, Any] = {"steps": self.step + 1, "error": error,
                                   "not_captured": self.gaps.to_list(),
                                   "compiled_functions": self.compiled.to_list(),
-                                  "observer_check": self.observers.check.stats.to_dict()}
+                                  "observer_check": self.observers.check.stats.to_dict(),
+                                  "keras_version": environment.keras_version(self._calls.used),
+                                  "kernels": environment.threading_and_kernels()}
         if self.replay is not None:
             fields["replay"] = self.replay.summary()
         try:
