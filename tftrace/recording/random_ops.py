@@ -35,6 +35,7 @@ from tensorflow.python.framework import op_callbacks
 from tensorflow.python.ops import (gen_random_ops, gen_stateful_random_ops,
                                    gen_stateless_random_ops, gen_stateless_random_ops_v2)
 
+from tftrace.format.events import RandomOpAttrs
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.values import is_function_graph, observe_passing_through, xla_function
 
@@ -81,14 +82,12 @@ class RandomOpInfo:
     initializer: bool = False  # drawn while a variable was being created (its initializer)
     variable: str | None = None  # that variable's name
 
-    def attrs(self) -> dict[str, Any]:
-        attrs = {"op_type": self.op_type, "seed": list(self.seed) if self.seed else None,
-                 "seed_index": self.seed_index, "mode": self.mode,
-                 "name_scope": self.name_scope, "op_name": self.op_name,
-                 "call_site": self.call_site, "initializer": self.initializer}
-        if self.variable is not None:
-            attrs["variable"] = self.variable
-        return attrs
+    def attrs(self, replayed_from: int | None = None) -> RandomOpAttrs:
+        return RandomOpAttrs(op_type=self.op_type, seed=self.seed or None,
+                             seed_index=self.seed_index, mode=self.mode, name_scope=self.name_scope,
+                             op_name=self.op_name, call_site=self.call_site,
+                             initializer=self.initializer, variable=self.variable,
+                             replayed_from=replayed_from)
 
 
 def _attr_int(value: Any) -> int | None:
@@ -252,7 +251,7 @@ class RandomOpCapture:
             recorder.emit("random_op", info.name, drawn(), info.attrs())
             return None
         value, source = taken
-        recorder.emit("random_op", info.name, value, {**info.attrs(), "replayed_from": source.seq})
+        recorder.emit("random_op", info.name, value, info.attrs(replayed_from=source.seq))
         return value
 
 

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import tensorflow as tf
 
 from tftrace.errors import TraceWriteError, UsageError
+from tftrace.format.events import EndpointAttrs, EventAttrs, SnapshotAttrs
 from tftrace.format.writer import TraceWriter
 from tftrace.report.recording import observer_effect_warning, recording_summary
 from tftrace.recording import environment
@@ -93,7 +94,7 @@ class Recorder:
             a variable there: its value at this point of each execution.
         """
         check_name(name, "endpoint name")  # here, not when a tf.function runs
-        attrs = {"call_site": user_call_site(2)}
+        attrs = EndpointAttrs(call_site=user_call_site(2))
         if is_resource_handle(value):  # a variable's handle stands for the variable
             value = handle_variable(value, [info.variable for info in self.variables.seen], name)
         value = in_function_value(variable_value(value))
@@ -101,10 +102,10 @@ class Recorder:
             if is_function_graph(value.graph):
                 compiled = xla_function(value.graph)
                 if compiled is not None:  # a numpy_function would break XLA compilation
-                    self.not_observed("endpoint", name, compiled, "", attrs["call_site"])
+                    self.not_observed("endpoint", name, compiled, "", attrs.call_site)
                     return
                 self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
-                                       "endpoint", name, attrs["call_site"])
+                                       "endpoint", name, attrs.call_site)
             else:
                 self.graph_state(value.graph).watch_endpoint(name, value, attrs)
             return
@@ -135,8 +136,8 @@ class Recorder:
         for info in self.variables.seen:
             if info.mode == "eager":
                 if info.recorded:
-                    self.emit("snapshot", info.name, to_numpy(info.variable), {"mode": "eager"})
-            elif info.recorded and info.extra.get("initialized", True):
+                    self.emit("snapshot", info.name, to_numpy(info.variable), SnapshotAttrs(mode="eager"))
+            elif info.recorded and info.initialized is not False:
                 by_graph.setdefault(id(info.variable.graph), []).append(info)
         for infos in by_graph.values():
             state = self._graphs.get(infos[0].variable.graph)
@@ -145,7 +146,7 @@ class Recorder:
                 continue
             values = self._sessions.read(session, [i.variable._as_graph_element() for i in infos])
             for info, value in zip(infos, values):
-                self.emit("snapshot", info.name, value, {"mode": "graph"})
+                self.emit("snapshot", info.name, value, SnapshotAttrs(mode="graph"))
 
     # -- used by the adapters ---------------------------------------------------------
 
@@ -168,10 +169,10 @@ class Recorder:
         if self._writer is not None and not self._writer.closed and self.active:
             self._writer.update_environment(compiled_functions=self.compiled.to_list())
 
-    def emit(self, kind: str, name: str, value: Any, attrs: Mapping[str, Any]) -> None:
+    def emit(self, kind: str, name: str, value: Any, attrs: EventAttrs) -> None:
         if self.active and self._writer is not None:
             try:
-                self._writer.add_event(kind, name, step=self.step, value=value, attrs=dict(attrs))
+                self._writer.add_event(kind, name, step=self.step, value=value, attrs=attrs)
             except TraceWriteError as exc:
                 # The trace cannot be written (disk full...): stop capturing, and let the
                 # block end with this error, even where TensorFlow wraps it.

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import tensorflow as tf
 from tensorflow.python.client import session as session_lib
 
+from tftrace.format.events import EndpointAttrs
 from tftrace.recording.random_ops import RandomOpInfo
 from tftrace.recording.variables import VariableInfo
 
@@ -77,7 +78,7 @@ class GraphState:
     def watch_random_op(self, info: RandomOpInfo, output: Any) -> None:
         self._add(Watch("random_op", info.seed_index, output, output.op.name,
                         lambda value, **extra: self._recorder.emit(
-                            "random_op", info.name, value, {**info.attrs(), **extra}),
+                            "random_op", info.name, value, info.attrs(**extra)),
                         info=info))
 
     def watch_variable(self, info: VariableInfo) -> None:
@@ -97,13 +98,13 @@ class GraphState:
         self._add(Watch("variable", info.creation_index, initial_value, initializer.name,
                         deliver, once=True, info=info))
 
-    def watch_endpoint(self, name: str, tensor: Any, attrs: dict[str, Any]) -> None:
+    def watch_endpoint(self, name: str, tensor: Any, attrs: EndpointAttrs) -> None:
         with self._lock:
             order = self._endpoint_count
             self._endpoint_count += 1
         self._add(Watch("endpoint", order, tensor, tensor.op.name,
                         lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs),
-                        name=name, call_site=attrs.get("call_site")))
+                        name=name, call_site=attrs.call_site))
 
     def _add(self, watch: Watch) -> None:
         with self._lock:

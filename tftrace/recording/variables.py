@@ -33,6 +33,7 @@ import tensorflow as tf
 from tensorflow.python.framework import ops
 from tensorflow.python.ops import variable_v1, variables
 
+from tftrace.format.events import VariableAttrs
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.lifted import LiftedVariables
@@ -55,13 +56,17 @@ class VariableInfo:
     mode: str  # "graph" | "eager"
     call_site: str | None
     recorded: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    function: str | None = None  # the tf.function whose trace created it
+    initial_value: str | None = None  # "after-first-execution": read after its function ran
+    initialized: bool | None = None  # False: never got a value
+    replayed: bool | None = None  # replay gave it run A's initial value
     replay_value: Any = None  # run A's initial value, fed to a graph variable's initializer
 
-    def attrs(self) -> dict[str, Any]:
-        return {"trainable": self.trainable, "creation_index": self.creation_index,
-                "call_index": self.call_index, "call_site": self.call_site,
-                "mode": self.mode, **self.extra}
+    def attrs(self) -> VariableAttrs:
+        return VariableAttrs(trainable=self.trainable, creation_index=self.creation_index,
+                             call_index=self.call_index, call_site=self.call_site, mode=self.mode,
+                             function=self.function, initial_value=self.initial_value,
+                             initialized=self.initialized, replayed=self.replayed)
 
 
 class VariableCapture:
@@ -156,7 +161,7 @@ class VariableCapture:
             call_index=call_index, trainable=bool(variable.trainable),
             mode="graph" if graph_mode else "eager", call_site=user_call_site(3))
         if lifted:
-            info.extra["function"] = _function_name()
+            info.function = _function_name()
         self._replay(info, lifted=lifted)
         self.seen.append(info)
         if graph_mode and not is_function_graph(graph):
@@ -184,9 +189,9 @@ class VariableCapture:
         """tf.function could not lift these initializers: they run inside the first
         execution, so the value tftrace can read comes after that execution's updates."""
         for info in self._take_lifted(lifted):
-            info.extra["initial_value"] = "after-first-execution"
+            info.initial_value = "after-first-execution"
             if info.replay_value is not None:
-                info.extra["replayed"] = False
+                info.replayed = False
                 info.replay_value = None
             self._pending_eager.append(info)
 
@@ -204,11 +209,11 @@ class VariableCapture:
         variable = info.variable
         shape = variable.shape
         if shape.rank is None or not shape.is_fully_defined():
-            info.extra["replayed"] = False
+            info.replayed = False
             return
         value = replay.initial_value(info.name, tuple(shape.as_list()),
                                      variable.dtype.base_dtype.name)
-        info.extra["replayed"] = value is not None
+        info.replayed = value is not None
         if value is None:
             return
         if info.mode == "graph" or lifted:  # fed to its initializer / assigned once initialized
@@ -236,16 +241,16 @@ class VariableCapture:
         if not info.recorded:
             info.recorded = True
             self._recorder.emit("variable", info.name, value, info.attrs())
-            if info.extra.get("initial_value") == "after-first-execution":
+            if info.initial_value == "after-first-execution":
                 self._recorder.gaps.note("variable", info.name, "initial-value-after-update",
-                                         f"in {info.extra.get('function')}",
+                                         f"in {info.function}",
                                          call_site=info.call_site)
 
     def record_unvalued(self) -> None:
         """At the end: variables that never got a value are still recorded, without one."""
         for info in self.seen:
             if not info.recorded:
-                info.extra["initialized"] = False
+                info.initialized = False
                 self.record(info, None)
                 self._recorder.gaps.note("variable", info.name, "no-initial-value",
                                          "recorded without a value", call_site=info.call_site,

@@ -13,7 +13,8 @@ from typing import Any
 
 from tftrace.compare.align import RandomGap
 from tftrace.compare.metrics import ElementPair, ValueComparison
-from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
+from tftrace.compare.result import DiffResult, PairResult
+from tftrace.report.words import KIND_LABELS
 from tftrace.format.rules import random_attrs
 from tftrace.report import verdict
 from tftrace.report.escape import safe_line

@@ -1,0 +1,28 @@
+"""The narrow interface the capture mechanisms record through: emit an event, at a step.
+
+Every adapter (eager, ``tf.function``, Session) and every capture module ends in
+:meth:`EventSink.emit`: the kind, the name, the value (a numpy array, a Python scalar,
+or None for an event without one) and the kind's typed attrs (format/events.py). The
+recorder is the sink; it writes the event at its current ``step`` and stops capturing
+when the trace cannot be written. A new capture module (layers, ops, gradients,
+optimizer state) needs nothing else to record its events.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tftrace.format.events import EventAttrs
+
+
+class EventSink(Protocol):
+    """Where recorded events go."""
+
+    @property
+    def step(self) -> int:
+        """The current training step (``rec.next_step()`` count)."""
+        ...
+
+    def emit(self, kind: str, name: str, value: Any, attrs: EventAttrs) -> None:
+        """Record one event at the current step (no-op when the recording is not active)."""
+        ...
