@@ -99,3 +99,19 @@ def write_trace() -> Callable[..., Path]:
 @pytest.fixture
 def trace_builders() -> TraceBuilders:
     return TraceBuilders()
+
+
+# -- the sample pairs' own checks (tests/sample_pairs.py), for test_samples and test_demo --
+
+@pytest.fixture
+def assert_inception_pair_matches() -> Callable[[Path, Path], None]:
+    import sample_pairs
+
+    return sample_pairs.assert_inception_pair_matches
+
+
+@pytest.fixture
+def assert_bn_pitfall_pair() -> Callable[[Path, Path], None]:
+    import sample_pairs
+
+    return sample_pairs.assert_bn_pitfall_pair

@@ -64,6 +64,19 @@ def test_options_reach_the_library(traces):
     assert "All pairs:" in result.output and result.exit_code == 1
 
 
+def test_first_stops_comparing_values_at_the_first_divergence(tmp_path, ev, var, weights, write_trace):
+    changed = weights()
+    changed[0] = var("dense/kernel:0", changed[0]["value"] + 1)
+    changed[2] = ev("endpoint", "logits", changed[2]["value"] + 1)
+    a, b = write_trace(tmp_path / "a.zarr", weights()), write_trace(tmp_path / "b.zarr", changed)
+    stopped = run("diff", a, b, "--first", "--all")
+    assert stopped.exit_code == 1
+    assert "skipped  endpoint 'logits' (step 0): not compared: stopped at the first divergence" in stopped.output
+    assert "(stopped at the first divergence: later values not compared)" in stopped.output
+    full = run("diff", a, b, "--all")  # negative control: without --first, logits is compared
+    assert "diverged endpoint 'logits'" in full.output and "skipped" not in full.output
+
+
 def test_rename_option(tmp_path, var, write_trace):
     a = write_trace(tmp_path / "a.zarr", [var("dense/w", [1.0])])
     b = write_trace(tmp_path / "b.zarr", [var("net/dense/w", [1.0])])

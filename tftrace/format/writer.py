@@ -22,7 +22,7 @@ import msgpack
 import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
-from tftrace.format import arrays, chunkio, digest, limits, store
+from tftrace.format import arrays, chunkio, digest, limits, store, zipping
 from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.schema import FORMAT_NAME, FORMAT_VERSION, Event, array_key_for, check_name
@@ -229,7 +229,7 @@ class TraceWriter:
                 self._workers.shutdown()
                 if store.is_zip_path(self.path):
                     with writing(self.path):
-                        store.pack(self.directory, self.path)
+                        zipping.pack(self.directory, self.path)
                     _remove_tree(self.directory)
             finally:
                 self._closed = True

@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 import weakref
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from tftrace.recording.imports import PostImportHooks
+from tftrace.recording.patches import Patches
 
 #: Modules defining a Layer class whose ``__call__`` we count.
 LAYER_MODULES = (
@@ -36,7 +37,7 @@ class CallCounter:
         self._hooks = hooks
         self._local = threading.local()
         self._counts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
-        self._patched: list[tuple[type, Callable[..., Any]]] = []
+        self._patches = Patches()
         #: Top-level packages whose layers were called ("keras", "tf_keras", "tensorflow").
         self.used: set[str] = set()
 
@@ -45,9 +46,7 @@ class CallCounter:
             self._hooks.after_import(name, self._patch_module)
 
     def uninstall(self) -> None:
-        for cls, original in reversed(self._patched):
-            cls.__call__ = original  # type: ignore[method-assign]
-        self._patched.clear()
+        self._patches.restore()
 
     def current(self) -> int | None:
         """Index of the outermost layer call in progress in this thread, or None."""
@@ -77,6 +76,4 @@ class CallCounter:
             finally:
                 local.call_index = None
 
-        __call__.__wrapped__ = original  # type: ignore[attr-defined]
-        cls.__call__ = __call__  # type: ignore[method-assign]
-        self._patched.append((cls, original))
+        self._patches.patch(cls, "__call__", __call__)

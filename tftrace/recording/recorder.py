@@ -28,7 +28,7 @@ from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.observers import FunctionObservers
-from tftrace.recording.values import (handle_variable, in_function_value, is_function_graph,
+from tftrace.recording.values import (execution_mode, handle_variable, in_function_value,
                                      is_resource_handle, is_symbolic, to_numpy, variable_value,
                                      xla_function)
 from tftrace.recording.variables import VariableCapture
@@ -98,16 +98,17 @@ class Recorder:
         if is_resource_handle(value):  # a variable's handle stands for the variable
             value = handle_variable(value, [info.variable for info in self.variables.seen], name)
         value = in_function_value(variable_value(value))
-        if is_symbolic(value):
-            if is_function_graph(value.graph):
-                compiled = xla_function(value.graph)
-                if compiled is not None:  # a numpy_function would break XLA compilation
-                    self.not_observed("endpoint", name, compiled, "", attrs.call_site)
-                    return
-                self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
-                                       "endpoint", name, attrs.call_site)
-            else:
-                self.graph_state(value.graph).watch_endpoint(name, value, attrs)
+        mode = execution_mode(value.graph if is_symbolic(value) else None)
+        if mode == "function":
+            compiled = xla_function(value.graph)
+            if compiled is not None:  # a numpy_function would break XLA compilation
+                self.not_observed("endpoint", name, compiled, "", attrs.call_site)
+                return
+            self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
+                                   "endpoint", name, attrs.call_site)
+            return
+        if mode == "graph":
+            self.graph_state(value.graph).watch_endpoint(name, value, attrs)
             return
         self.variables.record_pending_eager()
         self.emit("endpoint", name, to_numpy(value, name), attrs)

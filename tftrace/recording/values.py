@@ -25,6 +25,20 @@ def is_function_graph(graph: Any) -> bool:
     return isinstance(graph, func_graph.FuncGraph)
 
 
+#: The execution models, each with its adapter: a value now, per execution, per Session run.
+EXECUTION_MODES = ("eager", "function", "graph")
+
+
+def execution_mode(graph: Any) -> str:
+    """Which adapter records a value made in ``graph`` (None: eagerly), decided once:
+    ``eager`` (the value is there now), ``function`` (a ``tf.function`` being traced:
+    observed on every execution, observers.py) or ``graph`` (a TF1 graph: fetched by the
+    Session runs that compute it anyway, session.py). It is also the events' ``mode``."""
+    if graph is None:
+        return "eager"
+    return "function" if is_function_graph(graph) else "graph"
+
+
 #: The function tf.function builds to run the initializers it lifted out of a first trace.
 _LIFTED_INITIALIZERS = "initialize_variables"
 

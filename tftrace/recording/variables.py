@@ -37,11 +37,12 @@ from tftrace.format.events import VariableAttrs
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.lifted import LiftedVariables
+from tftrace.recording.patches import Patches
 from tftrace.recording.values import is_function_graph
+from tftrace.recording.sink import Recording
 
 if TYPE_CHECKING:
     from tftrace.recording.random_ops import RandomOpInfo
-    from tftrace.recording.recorder import Recorder
 
 
 @dataclass
@@ -72,12 +73,12 @@ class VariableInfo:
 class VariableCapture:
     """Wraps TensorFlow's default variable creators while installed."""
 
-    def __init__(self, recorder: Recorder, calls: CallCounter) -> None:
+    def __init__(self, recorder: Recording, calls: CallCounter) -> None:
         self._recorder = recorder
         self._calls = calls
         self._counter = itertools.count()
         self._lock = threading.Lock()
-        self._originals: list[tuple[Any, str, Callable[..., Any]]] = []
+        self._patches = Patches()
         self.seen: list[VariableInfo] = []
         self._pending_eager: list[VariableInfo] = []
         self._pending_lifted: list[VariableInfo] = []  # created in a trace, not initialized yet
@@ -91,16 +92,12 @@ class VariableCapture:
     def install(self) -> None:
         for module, attr in ((variables, "default_variable_creator_v2"),
                              (variable_v1, "default_variable_creator")):
-            original = getattr(module, attr)
-            self._originals.append((module, attr, original))
-            setattr(module, attr, self._wrap(original))
+            self._patches.patch(module, attr, self._wrap(getattr(module, attr)))
         self._lifted.install()
 
     def uninstall(self) -> None:
         self._lifted.uninstall()
-        for module, attr, original in reversed(self._originals):
-            setattr(module, attr, original)
-        self._originals.clear()
+        self._patches.restore()
 
     def _wrap(self, creator: Callable[..., Any]) -> Callable[..., Any]:
         def create(next_creator: Any = None, **kwargs: Any) -> Any:
