@@ -293,6 +293,8 @@ def _checked_attrs(kind: str, attrs: EventAttrs | Mapping[str, Any] | None) -> E
     try:
         if not attrs:
             return as_attrs(typed, None)
+        if isinstance(attrs, EventAttrs) and attrs.KIND is not typed:
+            raise FieldError("attrs", f"the attrs of a {kind} event", type(attrs).__name__)
         stored = attrs.to_dict() if isinstance(attrs, EventAttrs) else dict(attrs)
         plain = _plain(stored, limits.MAX_ATTRS_BYTES, f"the attrs of a {kind} event")
         return as_attrs(typed, plain)
