@@ -103,17 +103,22 @@ class EventAttrs(Mapping[str, Any]):
         check_plain(raw, "attrs")
         if not isinstance(raw, dict):
             raise FieldError("attrs", "a map", type_name(raw))
-        typed: dict[str, Any] = {}
+        types = cls.TYPES
+        values = dict(_defaults(cls))
         extra: dict[str, Any] = {}
         for key, value in raw.items():
-            field_type = cls.TYPES.get(key)
+            field_type = types.get(key)
             if field_type is None:
                 extra[key] = value
                 continue
             if not field_type.check(value):
                 raise FieldError(f"attrs.{key}", field_type.expected, describe(value))
-            typed[key] = tuple(value) if field_type is SEED and value is not None else value
-        return cls(**typed, extra=extra, present=tuple(raw))  # type: ignore[call-arg]
+            values[key] = tuple(value) if field_type is SEED and value is not None else value
+        values["extra"], values["present"] = extra, tuple(raw)
+        # A trace holds millions of events: fill the frozen instance at once, checked above.
+        attrs = object.__new__(cls)
+        attrs.__dict__.update(values)
+        return attrs
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: the map ``from_dict`` read, or the one a writer stores."""
@@ -249,6 +254,15 @@ class SnapshotAttrs(EventAttrs):
     extra: Mapping[str, Any] = field(default_factory=dict)
     present: tuple[str, ...] | None = None
 
+
+def _defaults(cls: type[EventAttrs]) -> dict[str, Any]:
+    found = _DEFAULTS.get(cls)
+    if found is None:
+        found = _DEFAULTS[cls] = {f.name: None for f in fields(cls)}  # type: ignore[arg-type]
+    return found
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
 
 #: The attrs class of each kind.
 ATTRS: dict[EventKind, type[EventAttrs]] = {

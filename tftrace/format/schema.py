@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from tftrace.errors import TraceFormatError, UsageError
 from tftrace.format import limits
 # EVENT_KINDS and EventKind are the vocabulary's (format/events.py), re-exported with Event.
-from tftrace.format.events import (EVENT_KINDS, EventAttrs, EventKind, as_attrs,  # noqa: F401
+from tftrace.format.events import (ATTRS, EVENT_KINDS, EventAttrs, EventKind, as_attrs,  # noqa: F401
                                    attrs_from_dict, event_kind)
 from tftrace.format.fields import FieldError, describe
 
@@ -143,7 +143,7 @@ class Event:
         # Writers and the reader pass typed values; a plain kind or map (tests, tools) is checked.
         if type(self.kind) is not EventKind:
             object.__setattr__(self, "kind", event_kind(self.kind))
-        if not isinstance(self.attrs, EventAttrs):
+        if type(self.attrs) not in _ATTRS_CLASSES:  # (an ABC isinstance costs more, per event)
             object.__setattr__(self, "attrs", as_attrs(self.kind, self.attrs))
 
     @property
@@ -253,6 +253,7 @@ def check_name(name: Any, what: str = "event name", *, allow_empty: bool = False
 
 
 _DTYPES = {d: d for d in DTYPES}
+_ATTRS_CLASSES = frozenset(ATTRS.values())
 
 
 def _shape(raw: Any, dtype: str) -> tuple[int, ...]:

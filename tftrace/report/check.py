@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from tftrace.lint.result import CODES, CheckResult, Finding
-from tftrace.report.text import _Painter
+from tftrace.report.text import Painter
 
 CHECK_REPORT_VERSION = 1
 MAX_LISTED_FINDINGS = 20
@@ -80,7 +80,7 @@ def render_check_json(result: CheckResult, *, indent: int | None = 2) -> str:
 
 def render_check_text(result: CheckResult, *, color: bool = False) -> str:
     """The text report of ``tftrace check`` (a :class:`~tftrace.lint.result.CheckResult`)."""
-    painted = _Painter()
+    painted = Painter()
     verdict = "OK" if result.ok else f"{len(result.findings)} finding" + ("s" if len(result.findings) != 1 else "")
     lines = [f"tftrace check: {painted.mark(verdict, 'green' if result.ok else 'red')}",
              f"  trace: {result.path} ({result.events} events"

@@ -54,7 +54,7 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     color : bool
         Use ANSI colours (only for a terminal).
     """
-    painted = _Painter()
+    painted = Painter()
     paint = painted.mark
     lines: list[str] = [f"tftrace diff: {paint(verdict.title(result), verdict.colour(result))}"]
     for reason in verdict.reasons(result):  # why it is not a pass, before anything else
@@ -107,7 +107,7 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     return "\n".join(painted.render(line, color) for line in lines) + "\n"
 
 
-class _Painter:
+class Painter:
     """Colours applied after escaping. :meth:`mark` wraps a span in high-surrogate markers,
     which neither msgpack strings (strict UTF-8) nor file names (surrogateescape gives
     low surrogates only) contain; :meth:`render` escapes everything else."""
