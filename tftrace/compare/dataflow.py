@@ -26,10 +26,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from tftrace.format import capture_kinds as ck
+from tftrace.format.events import CAPTURED_KINDS, EventKind, OpAttrs, OptimizerAttrs
+from tftrace.format.rules import RenameRule, renamed
 from tftrace.format.schema import Event
 
-CAPTURED_KINDS = ck.CAPTURE_KINDS
 #: Pair statuses that count as matched when an op's inputs are checked.
 MATCHED = ("equal", "close")
 #: Attributes whose difference is the execution mode's, not the program's: fused batch
@@ -62,15 +62,24 @@ class AttributeDifference:
         return {"attribute": self.attribute, "a": self.a, "b": self.b}
 
 
+def op_attrs(event: Event) -> OpAttrs:
+    """The typed attrs of an op event (an empty set for any other kind)."""
+    attrs = event.attrs
+    return attrs if isinstance(attrs, OpAttrs) else _NO_OP_ATTRS
+
+
+_NO_OP_ATTRS = OpAttrs(present=())
+
+
 def align_captured(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[str],
-                   rename: Callable[[str], str]) -> list[tuple[str, Event | None, Event | None]]:
+                   rules: Sequence[RenameRule]) -> list[tuple[str, Event | None, Event | None]]:
     """Pairs of the captured kinds (see the module docstring), A's order then B's extras."""
     pairs: list[tuple[str, Event | None, Event | None]] = []
     for kind in CAPTURED_KINDS:
         if kind not in kinds:
             continue
-        by_a = _keyed(events_a, kind, lambda name: name)
-        by_b = _keyed(events_b, kind, rename)
+        by_a = _keyed(events_a, kind, lambda name: renamed(name, ()))
+        by_b = _keyed(events_b, kind, lambda name: renamed(name, rules))
         pairs.extend((kind, ev, by_b.get(key)) for key, ev in by_a.items())
         pairs.extend((kind, None, ev) for key, ev in by_b.items() if key not in by_a)
     return pairs
@@ -92,26 +101,17 @@ def _keyed(events: Sequence[Event], kind: str,
 def pairing_key(event: Event, rename: Callable[[str], str]) -> tuple[Any, ...]:
     """What must agree for two events of a captured kind to pair (occurrence aside)."""
     attrs = event.attrs
-    if event.kind == "op":
-        layer = ck.layer_of(attrs)
-        return ("op", rename(layer) if layer else "", ck.op_type(attrs), ck.output_index(attrs),
-                event.step)
-    if event.kind == "gradient":
-        name = event.name[:-2] if event.name.endswith(":0") else event.name
-        return ("gradient", rename(name), event.step)
-    if event.kind == "optimizer":
-        return ("optimizer", ck.hyperparameter(attrs) or event.name, event.step)
-    return (event.kind, rename(event.name), event.step)
-
-
-def unpaired_message(kind: str, side: str) -> str:
-    """Data for the report: which side holds an unpaired captured event."""
-    return f"{kind} only in {side}: not paired"
+    if isinstance(attrs, OpAttrs):
+        return ("op", rename(attrs.layer) if attrs.layer else "", attrs.op_type,
+                attrs.output_index or 0, event.step)
+    if isinstance(attrs, OptimizerAttrs):
+        return ("optimizer", attrs.hyperparameter or event.name, event.step)
+    return (str(event.kind), rename(event.name), event.step)
 
 
 def attribute_differences(a: Event, b: Event) -> tuple[AttributeDifference, ...]:
     """The op attributes whose values differ (keys on one side only included)."""
-    attrs_a, attrs_b = ck.op_attributes(a.attrs), ck.op_attributes(b.attrs)
+    attrs_a, attrs_b = dict(op_attrs(a).op_attrs or {}), dict(op_attrs(b).op_attrs or {})
     out = []
     for key in sorted(set(attrs_a) | set(attrs_b)):
         if key not in MODE_ATTRIBUTES and attrs_a.get(key) != attrs_b.get(key):
@@ -121,8 +121,8 @@ def attribute_differences(a: Event, b: Event) -> tuple[AttributeDifference, ...]
 
 def input_statuses(a: Event, status_of_a: Mapping[int, str]) -> tuple[InputStatus, ...]:
     """Each input of A's op: the status of the pair holding the event that recorded it."""
-    seqs = ck.input_events(a.attrs)
-    names = ck.input_names(a.attrs)
+    seqs = op_attrs(a).inputs or ()
+    names = op_attrs(a).input_names or ()
     out = []
     for k, seq in enumerate(seqs):
         name = names[k] if k < len(names) else ""
@@ -145,28 +145,26 @@ def unpaired_ops_of_layer(events_a: Sequence[Event], events_b: Sequence[Event], 
     def types(events: Sequence[Event], unpaired: set[int], name_of: Callable[[str], str]) -> tuple[str, ...]:
         out: list[str] = []
         for ev in events:
-            if ev.kind == "op" and ev.step == step and ev.seq in unpaired:
-                own = ck.layer_of(ev.attrs)
+            if ev.kind is EventKind.OP and ev.step == step and ev.seq in unpaired:
+                own = op_attrs(ev).layer
                 if own is not None and name_of(own) == layer:
-                    kind = ck.op_type(ev.attrs) or "?"
+                    kind = op_attrs(ev).op_type or "?"
                     if kind not in out:
                         out.append(kind)
         return tuple(out)
     return types(events_a, unpaired_a, lambda n: n), types(events_b, unpaired_b, rename)
 
 
-def level_notes(environment_a: Mapping[str, Any], environment_b: Mapping[str, Any]) -> list[str]:
-    """Streams the two runs captured at different levels (one side's events then go unpaired)."""
+def differing_levels(environment_a: Mapping[str, Any],
+                     environment_b: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Streams the two runs captured at different levels, as (stream, A's, B's): events
+    one side did not capture then go unpaired."""
     levels_a = environment_a.get("capture_levels")
     levels_b = environment_b.get("capture_levels")
     if not isinstance(levels_a, Mapping) and not isinstance(levels_b, Mapping):
         return []
     levels_a = levels_a if isinstance(levels_a, Mapping) else {}
     levels_b = levels_b if isinstance(levels_b, Mapping) else {}
-    differing = [f"{stream} A {levels_a.get(stream, 'off')}, B {levels_b.get(stream, 'off')}"
-                 for stream in ("layers", "ops", "gradients", "optimizer", "op_scopes", "op_types")
-                 if levels_a.get(stream) != levels_b.get(stream)]
-    if not differing:
-        return []
-    return ["the runs were captured at different levels (" + "; ".join(differing) +
-            "): events one side did not capture are not paired"]
+    return [(stream, levels_a.get(stream, "off"), levels_b.get(stream, "off"))
+            for stream in ("layers", "ops", "gradients", "optimizer", "op_scopes", "op_types")
+            if levels_a.get(stream) != levels_b.get(stream)]

@@ -7,27 +7,28 @@ content digests are equal.
 from __future__ import annotations
 
 import os
-import queue
-import threading
-from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Sequence
 
-from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_kinds,
-                                   parse_rename_rule, random_token)
-from tftrace.compare.dataflow import CAPTURED_KINDS, level_notes, unpaired_message
+from tftrace.compare.align import Pair, align
+from tftrace.compare.dataflow import differing_levels
 from tftrace.compare.first import first_in_dataflow
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.metrics import ValueComparison, compare_blocks
-from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
+from tftrace.compare.options import parse_kinds
+from tftrace.compare.result import DiffResult, Note, PairResult, TraceInfo
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
 from tftrace.format.digest import digests_prove_equal
+from tftrace.format.events import CAPTURED_KINDS, RULES, EventKind, OpAttrs, VariableAttrs
 from tftrace.format.gaps import Gap, not_captured, read_gaps
+from tftrace.format.prefetch import prefetched
 from tftrace.format.reader import Trace, open_trace
+from tftrace.format.rules import (RENAMED_KINDS, RenameRule, parse_rename_rule, random_attrs,
+                                  random_token, renamed)
 from tftrace.format.schema import Event, Stats
 
 #: Block size for reading arrays: bounds memory (a few blocks alive at once).
 BLOCK_BYTES = 8 << 20
 
-_T = TypeVar("_T")
 TraceLike = Trace | str | os.PathLike[str]
 
 
@@ -130,14 +131,14 @@ class _Differ:
         for pair in alignment.pairs:
             truncated = self._past_end(pair, end_a, end_b)
             if truncated:
-                result = self._result(pair, "skipped", message=truncated)
+                result = self._result(pair, "skipped", skip_reason=truncated)
             else:
                 structure = self._structure(pair)
                 if structure is not None:
                     result = structure
                 else:
                     if first is not None and self.stop_at_first:
-                        result = self._result(pair, "skipped", message="not compared: stopped at the first divergence")
+                        result = self._result(pair, "skipped", skip_reason="stopped")
                     else:
                         result = self._values(pair)
             if first is None and result.diverged and result.kind not in CAPTURED_KINDS:
@@ -145,22 +146,24 @@ class _Differ:
             results.append(result)
         first = first_in_dataflow(results, first, self.a.events, self.b.events, self.rename)
         notes = []
-        for label, trace in (("A", self.a), ("B", self.b)):
+        for side, trace in (("a", self.a), ("b", self.b)):
             if not trace.complete:
-                last = f"event #{trace.events[-1].seq}" if trace.events else "its start (no events)"
-                notes.append(f"{label} ends early: compared up to its last event, {last}")
+                notes.append(Note("ends-early", {"side": side, "last_seq": trace.events[-1].seq
+                                                 if trace.events else None}))
         notes.extend(machine_notes(self.a.environment, self.b.environment))
-        notes.extend(level_notes(self.a.environment, self.b.environment))
+        levels = differing_levels(self.a.environment, self.b.environment)
+        if levels:
+            notes.append(Note("capture-levels", {"streams": [list(level) for level in levels]}))
         inputs = all(k in self.kinds for k in ("variable", "random_op"))
         return DiffResult(
             a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
             pairs=tuple(results), first_divergence=first,
-            broken_stream=STREAMS[first.kind] if first else None, inputs_compared=inputs,
+            broken_stream=RULES[EventKind(first.kind)].stream if first else None, inputs_compared=inputs,
             random_gaps=alignment.random_gaps, rename=self.rename,
             suggested_renames=alignment.suggested_renames,
             stopped_early=self.stop_at_first and first is not None
             and any(r.status == "skipped" for r in results),
-            notes=tuple(notes), allow_incomplete=self.allow_incomplete)
+            note_facts=tuple(notes), allow_incomplete=self.allow_incomplete)
 
     # -- incomplete traces --------------------------------------------------------------
     def _ends(self, pairs: Sequence[Pair]) -> tuple[float | None, float | None]:
@@ -174,9 +177,9 @@ class _Differ:
 
     def _past_end(self, pair: Pair, end_a: float | None, end_b: float | None) -> str | None:
         if pair.b is None and end_b is not None and pair.position > end_b:
-            return "not compared: B is incomplete and ends before this event"
+            return "b-ended"
         if pair.a is None and end_a is not None and pair.position > end_a:
-            return "not compared: A is incomplete and ends before this event"
+            return "a-ended"
         return None
 
     # -- checks -------------------------------------------------------------------------
@@ -199,87 +202,67 @@ class _Differ:
         """A trace's not-captured entries by (kind, name as the other trace names it)."""
         index: dict[tuple[str, str], Gap] = {}
         for gap in read_gaps(trace.environment, str(trace.path)):
-            name = gap.name
-            if gap.kind in ("variable", "snapshot"):
-                name = normalize_name(name)
-                for rule in rename:
-                    name = rule.apply(name)
+            name = renamed(gap.name, rename) if gap.kind in RENAMED_KINDS else gap.name
             index.setdefault((gap.kind, name), gap)
         return index
 
     def _gap(self, pair: Pair, event: Event, gaps: dict[tuple[str, str], Gap]) -> Gap | None:
-        name = normalize_name(event.name) if pair.kind in ("variable", "snapshot") else event.name
+        name = renamed(event.name, ()) if pair.kind in RENAMED_KINDS else event.name
         return gaps.get((pair.kind, name))
 
     def _structure(self, pair: Pair) -> PairResult | None:
         a, b = pair.a, pair.b
-        label = KIND_LABELS[pair.kind][:-1]
         if pair.kind in CAPTURED_KINDS and (a is None or b is None):
             # modes and families run different helper ops and hyperparameters: not a divergence
-            side = "A" if b is None else "B"
-            return self._result(pair, "skipped", message=unpaired_message(pair.kind, side))
+            return self._result(pair, "skipped", skip_reason="a-only" if b is None else "b-only")
         if b is None:
             assert a is not None
             gap = self._gap(pair, a, self.gaps_b)
             if gap is not None:
-                return self._result(pair, "gap", problem="not_captured",
-                                    message=f"{label} only in A; B did not capture it ({gap.reason})")
-            return self._result(pair, "missing", problem="missing",
-                                message=f"{label} only in A (missing from B)")
+                return self._result(pair, "gap", problem="not_captured", gap_reason=gap.reason)
+            return self._result(pair, "missing", problem="missing")
         if a is None:
             gap = self._gap(pair, b, self.gaps_a)
             if gap is not None:
-                return self._result(pair, "gap", problem="not_captured",
-                                    message=f"{label} only in B; A did not capture it ({gap.reason})")
-            return self._result(pair, "extra", problem="extra", message=f"{label} only in B (extra)")
+                return self._result(pair, "gap", problem="not_captured", gap_reason=gap.reason)
+            return self._result(pair, "extra", problem="extra")
         if pair.kind == "random_op" and random_token(a)[0] != random_token(b)[0]:
-            return self._result(pair, "diverged", problem="op_type",
-                                message=f"op type differs: {_op_type(a)} vs {_op_type(b)}")
+            return self._result(pair, "diverged", problem="op_type")
         if a.shape != b.shape:
-            return self._result(pair, "diverged", problem="shape",
-                                message=f"shape differs: {_fmt_shape(a.shape)} vs {_fmt_shape(b.shape)}")
+            return self._result(pair, "diverged", problem="shape")
         if a.dtype != b.dtype:
-            return self._result(pair, "diverged", problem="dtype",
-                                message=f"dtype differs: {a.dtype} vs {b.dtype}")
-        if pair.kind == "variable" and "trainable" in a.attrs and "trainable" in b.attrs \
-                and bool(a.attrs["trainable"]) != bool(b.attrs["trainable"]):
+            return self._result(pair, "diverged", problem="dtype")
+        trainable_a, trainable_b = _trainable(a), _trainable(b)
+        if trainable_a is not None and trainable_b is not None and trainable_a != trainable_b:
             return self._result(pair, "diverged", problem="trainable",
-                                message=f"trainable differs: {bool(a.attrs['trainable'])} vs "
-                                        f"{bool(b.attrs['trainable'])}")
+                                differences=(("trainable", trainable_a, trainable_b),))
         return None
 
     def _values(self, pair: Pair) -> PairResult:
         a, b = pair.a, pair.b
         assert a is not None and b is not None
         if a.dtype is None:
-            return self._result(pair, "equal", message="no value recorded")
+            return self._result(pair, "equal")
         tolerance = self.tolerances.for_name(a.name)
         if digests_prove_equal(a, b):  # a CRC digest counts only with equal statistics
-            return self._result(pair, "equal", tolerance=tolerance, compared_by="digest",
-                                message="equal (same content digest)")
+            return self._result(pair, "equal", tolerance=tolerance, compared_by="digest")
         if not (a.stored and b.stored):
             return self._statistics(pair, tolerance)
         shape = a.shape or ()
         blocks = ((start_a, block_a, block_b) for (start_a, block_a), (start_b, block_b)
                   in zip(self.a.iter_blocks(a, self.block_bytes), self.b.iter_blocks(b, self.block_bytes))
                   if _same_start(start_a, start_b))
-        values = compare_blocks(_prefetched(blocks), shape, a.dtype, tolerance)
+        values = compare_blocks(prefetched(blocks), shape, a.dtype, tolerance)
         return self._judged(pair, values, tolerance)
 
     def _judged(self, pair: Pair, values: ValueComparison, tolerance: Tolerance) -> PairResult:
         if values.identical:
-            return self._result(pair, "equal", values=values, tolerance=tolerance,
-                                compared_by="values", message="equal")
+            return self._result(pair, "equal", values=values, tolerance=tolerance, compared_by="values")
         if values.within_tolerance:
-            return self._result(pair, "close", values=values, tolerance=tolerance,
-                                compared_by="values", message=_errors_message("within tolerance", values))
+            return self._result(pair, "close", values=values, tolerance=tolerance, compared_by="values")
         problem = "nan_inf" if values.nan_mismatched or values.inf_mismatched else "values"
-        head = (f"{values.mismatched} / {values.size} elements mismatched "
-                f"({values.mismatched_percent:.3g}%)")
-        if problem == "nan_inf":
-            head += f"; NaN at different positions: {values.nan_mismatched}, Inf: {values.inf_mismatched}"
         return self._result(pair, "diverged", problem=problem, values=values, tolerance=tolerance,
-                            compared_by="values", message=_errors_message(head, values))
+                            compared_by="values")
 
     def _statistics(self, pair: Pair, tolerance: Tolerance) -> PairResult:
         a, b = pair.a, pair.b
@@ -287,55 +270,8 @@ class _Differ:
         differs = _stats_differ(a.stats, b.stats, tolerance)
         if differs:
             return self._result(pair, "diverged", problem="statistics", tolerance=tolerance,
-                                compared_by="statistics",
-                                message=f"values not stored; statistics differ: {differs}")
-        return self._result(pair, "close", tolerance=tolerance, compared_by="statistics",
-                            message="values not stored; digests differ, statistics agree")
-
-
-def _prefetched(blocks: Iterator[_T], depth: int = 2) -> Iterator[_T]:
-    """Read the next blocks in a thread while the current one is compared.
-
-    Decompression and numpy both release the GIL, so on two cores reading overlaps
-    comparing; at most ``depth + 1`` block pairs are alive, which keeps memory bounded.
-    """
-    pending: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in blocks:
-                while not stop.is_set():
-                    try:
-                        pending.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            pending.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            pending.put(_Failure(exc))
-
-    thread = threading.Thread(target=produce, name="tftrace-diff-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = pending.get()
-            if item is done:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-class _Failure:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+                                compared_by="statistics", differences=differs)
+        return self._result(pair, "close", tolerance=tolerance, compared_by="statistics")
 
 
 def _same_start(start_a: int, start_b: int) -> bool:
@@ -344,40 +280,31 @@ def _same_start(start_a: int, start_b: int) -> bool:
     return True
 
 
-def _stats_differ(sa: Stats | None, sb: Stats | None, tolerance: Tolerance) -> str:
+def _stats_differ(sa: Stats | None, sb: Stats | None,
+                  tolerance: Tolerance) -> tuple[tuple[str, Any, Any], ...]:
+    """The statistics that differ: (field, A's, B's); ``("stats", A has them, B has them)``
+    when one side has none."""
     if sa is None or sb is None:
-        return "" if sa == sb else "statistics missing on one side"
-    out = []
+        return () if sa == sb else (("stats", sa is not None, sb is not None),)
+    out: list[tuple[str, Any, Any]] = []
     for field_name in ("nan_count", "inf_count"):
         if getattr(sa, field_name) != getattr(sb, field_name):
-            out.append(f"{field_name} {getattr(sa, field_name)} vs {getattr(sb, field_name)}")
+            out.append((field_name, getattr(sa, field_name), getattr(sb, field_name)))
     for field_name in ("min", "max", "mean"):
         x, y = getattr(sa, field_name), getattr(sb, field_name)
         if x is None or y is None:
             if x != y:
-                out.append(f"{field_name} {x} vs {y}")
+                out.append((field_name, x, y))
         elif x != y and not abs(x - y) <= tolerance.atol + tolerance.rtol * abs(x):
-            out.append(f"{field_name} {x:.9g} vs {y:.9g}")
-    return ", ".join(out)
-
-
-def _errors_message(head: str, values: ValueComparison) -> str:
-    parts = [head]
-    if values.max_abs_error is not None:
-        parts.append(f"max abs error {values.max_abs_error.error:.6g}")
-    if values.max_rel_error is not None:
-        parts.append(f"max rel error {values.max_rel_error.error:.6g}")
-    if values.max_ulp is not None:
-        parts.append(f"max {values.max_ulp} ULP")
-    return "; ".join(parts)
+            out.append((field_name, x, y))
+    return tuple(out)
 
 
 def _op_type(ev: Event | None) -> str | None:
-    if ev is None or ev.kind not in ("random_op", "op"):
-        return None
-    op_type = ev.attrs.get("op_type")
-    return op_type if isinstance(op_type, str) else None
+    if ev is not None and isinstance(ev.attrs, OpAttrs):
+        return ev.attrs.op_type
+    return None if ev is None else random_attrs(ev).op_type
 
 
-def _fmt_shape(shape: tuple[int, ...] | None) -> str:
-    return "None" if shape is None else "[" + ", ".join(map(str, shape)) + "]"
+def _trainable(ev: Event) -> bool | None:
+    return ev.attrs.trainable if isinstance(ev.attrs, VariableAttrs) else None

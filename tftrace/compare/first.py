@@ -14,11 +14,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from tftrace.compare.align import RenameRule
-from tftrace.compare.dataflow import (CAPTURED_KINDS, MATCHED, attribute_differences,
-                                      input_statuses, inputs_matched, unpaired_ops_of_layer)
+from tftrace.compare.dataflow import (MATCHED, attribute_differences, input_statuses,
+                                      inputs_matched, op_attrs, unpaired_ops_of_layer)
 from tftrace.compare.result import PairResult
-from tftrace.format import capture_kinds as ck
+from tftrace.format.events import CAPTURED_KINDS
+from tftrace.format.rules import RenameRule, renamed
 from tftrace.format.schema import Event
 
 FORWARD_KINDS = ("layer", "op", "endpoint")
@@ -60,7 +60,7 @@ def _localized(result: PairResult, results: Sequence[PairResult], by_seq_a: dict
     b = by_seq_b.get(result.seq_b) if result.seq_b is not None else None
     fields: dict[str, object] = {}
     if result.kind in ("op", "layer") and a is not None:
-        layer = ck.layer_of(a.attrs) if result.kind == "op" else a.name
+        layer = op_attrs(a).layer if result.kind == "op" else a.name
         fields["layer"] = layer
         if result.kind == "op":
             fields["inputs"] = input_statuses(a, status_of_a)
@@ -71,14 +71,9 @@ def _localized(result: PairResult, results: Sequence[PairResult], by_seq_a: dict
                           and r.seq_a is not None}
             unpaired_b = {r.seq_b for r in results if r.kind == "op" and r.seq_a is None
                           and r.seq_b is not None}
-
-            def renamed(name: str) -> str:
-                for rule in rename:
-                    name = rule.apply(name)
-                return name
-
             only_a, only_b = unpaired_ops_of_layer(list(by_seq_a.values()), list(by_seq_b.values()),
-                                                   layer, result.step, unpaired_a, unpaired_b, renamed)
+                                                   layer, result.step, unpaired_a, unpaired_b,
+                                                   lambda name: renamed(name, rename))
             fields["ops_only_a"], fields["ops_only_b"] = only_a, only_b
     if result.kind in ("gradient", "optimizer"):
         fields["forward_compared"] = sum(

@@ -1,6 +1,6 @@
-"""The typed fields of a trace's free-form maps: per-kind event ``attrs`` and the environment.
+"""Field types, and the typed fields of the environment record.
 
-One table per map says which keys tftrace reads and their types; keys not in a table
+A table says which keys tftrace reads and their types; keys not in a table
 are carried along (readers ignore keys they do not know, docs/format.md) but must
 still be plain metadata: nil, bool, int, float, str, bin, lists and maps with str
 keys, nested at most ``limits.MAX_DEPTH`` deep, no msgpack extension types. The
@@ -51,19 +51,9 @@ OPT_NUMBER = FieldType("a number or nil", lambda x: x is None or _is_number(x))
 MAP = FieldType("a map", lambda x: isinstance(x, dict))
 OPT_MAP = FieldType("a map or nil", lambda x: x is None or isinstance(x, dict))
 STR_LIST = FieldType("a list of str", lambda x: isinstance(x, list) and all(isinstance(s, str) for s in x))
+INT_LIST = FieldType("a list of int", lambda x: isinstance(x, list) and all(_is_int(i) for i in x))
 SEED = FieldType("a list of two ints or nil",
                  lambda x: x is None or (isinstance(x, list) and len(x) == 2 and all(_is_int(s) for s in x)))
-
-#: The attrs tftrace writes and reads, per event kind (docs/recording.md, "What is recorded").
-ATTR_TYPES: dict[str, dict[str, FieldType]] = {
-    "variable": {"trainable": BOOL, "creation_index": INT, "call_index": INT,
-                 "call_site": OPT_STR, "mode": STR, "initialized": BOOL, "replayed": BOOL},
-    "random_op": {"op_type": STR, "seed": SEED, "seed_index": INT, "mode": STR,
-                  "name_scope": OPT_STR, "op_name": OPT_STR, "call_site": OPT_STR,
-                  "initializer": BOOL, "replayed_from": INT},
-    "endpoint": {"call_site": OPT_STR},
-    "snapshot": {"mode": STR, "call_site": OPT_STR},
-}
 
 #: The environment keys that tftrace's reports and comparisons read.
 ENVIRONMENT_TYPES: dict[str, FieldType] = {
@@ -83,20 +73,6 @@ REPLAY_TYPES: dict[str, FieldType] = {
     "variables_not_replayed": STR_LIST, "error": OPT_STR,
     "rename": FieldType("a list of maps", lambda x: isinstance(x, list) and all(isinstance(r, dict) for r in x)),
 }
-
-
-def check_attrs(kind: str, attrs: Any) -> dict[str, Any]:
-    """Validate an event's attrs; returns them as a dict. Raises :class:`FieldError`."""
-    check_plain(attrs, "attrs")
-    if not isinstance(attrs, dict):
-        raise FieldError("attrs", "a map", type_name(attrs))
-    _check_table(attrs, ATTR_TYPES.get(kind) or _capture_attr_types().get(kind, {}), "attrs")
-    return attrs
-
-
-def _capture_attr_types() -> dict[str, dict[str, FieldType]]:
-    from tftrace.format.capture_kinds import ATTR_TYPES as CAPTURE_ATTR_TYPES  # imports this module
-    return CAPTURE_ATTR_TYPES
 
 
 def check_environment(environment: Any, where: str = "environment") -> dict[str, Any]:

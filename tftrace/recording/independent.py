@@ -28,7 +28,7 @@ from tensorflow.python.framework import auto_control_deps, ops
 #: Tensors per observer op: fewer Python calls than one op per tensor.
 GROUP_SIZE = 32
 
-OnValue = Callable[[np.ndarray], None]
+OnValue = Callable[[np.ndarray], object]
 
 
 class AcdTracker:

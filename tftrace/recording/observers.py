@@ -16,7 +16,7 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -27,9 +27,7 @@ from tftrace.recording.neutrality import NeutralityCheck
 from tftrace.recording.independent import AcdTracker, observe_independently
 from tftrace.recording.values import observe_in_function
 from tftrace.report.recording import observer_effect_warning
-
-if TYPE_CHECKING:
-    from tftrace.recording.recorder import Recorder
+from tftrace.recording.sink import Recording
 
 
 @dataclass
@@ -37,7 +35,7 @@ class Observation:
     """A value to observe in a function graph being traced."""
 
     tensor: Any
-    on_value: Callable[[np.ndarray], None]
+    on_value: Callable[[np.ndarray], object]
     kind: str
     name: str
     call_site: str | None
@@ -47,7 +45,7 @@ class Observation:
 class FunctionObservers:
     """Registered observations per function graph, and the hook that places them."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recording) -> None:
         self._recorder = recorder
         self._pending: weakref.WeakKeyDictionary[Any, list[Observation]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
@@ -55,7 +53,7 @@ class FunctionObservers:
         self.check = NeutralityCheck()
         self._acd = AcdTracker()
 
-    def observe(self, tensor: Any, on_value: Callable[[np.ndarray], None], kind: str, name: str,
+    def observe(self, tensor: Any, on_value: Callable[[np.ndarray], object], kind: str, name: str,
                 call_site: str | None, grouped: bool = False) -> None:
         """Observe ``tensor`` (in a function graph being traced) on every execution."""
         with self._lock:

@@ -13,7 +13,7 @@ import json
 import unicodedata
 from typing import Any, Iterable, Mapping
 
-from tftrace.compare.result import KIND_LABELS
+from tftrace.report.words import KIND_LABELS
 from tftrace.report import html_data
 from tftrace.report import verdict as verdict_words
 from tftrace.report.html_traces import TraceExtras

@@ -13,7 +13,9 @@ from typing import Any
 
 from tftrace.compare.align import RandomGap
 from tftrace.compare.metrics import ElementPair, ValueComparison
-from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
+from tftrace.compare.result import DiffResult, PairResult
+from tftrace.report.words import KIND_LABELS
+from tftrace.format.rules import random_attrs
 from tftrace.report import verdict
 from tftrace.report.escape import safe_line
 
@@ -58,7 +60,7 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     color : bool
         Use ANSI colours (only for a terminal).
     """
-    painted = _Painter()
+    painted = Painter()
     paint = painted.mark
     lines: list[str] = [f"tftrace diff: {paint(verdict.title(result), verdict.colour(result))}"]
     for reason in verdict.reasons(result):  # why it is not a pass, before anything else
@@ -111,7 +113,7 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     return "\n".join(painted.render(line, color) for line in lines) + "\n"
 
 
-class _Painter:
+class Painter:
     """Colours applied after escaping. :meth:`mark` wraps a span in high-surrogate markers,
     which neither msgpack strings (strict UTF-8) nor file names (surrogateescape gives
     low surrogates only) contain; :meth:`render` escapes everything else."""
@@ -147,7 +149,7 @@ def pair_line(pair: PairResult) -> str:
 
 def gap_sentence(gap: RandomGap) -> str:
     """``B has an extra RandomUniform [128, 10] at #17 (file:line); the 40 ... shifted by one.``"""
-    ops = ", ".join(f"{ev.attrs.get('op_type')} {fmt_shape(ev.shape)}" for ev in gap.events)
+    ops = ", ".join(f"{random_attrs(ev).op_type} {fmt_shape(ev.shape)}" for ev in gap.events)
     first = gap.events[0]
     site = f", {first.call_site}" if first.call_site else ""
     count = len(gap.events)
@@ -313,29 +315,6 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def render_check_text(result: Any, *, color: bool = False) -> str:
-    """The text report of ``tftrace check`` (a :class:`~tftrace.compare.check.CheckResult`)."""
-    from tftrace.compare.check import CODES
-
-    painted = _Painter()
-    verdict = "OK" if result.ok else f"{len(result.findings)} finding" + ("s" if len(result.findings) != 1 else "")
-    lines = [f"tftrace check: {painted.mark(verdict, 'green' if result.ok else 'red')}",
-             f"  trace: {result.path} ({result.events} events"
-             + ("" if result.complete else f", INCOMPLETE ({result.status})") + ")"]
-    for code in CODES:
-        found = [f for f in result.findings if f.code == code]
-        if not found:
-            continue
-        lines.append("")
-        lines.append(f"{code} ({len(found)}):")
-        for finding in found[:MAX_LISTED_FINDINGS]:
-            lines.append(f"  - {finding.message}")
-        if len(found) > MAX_LISTED_FINDINGS:
-            lines.append(f"  ... and {len(found) - MAX_LISTED_FINDINGS} more (--format json lists all)")
-    return "\n".join(painted.render(line, color) for line in lines) + "\n"
-
-
-MAX_LISTED_FINDINGS = 20
 MAX_LISTED_GAPS = 10
 
 

@@ -1,14 +1,15 @@
 """The capture engines of one recording, and the sink they write through.
 
-:class:`RecorderSink` is the only place that knows the recorder: it turns the engines'
+:class:`RecordingSink` is the only place that knows the recording: it turns the engines'
 requests into the recorder's eager emit, ``tf.function`` observers and Session watches,
 and applies each stream's level (values kept or statistics only).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
+from tftrace.format.events import EventAttrs, EventKind
 from tftrace.recording.capture.gradients import GradientCapture
 from tftrace.recording.capture.layers import LayerCapture
 from tftrace.recording.capture.ops import OpCapture
@@ -16,13 +17,13 @@ from tftrace.recording.capture.optimizers import OptimizerCapture
 from tftrace.recording.capture.sink import CaptureLevels, OnValue
 
 if TYPE_CHECKING:
-    from tftrace.recording.recorder import Recorder
+    from tftrace.recording.sink import Recording
 
 
-class RecorderSink:
-    """:class:`~tftrace.recording.capture.sink.CaptureSink` over a :class:`Recorder`."""
+class RecordingSink:
+    """:class:`~tftrace.recording.capture.sink.CaptureSink` over a :class:`~tftrace.recording.sink.Recording`."""
 
-    def __init__(self, recorder: Recorder, levels: CaptureLevels) -> None:
+    def __init__(self, recorder: Recording, levels: CaptureLevels) -> None:
         self._recorder = recorder
         self._levels = levels
 
@@ -34,12 +35,12 @@ class RecorderSink:
     def active(self) -> bool:
         return self._recorder.active
 
-    def emit(self, kind: str, name: str, step: int, value: Any,
-             attrs: Mapping[str, Any]) -> int | None:
-        level = self._levels.of(kind)
+    def emit(self, kind: str, name: str, value: Any, attrs: EventAttrs,
+             keep_value: bool | None = None) -> int | None:
+        level = self._levels.of(EventKind(kind))
         if level == "off":
             return None
-        return self._recorder.emit_captured(kind, name, step, value, attrs, keep_value=level == "full")
+        return self._recorder.emit(kind, name, value, attrs, keep_value=level == "full")
 
     def observe_in_function(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
         self._recorder.observers.observe(tensor, on_value, kind, name, None, grouped=True)
@@ -60,10 +61,10 @@ class RecorderSink:
 class CaptureEngines:
     """Layers, ops, gradients and optimizer state, installed and removed together."""
 
-    def __init__(self, recorder: Recorder, levels: CaptureLevels,
+    def __init__(self, recorder: Recording, levels: CaptureLevels,
                  after_import: Callable[[str, Callable[[Any], None]], None]) -> None:
         self.levels = levels
-        self.sink = RecorderSink(recorder, levels)
+        self.sink = RecordingSink(recorder, levels)
         self.layers = LayerCapture(self.sink, levels.layers, after_import)
         self.ops = OpCapture(self.sink, levels, self.layers.current_layer)
         self.gradients = GradientCapture(self.sink, levels.gradients, after_import)

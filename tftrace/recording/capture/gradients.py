@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from tftrace.format.events import EventKind, GradientAttrs
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.capture.sink import CaptureSink, deliver, is_numeric, mode_of
 
@@ -98,11 +99,11 @@ class GradientCapture:
             if not isinstance(grad, tf.Tensor) or not is_numeric(grad.dtype):
                 continue
             name = sink.variable_name(variable)
-            attrs = {"variable": name, "source": producer, "mode": mode_of(grad),
-                     "call_site": call_site}
+            attrs = GradientAttrs(variable=name, source=producer, mode=mode_of(grad),
+                                  call_site=call_site)
 
-            def on_value(array: Any, name: str = name, attrs: dict[str, Any] = attrs) -> None:
-                sink.emit("gradient", name, sink.step, array, attrs)
+            def on_value(array: Any, name: str = name, attrs: GradientAttrs = attrs) -> None:
+                sink.emit(EventKind.GRADIENT, name, array, attrs)
 
             deliver(sink, "gradient", name, grad, on_value)
 

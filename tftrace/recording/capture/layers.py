@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from tftrace.format.events import EventKind, LayerAttrs
 from tftrace.recording.capture.sink import CaptureSink, deliver, is_numeric, mode_of
 
 #: Modules with a Keras Layer class, and the family name events give it.
@@ -216,12 +217,11 @@ class LayerCapture:
                 continue
             event_name = name if index == 0 else f"{name}:{index}"
             sink = self._sink
-            attrs: dict[str, Any] = {"layer_type": layer_type, "family": family,
-                                     "output_index": index, "mode": mode_of(tensor)}
+            attrs = LayerAttrs(layer_type=layer_type, family=family, output_index=index,
+                               mode=mode_of(tensor))
 
-            def on_value(array: Any, event_name: str = event_name,
-                         attrs: dict[str, Any] = attrs) -> None:
-                sink.emit("layer", event_name, sink.step, array, attrs)
+            def on_value(array: Any, event_name: str = event_name, attrs: LayerAttrs = attrs) -> None:
+                sink.emit(EventKind.LAYER, event_name, array, attrs)
 
             deliver(sink, "layer", event_name, tensor, on_value)
 

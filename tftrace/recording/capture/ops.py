@@ -27,6 +27,7 @@ from tensorflow.core.framework import attr_value_pb2
 from tensorflow.python.eager import context
 from tensorflow.python.framework import op_callbacks, op_def_registry
 
+from tftrace.format.events import EventKind, OpAttrs
 from tftrace.recording.capture.sink import CaptureLevels, CaptureSink, deliver, mode_of
 from tftrace.recording.values import is_function_graph, xla_function
 
@@ -114,18 +115,18 @@ class OpCapture:
         if not self._levels.wants_op(op_type, name):
             return
         refs = [self._eager.get(getattr(t, "_id", -1), (-1, "")) for t in inputs]
-        attrs_dict = {"op_type": op_type, "layer": self._current_layer(),
-                      "name_scope": scope.rstrip("/") or None,
-                      "op_attrs": eager_attributes(op_type, attrs),
-                      "inputs": [seq for seq, _ in refs], "input_names": [n for _, n in refs],
-                      "mode": "eager", "function": None}
+        op_attrs = OpAttrs(op_type=op_type, layer=self._current_layer(),
+                           name_scope=scope.rstrip("/") or None,
+                           op_attrs=eager_attributes(op_type, attrs),
+                           inputs=tuple(seq for seq, _ in refs),
+                           input_names=tuple(n for _, n in refs), mode="eager")
         sink = self._sink
         for index, output in enumerate(outputs):
             if not _recorded_dtype(output.dtype) or (index and op_type in FIRST_OUTPUT_ONLY):
                 continue
             event_name = f"{name}:{index}"
-            seq = sink.emit("op", event_name, sink.step, output.numpy(),
-                            {**attrs_dict, "output_index": index})
+            seq = sink.emit(EventKind.OP, event_name, output.numpy(),
+                            op_attrs.replace(output_index=index))
             if seq is not None:
                 self._eager[output._id] = (seq, event_name)
                 if len(self._eager) > MAX_EAGER_EDGES:
@@ -151,24 +152,24 @@ class OpCapture:
         input_refs = [(graph_key, t.name) for t in sources]
         input_labels = [_label(t) for t in sources]
         scope = name.rpartition("/")[0] or None
-        base = {"op_type": op_type, "layer": self._current_layer(), "name_scope": scope,
-                "op_attrs": graph_attributes(op), "input_names": input_labels,
-                "mode": mode_of(outputs[0]),
-                "function": str(graph.name) if is_function_graph(graph) else None}
+        base = OpAttrs(op_type=op_type, layer=self._current_layer(), name_scope=scope,
+                       op_attrs=graph_attributes(op), input_names=tuple(input_labels),
+                       mode=mode_of(outputs[0]),
+                       function=str(graph.name) if is_function_graph(graph) else None)
         for index, output in enumerate(outputs):
             if not _recorded_dtype(output.dtype) or (index and op_type in FIRST_OUTPUT_ONLY):
                 continue
             self._watch(output, index, base, input_refs, graph_key)
 
-    def _watch(self, tensor: Any, index: int, base: dict[str, Any],
+    def _watch(self, tensor: Any, index: int, base: OpAttrs,
                input_refs: list[tuple[int, str]], graph_key: int) -> None:
         sink, latest, key = self._sink, self._latest, (graph_key, tensor.name)
         event_name = tensor.name
 
         def on_value(array: np.ndarray) -> None:
-            attrs = {**base, "output_index": index,
-                     "inputs": [latest.get(ref, -1) for ref in input_refs]}
-            seq = sink.emit("op", event_name, sink.step, array, attrs)
+            attrs = base.replace(output_index=index,
+                                 inputs=tuple(latest.get(ref, -1) for ref in input_refs))
+            seq = sink.emit(EventKind.OP, event_name, array, attrs)
             if seq is not None:
                 latest[key] = seq
 

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
+from tftrace.format.events import EventKind, OptimizerAttrs
 from tftrace.recording.capture.sink import CaptureSink, deliver, mode_of
 
 KERAS3_MODULE = "keras.src.optimizers.base_optimizer"
@@ -111,10 +112,9 @@ class OptimizerCapture:
         def emit(role: str, value: Any, mode: str) -> None:
             array = np.asarray(value)
             array = array.astype(np.bool_ if array.dtype == np.bool_ else np.float64)
-            sink.emit("optimizer", role, sink.step, array,
-                      {"optimizer": name, "family": family, "hyperparameter": role,
-                       "mode": mode, "scheduled": role == "learning_rate" and
-                       _has_schedule(optimizer)})
+            sink.emit(EventKind.OPTIMIZER, role, array,
+                      OptimizerAttrs(optimizer=name, family=family, hyperparameter=role, mode=mode,
+                                     scheduled=role == "learning_rate" and _has_schedule(optimizer)))
 
         if not symbolic:
             for role in _ordered(values):

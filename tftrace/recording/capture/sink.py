@@ -12,34 +12,28 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import ops
 
 from tftrace.errors import UsageError
-from tftrace.format.capture_kinds import LEVELS
+from tftrace.format.events import LEVELS, EventAttrs
+from tftrace.recording.sink import EventSink
 from tftrace.recording.values import is_function_graph, xla_function
 
 #: ``on_value(array)`` is called with the value, once per execution or run.
-OnValue = Callable[[np.ndarray], None]
+OnValue = Callable[[np.ndarray], object]
 
 
-class CaptureSink(Protocol):
-    """The recorder as the capture engines see it."""
-
-    @property
-    def step(self) -> int:
-        """The current training step."""
+class CaptureSink(EventSink, Protocol):
+    """The narrow sink as the capture engines see it: ``emit`` at the stream's level
+    (returns the event's seq, None when not written), and the ways a graph value arrives."""
 
     @property
     def active(self) -> bool:
         """False once the recording stopped (late observers must do nothing)."""
-
-    def emit(self, kind: str, name: str, step: int, value: Any,
-             attrs: Mapping[str, Any]) -> int | None:
-        """Write one event now; returns its sequence number (None when not written)."""
 
     def observe_in_function(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
         """Call ``on_value`` with ``tensor``'s value on every execution of its function."""
