@@ -97,6 +97,17 @@ class Stats:
                    inf_count=_count(d.get("inf", 0), "stats.inf"))
 
 
+@dataclass(frozen=True)
+class ValueSummary:
+    """A value known only by its shape, dtype and statistics, computed where the value
+    was (a ``tf.function``'s graph computes a layer's or op's statistics itself, so the
+    tensor never leaves it). Written as an event with statistics and no content digest."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    stats: Stats
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One entry of the ordered event log: a light digest, never the array itself.

@@ -25,7 +25,8 @@ from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, Usag
 from tftrace.format import arrays, chunkio, digest, limits, store, zipping
 from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
-from tftrace.format.schema import FORMAT_NAME, FORMAT_VERSION, Event, array_key_for, check_name
+from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, Event, ValueSummary, array_key_for,
+                                   check_name)
 from tftrace.format.status import RunStatus
 
 CAPTURE_MODES = ("full", "stats")
@@ -126,6 +127,8 @@ class TraceWriter:
         """Append one event; store ``value`` (unless capture is "stats") before logging it.
 
         ``attrs``: the typed attrs of ``kind`` (format/events.py), or their stored map.
+        ``value`` may be a :class:`~tftrace.format.schema.ValueSummary` (statistics
+        without the value: no array, no digest).
         ``keep_value`` overrides the writer's capture mode for this event (a stream
         captured at its own level: values kept, or statistics and digest only).
         """
@@ -141,7 +144,10 @@ class TraceWriter:
             # All or nothing: a value whose record cannot be logged leaves no array behind,
             # and the next event gets this sequence number.
             try:
-                if value is not None:
+                if isinstance(value, ValueSummary):  # statistics computed where the value was
+                    fields = {"shape": value.shape, "dtype": value.dtype, "array_key": None,
+                              "stats": value.stats, "digest": None}
+                elif value is not None:
                     keep = self.capture == "full" if keep_value is None else keep_value
                     fields = self._store_value(seq, arrays.as_array(value), keep)
                 event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,

@@ -74,17 +74,19 @@ class _Buffer:
             self.on_values[index](array)
 
 
-def observe_independently(graph: Any, tensors: Sequence[Any], on_values: Sequence[OnValue]) -> None:
-    """Observe ``tensors`` (in program order) of the function graph being traced."""
+def observe_independently(graph: Any, tensors: Sequence[Any], on_values: Sequence[OnValue],
+                          group_size: int = GROUP_SIZE) -> None:
+    """Observe ``tensors`` (in program order) of the function graph being traced,
+    ``group_size`` tensors per observer op."""
     buffer = _Buffer(on_values)
     manager = getattr(graph, "_tftrace_acd", None)
     observers = []
-    for start in range(0, len(tensors), GROUP_SIZE):
+    for start in range(0, len(tensors), max(1, group_size)):
         def keep(*arrays: Any, start: int = start) -> list[Any]:
             buffer.keep(start, arrays)
             return []
 
-        op = tf.numpy_function(keep, list(tensors[start:start + GROUP_SIZE]), Tout=[],
+        op = tf.numpy_function(keep, list(tensors[start:start + max(1, group_size)]), Tout=[],
                                stateful=True, name="tftrace_observe")
         observers.append(op)
         if manager is not None:

@@ -28,6 +28,7 @@ from tftrace.recording.independent import AcdTracker, observe_independently
 from tftrace.recording.values import observe_in_function
 from tftrace.report.recording import observer_effect_warning
 from tftrace.recording.sink import Recording
+from tftrace.recording.summaries import summarizable, summary_vector, value_summary
 
 
 @dataclass
@@ -35,11 +36,12 @@ class Observation:
     """A value to observe in a function graph being traced."""
 
     tensor: Any
-    on_value: Callable[[np.ndarray], object]
+    on_value: Callable[[Any], object]  # an array, or a ValueSummary
     kind: str
     name: str
     call_site: str | None
     grouped: bool = False  # a captured stream: observed independently (independent.py)
+    summary: bool = False  # its statistics only, computed in the graph (summaries.py)
 
 
 class FunctionObservers:
@@ -54,11 +56,12 @@ class FunctionObservers:
         self._acd = AcdTracker()
 
     def observe(self, tensor: Any, on_value: Callable[[np.ndarray], object], kind: str, name: str,
-                call_site: str | None, grouped: bool = False) -> None:
-        """Observe ``tensor`` (in a function graph being traced) on every execution."""
+                call_site: str | None, grouped: bool = False, summary: bool = False) -> None:
+        """Observe ``tensor`` (in a function graph being traced) on every execution;
+        ``summary``: only its statistics (``on_value`` gets a ``ValueSummary``)."""
         with self._lock:
             self._pending.setdefault(tensor.graph, []).append(
-                Observation(tensor, on_value, kind, name, call_site, grouped))
+                Observation(tensor, on_value, kind, name, call_site, grouped, summary))
 
     def install(self) -> None:
         original = func_graph_module.func_graph_from_py_func
@@ -113,6 +116,18 @@ class FunctionObservers:
         for observation in kept:
             if not observation.grouped:
                 observe_in_function(observation.tensor, observation.on_value)
-        captured = [o for o in kept if o.grouped]
+        captured = [o for o in kept if o.grouped and not (o.summary and summarizable(o.tensor))]
         if captured:
             observe_independently(graph, [o.tensor for o in captured], [o.on_value for o in captured])
+        summarized = [o for o in kept if o.grouped and o.summary and summarizable(o.tensor)]
+        if summarized:  # a few numbers per value: one observer for all of them
+            observe_independently(graph, [summary_vector(o.tensor) for o in summarized],
+                                  [_from_summary(o) for o in summarized], group_size=len(summarized))
+
+
+def _from_summary(observation: Observation) -> Callable[[np.ndarray], object]:
+    dtype = observation.tensor.dtype.name
+
+    def on_vector(vector: np.ndarray) -> object:
+        return observation.on_value(value_summary(vector, dtype))
+    return on_vector

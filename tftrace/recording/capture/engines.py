@@ -43,7 +43,8 @@ class RecordingSink:
         return self._recorder.emit(kind, name, value, attrs, keep_value=level == "full")
 
     def observe_in_function(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
-        self._recorder.observers.observe(tensor, on_value, kind, name, None, grouped=True)
+        self._recorder.observers.observe(tensor, on_value, kind, name, None, grouped=True,
+                                         summary=self._levels.of(EventKind(kind)) == "stats")
 
     def watch_in_session(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
         self._recorder.graph_state(tensor.graph).watch_value(kind, name, tensor, on_value)

@@ -1,0 +1,62 @@
+"""Layer statistics computed inside a tf.function's graph (level ``stats``) are the
+statistics the writer computes from the same values recorded eagerly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+import tensorflow as tf  # noqa: E402
+
+import tftrace  # noqa: E402
+from tftrace.format.reader import open_trace  # noqa: E402
+
+CLEAN = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
+HOSTILE = CLEAN.copy()
+HOSTILE[0, 1], HOSTILE[2, 3], HOSTILE[3, 0] = np.nan, np.inf, -np.inf
+
+
+def model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(5, name="dense")(inputs)
+    outputs = keras.layers.Dense(3, activation="relu", name="out")(h)
+    return keras.Model(inputs, outputs, name="m")
+
+
+def record(path, as_function: bool, inputs) -> list:
+    net = model()
+    call = tf.function(lambda x: net(x)) if as_function else net
+    with tftrace.record(path, seed_mode="off", layers="stats", gradients="off", optimizer="off"):
+        for x in inputs:
+            call(tf.constant(x))
+    return [e for e in open_trace(path).events if e.kind == "layer"]
+
+
+def test_in_graph_statistics_match_the_writers_including_nan_and_inf(tmp_path) -> None:
+    in_graph = record(tmp_path / "f.zarr", True, [CLEAN, HOSTILE])
+    eager = record(tmp_path / "e.zarr", False, [CLEAN, HOSTILE])
+    assert [e.name for e in in_graph] == [e.name for e in eager] == ["m/dense", "m/out", "m"] * 2
+    for f, e in zip(in_graph, eager):
+        assert f.digest is None and not f.stored and e.digest is not None
+        assert (f.shape, f.dtype) == (e.shape, e.dtype)
+        assert (f.stats.size, f.stats.nan_count, f.stats.inf_count) == \
+               (e.stats.size, e.stats.nan_count, e.stats.inf_count)
+        assert (f.stats.min, f.stats.max) == (e.stats.min, e.stats.max)
+        if e.stats.mean is None or not np.isfinite(e.stats.mean):
+            assert f.stats.mean == e.stats.mean or (np.isnan(f.stats.mean) and np.isnan(e.stats.mean))
+        else:
+            assert f.stats.mean == pytest.approx(e.stats.mean, rel=1e-6)
+    assert in_graph[3].stats.nan_count > 0 and in_graph[3].stats.inf_count > 0  # the hostile input got through
+
+
+def test_a_trace_of_in_graph_statistics_diffs_against_an_eager_one(tmp_path) -> None:
+    record(tmp_path / "f.zarr", True, [CLEAN])
+    record(tmp_path / "e.zarr", False, [CLEAN])
+    result = tftrace.diff(tmp_path / "f.zarr", tmp_path / "e.zarr", only="layers")
+    assert result.verdict == "equivalent" and result.compared == 3
+    # Negative control: another input gives other statistics, and the diff says so.
+    record(tmp_path / "other.zarr", True, [CLEAN * 1.5])
+    other = tftrace.diff(tmp_path / "other.zarr", tmp_path / "e.zarr", only="layers")
+    assert other.first_divergence is not None and other.first_divergence.problem == "statistics"

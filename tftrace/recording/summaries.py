@@ -1,0 +1,66 @@
+"""Statistics of a value computed inside a ``tf.function``'s graph, so the tensor never
+leaves it: only a small vector per value reaches Python (captured streams at level
+``stats``).
+
+The statistics are those the writer computes from an array (format/digest.py): min and
+max over the values that are not NaN, their mean, the NaN and Inf counts. The common
+case (no NaN, no Inf: the sum is finite) costs three reductions over the tensor; the
+other branch, which masks the NaNs, runs only when the sum is not finite. The mean is
+summed in float32 for float32 and narrower values (TensorFlow's reduction, not numpy's):
+it can differ from the writer's in the last bits, within any tolerance. There is no
+content digest: such values compare by their statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tftrace.format.schema import Stats, ValueSummary
+
+#: The vector's layout: min, max, sum, NaN count, Inf count, then the shape.
+_FIXED = 5
+
+
+def summarizable(tensor: Any) -> bool:
+    """Real floating values: complex, integer and bool values are observed whole."""
+    return bool(tensor.dtype.is_floating)
+
+
+def summary_vector(tensor: Any) -> Any:
+    """A float64 vector [min, max, sum, nan, inf, *shape] of ``tensor``, computed in its graph."""
+    x = tensor if tensor.dtype in (tf.float32, tf.float64) else tf.cast(tensor, tf.float32)
+    low, high, total = tf.reduce_min(x), tf.reduce_max(x), tf.reduce_sum(x)
+
+    def finite() -> Any:
+        zero = tf.constant(0.0, tf.float64)
+        return tf.stack([tf.cast(low, tf.float64), tf.cast(high, tf.float64),
+                         tf.cast(total, tf.float64), zero, zero])
+
+    def masked() -> Any:
+        values = tf.cast(x, tf.float64)
+        nan = tf.math.is_nan(values)
+        inf = tf.constant(np.inf, tf.float64)
+        return tf.stack([tf.reduce_min(tf.where(nan, inf, values)),
+                         tf.reduce_max(tf.where(nan, -inf, values)),
+                         tf.reduce_sum(tf.where(nan, tf.zeros_like(values), values)),
+                         tf.reduce_sum(tf.cast(nan, tf.float64)),
+                         tf.reduce_sum(tf.cast(tf.math.is_inf(values), tf.float64))])
+
+    head = tf.cond(tf.math.is_finite(total), finite, masked)
+    return tf.concat([head, tf.cast(tf.shape(tensor), tf.float64)], axis=0)
+
+
+def value_summary(vector: np.ndarray, dtype: str) -> ValueSummary:
+    """The :class:`ValueSummary` of a value from its :func:`summary_vector`."""
+    low, high, total, nan, inf = (float(v) for v in vector[:_FIXED])
+    shape = tuple(int(n) for n in vector[_FIXED:])
+    size = math.prod(shape)
+    counted = size - int(nan)
+    if size == 0 or counted == 0:
+        return ValueSummary(shape, dtype, Stats(size=size, nan_count=int(nan), inf_count=int(inf)))
+    return ValueSummary(shape, dtype, Stats(size=size, min=low, max=high, mean=total / counted,
+                                            nan_count=int(nan), inf_count=int(inf)))
