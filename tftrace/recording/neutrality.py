@@ -32,7 +32,8 @@ compared with the plain one once; when they differ, the suspects are the observe
 values whose op the plain optimization rewrote away (absent, or replaced by another
 op) but the observed one kept as it is; the others are checked together (and halved
 only if they still change the graph), then each suspect, in program order, is admitted
-if it changes nothing beside those admitted.
+if it changes nothing beside those admitted (more than ``MAX_ADMISSIONS`` suspects
+are all left out).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ from tensorflow.python.ops import handle_data_util
 
 #: Observer nodes in the copy that is optimized (never in the user's graph).
 PROBE_PREFIX = "tftrace_probe"
+#: Suspects checked one by one at most (each costs one optimization of the graph);
+#: beyond, every suspect is left out (listed as not captured).
+MAX_ADMISSIONS = 32
 #: Where nodes without a device are placed for the check (the remapper fuses only
 #: nodes placed on a CPU).
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
@@ -132,6 +136,8 @@ def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence
     # A suspect may only look kept apart because another observation stopped the rewrite
     # (observing a batch norm's output keeps its Relu unfused too): each is admitted, in
     # program order, if it changes nothing beside those already admitted.
+    if len(suspects) > MAX_ADMISSIONS:  # one optimization each: too many, leave them all out
+        return found | set(suspects)
     for k in sorted(suspects, key=lambda k: observed[k].op._id):
         if computation(optimized_with(admitted + [k]), fetches) == plain:
             admitted.append(k)
