@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence
 
+from tftrace.compare.align_state import KIND as STATE_KIND
+from tftrace.compare.align_state import StateMatch, is_state, pair_state, state_names
 from tftrace.errors import UsageError
 from tftrace.format.schema import Event
 
 #: The values of ``--only`` and the event kinds they select.
 KIND_CHOICES = {"variables": "variable", "random": "random_op", "endpoints": "endpoint",
-                "snapshots": "snapshot"}
+                "snapshots": "snapshot", "optimizer-state": STATE_KIND}
 RENAMED_KINDS = ("variable", "snapshot")
 #: Suggesting a rename compares unmatched names pairwise; beyond this it is skipped.
 MAX_SUGGESTION_NAMES = 2000
@@ -109,6 +111,7 @@ class Pair:
     position: float
     random_index_a: int | None = None
     random_index_b: int | None = None
+    state: StateMatch | None = None
 
 
 @dataclass(frozen=True)
@@ -204,16 +207,27 @@ def random_token(event: Event) -> tuple[Any, ...]:
 def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[str],
           rename: Sequence[RenameRule] = ()) -> Alignment:
     """Pair the events of two traces; see the module docstring for the rules."""
+    # Optimizer state pairs by role, not by name (compare/align_state.py).
+    states_a, states_b = state_names(events_a), state_names(events_b)
+    model_a = [e for e in events_a if not is_state(e, states_a)]
+    model_b = [e for e in events_b if not is_state(e, states_b)]
     matched: list[tuple[str, Event | None, Event | None, int | None, int | None]] = []
     for kind in ("variable", "snapshot", "endpoint"):
         if kind in kinds:
-            matched.extend((kind, a, b, None, None) for a, b in _by_name(events_a, events_b, kind, rename))
+            matched.extend((kind, a, b, None, None) for a, b in _by_name(model_a, model_b, kind, rename))
+    states: dict[tuple[int | None, int | None], StateMatch] = {}
+    if STATE_KIND in kinds:
+        for a, b, match in pair_state(events_a, events_b, states_a, states_b, rename):
+            matched.append((STATE_KIND, a, b, None, None))
+            states[(a.seq if a else None, b.seq if b else None)] = match
     gaps: tuple[RandomGap, ...] = ()
     if "random_op" in kinds:
         random_pairs, gaps = _random_ops(events_a, events_b)
         matched.extend(("random_op", *p) for p in random_pairs)
-    suggestions = suggest_renames(events_a, events_b, rename) if "variable" in kinds else ()
-    return Alignment(_ordered(matched, events_b), gaps, suggestions)
+    suggestions = suggest_renames(model_a, model_b, rename) if "variable" in kinds else ()
+    pairs = tuple(replace(p, state=states.get((p.a.seq if p.a else None, p.b.seq if p.b else None)))
+                  if p.kind == STATE_KIND else p for p in _ordered(matched, events_b))
+    return Alignment(pairs, gaps, suggestions)
 
 
 def _key(event: Event) -> tuple[str, int]:

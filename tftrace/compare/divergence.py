@@ -14,7 +14,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_kinds,
                                    parse_rename_rule, random_token)
 from tftrace.compare.machines import machine_notes
-from tftrace.compare.metrics import ValueComparison, compare_blocks
+from tftrace.compare.compare_state import converted, state_not_compared
+from tftrace.compare.metrics import ValueComparison, compare_arrays, compare_blocks
 from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
 from tftrace.format.digest import digests_prove_equal
@@ -209,7 +210,13 @@ class _Differ:
 
     def _structure(self, pair: Pair) -> PairResult | None:
         a, b = pair.a, pair.b
-        label = KIND_LABELS[pair.kind][:-1]
+        if pair.state is not None:
+            skipped = state_not_compared(pair.state)
+            if skipped is not None:
+                return self._result(pair, "skipped", message=skipped)
+            if pair.state.conversion is not None and a is not None and b is not None:
+                return None  # the quantities differ in dtype or scale until converted
+        label = KIND_LABELS[pair.kind].rstrip("s")
         if b is None:
             assert a is not None
             gap = self._gap(pair, a, self.gaps_b)
@@ -243,6 +250,11 @@ class _Differ:
     def _values(self, pair: Pair) -> PairResult:
         a, b = pair.a, pair.b
         assert a is not None and b is not None
+        if pair.state is not None and pair.state.conversion is not None:
+            tolerance = self.tolerances.for_name(a.name)
+            value_a, value_b = converted(pair.state, a, b, self.a.array, self.b.array)
+            values = compare_arrays(value_a, value_b, "float64", tolerance)
+            return self._judged(pair, values, tolerance)
         if a.dtype is None:
             return self._result(pair, "equal", message="no value recorded")
         tolerance = self.tolerances.for_name(a.name)

@@ -31,9 +31,9 @@ PROBLEMS = ("shape", "dtype", "trainable", "op_type", "values", "nan_inf", "stat
             "missing", "extra", "not_captured")
 #: Streams, in the words of the report.
 STREAMS = {"variable": "variables", "random_op": "random", "endpoint": "computation",
-           "snapshot": "computation"}
+           "snapshot": "computation", "optimizer_state": "optimizer"}
 KIND_LABELS = {"variable": "variables", "random_op": "random ops", "endpoint": "endpoints",
-               "snapshot": "snapshots"}
+               "snapshot": "snapshots", "optimizer_state": "optimizer state"}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ STREAM_ADVICE = {
                     "TF version, device, dtype policy, training flags)."),
 }
 STRUCTURE_PROBLEMS = ("missing", "extra", "shape", "dtype", "trainable", "op_type")
+STREAM_ADVICE["optimizer"] = (
+    "optimizer state: the weights and computation before it matched, but the optimizer's "
+    "state (moments, accumulators, step count, learning rate) differs. Check the optimizer's "
+    "hyperparameters (epsilon, betas, momentum) and its learning-rate schedule.")
 STRUCTURE_ADVICE = {
     "variables": ("variable structure: the runs do not create the same variables (names, "
                   "shapes, dtypes, trainability). Fix the model definition, or map names "
@@ -237,10 +241,15 @@ def _summary(result: DiffResult) -> list[str]:
     gaps = any(s.gap for s in result.summary)
     columns = ["compared", "equal", "close", "diverged", "missing", "extra"] + \
         (["skipped"] if skipped else []) + (["gap"] if gaps else [])
+    # Optimizer state has a row when either trace holds some (TF1 runs without an
+    # optimizer, and every trace recorded before it was a kind, have none).
+    rows = [s for s in result.summary if s.kind != "optimizer_state"
+            or any(getattr(s, c) for c in ("compared", "missing", "extra", "skipped", "gap"))]
+    width = max([12] + [len(KIND_LABELS[s.kind]) + 2 for s in rows])
     lines = ["Summary (close: within tolerance, not equal):",
-             "  " + f"{'kind':<12}" + "".join(f"{c:>10}" for c in columns)]
-    for s in result.summary:
-        lines.append("  " + f"{KIND_LABELS[s.kind]:<12}" + "".join(f"{getattr(s, c):>10}" for c in columns))
+             "  " + f"{'kind':<{width}}" + "".join(f"{c:>10}" for c in columns)]
+    for s in rows:
+        lines.append("  " + f"{KIND_LABELS[s.kind]:<{width}}" + "".join(f"{getattr(s, c):>10}" for c in columns))
     return lines
 
 
