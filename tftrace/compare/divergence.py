@@ -31,10 +31,11 @@ TraceLike = Trace | str | os.PathLike[str]
 
 
 def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-         tolerances: Mapping[str, tuple[float, float]] | Iterable[str] | None = None,
+         tolerances: Mapping[str, Any] | Iterable[str] | None = None,
          rename: Iterable[str | tuple[str, str] | RenameRule] | None = None,
          only: str | Iterable[str] | None = None, stop_at_first: bool = False,
-         allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES) -> DiffResult:
+         allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
+         tolerances_file: str | os.PathLike[str] | None = None) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -60,6 +61,9 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         ``equivalent-prefix`` (``equivalent`` is True) instead of ``incomplete``.
     block_bytes : int
         Bytes per block read from each array.
+    tolerances_file : path, optional
+        A tolerances file (``tftrace calibrate -o``): its per-name tolerances apply first,
+        ``tolerances`` after them (the last match wins).
 
     Returns
     -------
@@ -73,6 +77,11 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         A trace cannot be opened or read.
     """
     tolerance_rules = Tolerances.build(rtol, atol, tolerances)
+    if tolerances_file is not None:
+        from tftrace.compare.calibrate import load_tolerances
+
+        tolerance_rules = Tolerances(tolerance_rules.default,
+                                     load_tolerances(tolerances_file) + tolerance_rules.rules)
     rules = tuple(parse_rename_rule(r) for r in (rename or ()))
     kinds = parse_kinds(only)
     opened: list[Trace] = []
@@ -373,6 +382,10 @@ def _errors_message(head: str, values: ValueComparison) -> str:
         parts.append(f"max rel error {values.max_rel_error.error:.6g}")
     if values.max_ulp is not None:
         parts.append(f"max {values.max_ulp} ULP")
+    if values.measure == "norm_relative" and values.norm_rel_error is not None:
+        parts.append(f"||B - A|| / ||A|| {values.norm_rel_error:.3g} (limit {values.limit:.3g})")
+    elif values.measure == "cosine" and values.cosine_similarity is not None:
+        parts.append(f"1 - cos {1 - values.cosine_similarity:.3g} (limit {values.limit:.3g})")
     return "; ".join(parts)
 
 

@@ -83,7 +83,7 @@ class Tolerances:
 
     @classmethod
     def build(cls, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-              overrides: Mapping[str, tuple[float, float]] | Iterable[ToleranceRule | str] | None = None,
+              overrides: Mapping[str, Any] | Iterable[ToleranceRule | str] | None = None,
               ) -> Tolerances:
         """Make tolerances from the API's arguments.
 
@@ -103,6 +103,12 @@ class Tolerances:
 def _rule_from_pair(glob: Any, pair: Any) -> ToleranceRule:
     if not isinstance(glob, str) or not glob:
         raise UsageError(f"expected a non-empty name glob as tolerance key, got {glob!r}")
+    if isinstance(pair, Mapping):  # {"measure": "norm_relative", "limit": 1e-5, ...}
+        unknown = set(pair) - {"rtol", "atol", "measure", "limit"}
+        if unknown:
+            raise UsageError(f"expected tolerance keys among rtol, atol, measure, limit for "
+                             f"{glob!r}, got {', '.join(sorted(map(str, unknown)))}")
+        return ToleranceRule(glob, Tolerance(**pair))
     try:
         rtol, atol = pair
     except (TypeError, ValueError):
