@@ -109,6 +109,9 @@ def _use_colour(output: str | None) -> bool:
 @click.option("--rename", multiple=True, metavar="REGEX=REPL",
               help="Rename B's variables and snapshots (re.sub), e.g. '^model/='. Repeatable, "
                    "applied in order.")
+@click.option("--ignore", multiple=True, metavar="GLOB",
+              help="Leave out events whose name matches GLOB (both traces, every kind), e.g. "
+                   "'loss/*'. Repeatable; counted in the summary.")
 @click.option("--only", default=None, metavar="KINDS",
               help="Compare only these kinds: comma-separated among variables, random, "
                    "endpoints, snapshots, optimizer-state.")
@@ -124,7 +127,8 @@ def _use_colour(output: str | None) -> bool:
               help="Write the report to FILE instead of stdout.")
 @click.pass_context
 def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerances: tuple[str, ...],
-         tolerances_file: str | None, rename: tuple[str, ...], only: str | None, show_all: bool,
+         tolerances_file: str | None, rename: tuple[str, ...], ignore: tuple[str, ...],
+         only: str | None, show_all: bool,
          stop_at_first: bool, allow_incomplete: bool, fmt: str, output: str | None) -> None:
     """Compare trace B against trace A and report where they first diverge.
 
@@ -135,7 +139,7 @@ def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerance
 
     result = diff_traces(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename,
                          only=only, stop_at_first=stop_at_first, allow_incomplete=allow_incomplete,
-                         tolerances_file=tolerances_file)
+                         tolerances_file=tolerances_file, ignore=ignore)
     if fmt == "json":
         from tftrace.report.json import render_json
         report = render_json(result)

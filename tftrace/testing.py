@@ -17,7 +17,8 @@ def assert_equivalent(a: Trace | str | os.PathLike[str], b: Trace | str | os.Pat
                       tolerances: Mapping[str, Any] | Iterable[str] | None = None,
                       rename: Iterable[Any] | None = None,
                       only: str | Iterable[str] | None = None,
-                      tolerances_file: str | os.PathLike[str] | None = None) -> DiffResult:
+                      tolerances_file: str | os.PathLike[str] | None = None,
+                      ignore: str | Iterable[str] | None = None) -> DiffResult:
     """Assert that trace ``b`` is equivalent to the reference trace ``a``.
 
     Parameters are those of :func:`tftrace.diff`.
@@ -34,7 +35,7 @@ def assert_equivalent(a: Trace | str | os.PathLike[str], b: Trace | str | os.Pat
     """
     __tracebackhide__ = True  # pytest: the failure is the report, not this function
     result = diff(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename, only=only,
-                  tolerances_file=tolerances_file)
+                  tolerances_file=tolerances_file, ignore=ignore)
     if not result.equivalent:
         raise AssertionError("traces are not equivalent\n" + render_text(result))
     return result

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
-from typing import Any, Iterable, Sequence
+import fnmatch
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
 
 from tftrace.compare.align_state import KIND as STATE_KIND
 from tftrace.compare.align_state import StateMatch, is_state, pair_state, state_names
@@ -141,6 +142,24 @@ class Alignment:
     pairs: tuple[Pair, ...]
     random_gaps: tuple[RandomGap, ...]
     suggested_renames: tuple[RenameRule, ...]
+    #: Events left out by ``ignore`` globs: ``{kind: (count in A, count in B)}``.
+    ignored: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def parse_ignore(ignore: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``--ignore`` globs (``fnmatch``), one string or several."""
+    globs = (ignore,) if isinstance(ignore, str) else tuple(ignore or ())
+    for glob in globs:
+        if not isinstance(glob, str) or not glob:
+            raise UsageError(f"expected --ignore GLOB to be a non-empty name glob (e.g. "
+                             f"'loss/*'), got {glob!r}")
+    return globs
+
+
+def is_ignored(event: Event, globs: Sequence[str]) -> bool:
+    """The event's name (with or without ``:0``) matches one of the globs."""
+    names = {event.name, normalize_name(event.name)}
+    return any(fnmatch.fnmatchcase(name, glob) for glob in globs for name in names)
 
 
 def is_initializer(event: Event) -> bool:
@@ -205,10 +224,24 @@ def random_token(event: Event) -> tuple[Any, ...]:
 
 
 def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[str],
-          rename: Sequence[RenameRule] = ()) -> Alignment:
-    """Pair the events of two traces; see the module docstring for the rules."""
+          rename: Sequence[RenameRule] = (), ignore: Sequence[str] = ()) -> Alignment:
+    """Pair the events of two traces; see the module docstring for the rules.
+
+    Events whose name matches an ``ignore`` glob are left out and counted per kind.
+    """
     # Optimizer state pairs by role, not by name (compare/align_state.py).
     states_a, states_b = state_names(events_a), state_names(events_b)
+    ignored: dict[str, tuple[int, int]] = {}
+    if ignore:
+        for side, (events, side_states) in enumerate(((events_a, states_a), (events_b, states_b))):
+            for ev in events:
+                if is_ignored(ev, ignore):
+                    kind = STATE_KIND if is_state(ev, side_states) else ev.kind
+                    counts = list(ignored.get(kind, (0, 0)))
+                    counts[side] += 1
+                    ignored[kind] = (counts[0], counts[1])
+        events_a = [e for e in events_a if not is_ignored(e, ignore)]
+        events_b = [e for e in events_b if not is_ignored(e, ignore)]
     model_a = [e for e in events_a if not is_state(e, states_a)]
     model_b = [e for e in events_b if not is_state(e, states_b)]
     matched: list[tuple[str, Event | None, Event | None, int | None, int | None]] = []
@@ -227,7 +260,7 @@ def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[
     suggestions = suggest_renames(model_a, model_b, rename) if "variable" in kinds else ()
     pairs = tuple(replace(p, state=states.get((p.a.seq if p.a else None, p.b.seq if p.b else None)))
                   if p.kind == STATE_KIND else p for p in _ordered(matched, events_b))
-    return Alignment(pairs, gaps, suggestions)
+    return Alignment(pairs, gaps, suggestions, ignored)
 
 
 def _key(event: Event) -> tuple[str, int]:

@@ -11,8 +11,8 @@ import queue
 import threading
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_kinds,
-                                   parse_rename_rule, random_token)
+from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_ignore,
+                                   parse_kinds, parse_rename_rule, random_token)
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.compare_state import converted, state_not_compared
 from tftrace.compare.metrics import ValueComparison, compare_arrays, compare_blocks
@@ -35,7 +35,8 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
          rename: Iterable[str | tuple[str, str] | RenameRule] | None = None,
          only: str | Iterable[str] | None = None, stop_at_first: bool = False,
          allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
-         tolerances_file: str | os.PathLike[str] | None = None) -> DiffResult:
+         tolerances_file: str | os.PathLike[str] | None = None,
+         ignore: str | Iterable[str] | None = None) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -61,6 +62,11 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         ``equivalent-prefix`` (``equivalent`` is True) instead of ``incomplete``.
     block_bytes : int
         Bytes per block read from each array.
+    ignore : str or iterable of str, optional
+        Name globs (``fnmatch``; a variable's name matches with or without ``:0``) of
+        events left out of the comparison, in both traces and of every kind; they are
+        counted per kind in the summary (``ignored_a`` / ``ignored_b``), never dropped
+        silently.
     tolerances_file : path, optional
         A tolerances file (``tftrace calibrate -o``): its per-name tolerances apply first,
         ``tolerances`` after them (the last match wins).
@@ -84,12 +90,13 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
                                      load_tolerances(tolerances_file) + tolerance_rules.rules)
     rules = tuple(parse_rename_rule(r) for r in (rename or ()))
     kinds = parse_kinds(only)
+    ignore_globs = parse_ignore(ignore)
     opened: list[Trace] = []
     try:
         trace_a = a if isinstance(a, Trace) else _open(a, opened)
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
         return _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
-                       block_bytes, allow_incomplete).run()
+                       block_bytes, allow_incomplete, ignore_globs).run()
     finally:
         for trace in opened:
             trace.close()
@@ -119,7 +126,8 @@ def _info(trace: Trace) -> TraceInfo:
 class _Differ:
     def __init__(self, a: Trace, b: Trace, tolerances: Tolerances, rename: tuple[RenameRule, ...],
                  kinds: tuple[str, ...], stop_at_first: bool, block_bytes: int,
-                 allow_incomplete: bool = False) -> None:
+                 allow_incomplete: bool = False, ignore: tuple[str, ...] = ()) -> None:
+        self.ignore = ignore
         self.a, self.b = a, b
         self.allow_incomplete = allow_incomplete
         self.tolerances = tolerances
@@ -131,7 +139,7 @@ class _Differ:
     def run(self) -> DiffResult:
         self.gaps_a = self._gap_index(self.a, ())
         self.gaps_b = self._gap_index(self.b, self.rename)
-        alignment = align(self.a.events, self.b.events, self.kinds, self.rename)
+        alignment = align(self.a.events, self.b.events, self.kinds, self.rename, self.ignore)
         end_a, end_b = self._ends(alignment.pairs)
         results: list[PairResult] = []
         first: PairResult | None = None
@@ -166,7 +174,8 @@ class _Differ:
             suggested_renames=alignment.suggested_renames,
             stopped_early=self.stop_at_first and first is not None
             and any(r.status == "skipped" for r in results),
-            notes=tuple(notes), allow_incomplete=self.allow_incomplete)
+            notes=tuple(notes), allow_incomplete=self.allow_incomplete, ignore=self.ignore,
+            ignored={k: v for k, v in alignment.ignored.items() if k in self.kinds})
 
     # -- incomplete traces --------------------------------------------------------------
     def _ends(self, pairs: Sequence[Pair]) -> tuple[float | None, float | None]:

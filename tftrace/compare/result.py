@@ -132,11 +132,14 @@ class KindSummary:
     extra: int = 0
     skipped: int = 0
     gap: int = 0
+    ignored_a: int = 0
+    ignored_b: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "compared": self.compared, "equal": self.equal,
                 "close": self.close, "diverged": self.diverged, "missing": self.missing,
-                "extra": self.extra, "skipped": self.skipped, "gap": self.gap}
+                "extra": self.extra, "skipped": self.skipped, "gap": self.gap,
+                "ignored_a": self.ignored_a, "ignored_b": self.ignored_b}
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,9 @@ class DiffResult:
     stopped_early: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
     allow_incomplete: bool = False
+    #: ``--ignore`` globs, and the events they left out: ``{kind: (in A, in B)}``.
+    ignore: tuple[str, ...] = ()
+    ignored: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -214,7 +220,9 @@ class DiffResult:
                 if pair.kind == kind:
                     counts[pair.status] += 1
                     compared += pair.seq_a is not None and pair.seq_b is not None
-            out.append(KindSummary(kind, compared=compared, **counts))
+            ignored_a, ignored_b = self.ignored.get(kind, (0, 0))
+            out.append(KindSummary(kind, compared=compared, ignored_a=ignored_a,
+                                   ignored_b=ignored_b, **counts))
         return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,6 +244,7 @@ class DiffResult:
             "random_gaps": [g.to_dict() for g in self.random_gaps],
             "stopped_early": self.stopped_early,
             "notes": list(self.notes),
+            "ignore": list(self.ignore),
             "summary": [s.to_dict() for s in self.summary],
             "pairs": [p.to_dict() for p in self.pairs],
         }

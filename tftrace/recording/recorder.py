@@ -144,6 +144,11 @@ class Recorder:
             for info, value in zip(infos, values):
                 self.emit("snapshot", info.name, value, {"mode": "graph"})
 
+    def note_environment(self, **fields: Any) -> None:
+        """Add fields to the trace's environment record (e.g. how a value was obtained)."""
+        if self._writer is not None:
+            self._writer.update_environment(**fields)
+
     # -- used by the adapters ---------------------------------------------------------
 
     def not_observed(self, kind: str, name: str, function: str, detail: str = "",

@@ -239,14 +239,19 @@ def _side_array(shape: tuple[int, ...] | None, dtype: str | None) -> str:
 def _summary(result: DiffResult) -> list[str]:
     skipped = any(s.skipped for s in result.summary)
     gaps = any(s.gap for s in result.summary)
+    ignored = any(s.ignored_a or s.ignored_b for s in result.summary)
     columns = ["compared", "equal", "close", "diverged", "missing", "extra"] + \
-        (["skipped"] if skipped else []) + (["gap"] if gaps else [])
+        (["skipped"] if skipped else []) + (["gap"] if gaps else []) + \
+        (["ignored_a", "ignored_b"] if ignored else [])
     # Optimizer state has a row when either trace holds some (TF1 runs without an
     # optimizer, and every trace recorded before it was a kind, have none).
     rows = [s for s in result.summary if s.kind != "optimizer_state"
-            or any(getattr(s, c) for c in ("compared", "missing", "extra", "skipped", "gap"))]
+            or any(getattr(s, c) for c in ("compared", "missing", "extra", "skipped", "gap",
+                                           "ignored_a", "ignored_b"))]
     width = max([12] + [len(KIND_LABELS[s.kind]) + 2 for s in rows])
-    lines = ["Summary (close: within tolerance, not equal):",
+    lines = ["Summary (close: within tolerance, not equal" + (
+        "; ignored_a / ignored_b: events left out by --ignore " + ", ".join(
+            repr(g) for g in result.ignore) if ignored else "") + "):",
              "  " + f"{'kind':<{width}}" + "".join(f"{c:>10}" for c in columns)]
     for s in rows:
         lines.append("  " + f"{KIND_LABELS[s.kind]:<{width}}" + "".join(f"{getattr(s, c):>10}" for c in columns))
