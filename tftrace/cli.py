@@ -59,12 +59,23 @@ def show(trace: str, as_json: bool) -> None:
 @click.option("--kind", type=click.Choice(["variable", "random_op", "endpoint", "snapshot"]),
               default=None, help="Event kind, when several kinds share the name.")
 def cat(trace: str, name: str, step: int, occurrence: int, kind: str | None) -> None:
-    """One recorded array of TRACE and its statistics."""
+    """One recorded array of TRACE and its statistics.
+
+    NAME may omit a variable's ``:0``; when several kinds have NAME at STEP (a variable's
+    initial value and its snapshot), --kind says which.
+    """
     from tftrace.format.reader import open_trace
     from tftrace.report.show import cat_text
 
+    from tftrace.errors import UsageError
+    from tftrace.report.show import ambiguous_name
+
     with open_trace(trace) as t:
-        event = t.event(name, step=step, occurrence=occurrence, kind=kind)
+        found = t.events_named(name, step=step, occurrence=occurrence, kind=kind)
+        if len({ev.kind for ev in found}) > 1:
+            raise UsageError(ambiguous_name(name, step, found))
+        # Nothing under either spelling: the reader's error lists the steps it has.
+        event = found[0] if found else t.event(name, step=step, occurrence=occurrence, kind=kind)
         values = t.array(event) if event.stored else None
         click.echo(cat_text(t, event, values))
 

@@ -18,7 +18,7 @@ from tftrace.recording import environment
 from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
 from tftrace.recording.calls import CallCounter
-from tftrace.recording.callsite import user_call_site
+from tftrace.recording.callsite import producer_call_site, user_call_site
 from tftrace.recording.ending import SigtermGuard, run_status
 from tftrace.recording.gaps import CompiledFunctions, GapList
 from tftrace.recording.imports import PostImportHooks
@@ -95,6 +95,8 @@ class Recorder:
         attrs = {"call_site": user_call_site(2)}
         value = variable_value(value)
         if is_symbolic(value):
+            # The line that made the tensor, when its graph knows it (not a wrapper's line).
+            attrs["call_site"] = producer_call_site(value) or attrs["call_site"]
             if is_function_graph(value.graph):
                 compiled = xla_function(value.graph)
                 if compiled is not None:  # a numpy_function would break XLA compilation
