@@ -16,6 +16,7 @@ from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, pars
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.compare_state import converted, state_not_compared
 from tftrace.compare.metrics import ValueComparison, compare_arrays, compare_blocks
+from tftrace.compare.near_miss import near_miss
 from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
 from tftrace.format.digest import digests_prove_equal
@@ -175,6 +176,8 @@ class _Differ:
             stopped_early=self.stop_at_first and first is not None
             and any(r.status == "skipped" for r in results),
             notes=tuple(notes), allow_incomplete=self.allow_incomplete, ignore=self.ignore,
+            near_miss=None if self.stop_at_first else near_miss(
+                results, self.tolerances.default.rtol, self.tolerances.default.atol),
             ignored={k: v for k, v in alignment.ignored.items() if k in self.kinds})
 
     # -- incomplete traces --------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from tftrace.compare.align import RandomGap, RenameRule
 from tftrace.compare.metrics import ValueComparison
+from tftrace.compare.near_miss import NearMiss
 from tftrace.compare.tolerance import Tolerance, Tolerances
 
 REPORT_VERSION = 2
@@ -174,6 +175,8 @@ class DiffResult:
     #: ``--ignore`` globs, and the events they left out: ``{kind: (in A, in B)}``.
     ignore: tuple[str, ...] = ()
     ignored: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: Every divergence is a small value difference: the tolerance that would pass.
+    near_miss: NearMiss | None = None
 
     @property
     def complete(self) -> bool:
@@ -245,6 +248,7 @@ class DiffResult:
             "stopped_early": self.stopped_early,
             "notes": list(self.notes),
             "ignore": list(self.ignore),
+            "near_miss": self.near_miss.to_dict() if self.near_miss else None,
             "summary": [s.to_dict() for s in self.summary],
             "pairs": [p.to_dict() for p in self.pairs],
         }

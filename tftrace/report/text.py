@@ -97,6 +97,9 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
         lines.append("")
         lines.append(f"Suggested rename: many variable names differ by one prefix; try "
                      f"--rename {_quote(str(suggestion))}")
+    if result.near_miss is not None:
+        lines.append("")
+        lines.extend(near_miss_lines(result))
     lines.append("")
     lines.extend(_summary(result))
     if result.stopped_early:
@@ -326,3 +329,25 @@ def _replay_line(replay: Any) -> str:
     if replay.get("error"):
         line += "; replay stopped with an error"
     return line
+
+
+def near_miss_lines(result: DiffResult) -> list[str]:
+    """"Fails only by small amounts": the tolerance that would pass, against the floor."""
+    miss = result.near_miss
+    assert miss is not None
+    default = result.tolerances.default
+    options = []
+    if miss.rtol > default.rtol:
+        options.append(f"--rtol {miss.rtol:.2g}")
+    if miss.atol > default.atol:
+        options.append(f"--atol {miss.atol:.2g}")
+    lines = [f"Fails only by small amounts: {miss.pairs} pair(s) diverge, none by more than "
+             f"0.1% of the reference value (worst: {miss.worst!r} step {miss.worst_step}); "
+             f"{' '.join(options) or 'a slightly wider tolerance'} would pass them."]
+    if miss.floor_ratio is not None:
+        lines.append(f"  Against the calibrated noise floor: the worst is {miss.floor_ratio:.3g}x "
+                     f"its limit (||B - A|| / ||A||).")
+    else:
+        lines.append("  No noise floor is known for these names: measure one with tftrace "
+                     "calibrate before widening the tolerance (docs/diff.md).")
+    return lines
