@@ -11,8 +11,8 @@ import queue
 import threading
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from tftrace.compare.align import (Pair, RenameRule, align, normalize_name, parse_ignore,
-                                   parse_kinds, parse_rename_rule, random_token)
+from tftrace.compare.align import (Pair, RenameRule, align, is_initializer, normalize_name,
+                                   parse_ignore, parse_kinds, parse_rename_rule, random_token)
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.compare_state import converted, state_not_compared
 from tftrace.compare.metrics import ValueComparison, compare_arrays, compare_blocks
@@ -180,6 +180,21 @@ class _Differ:
                 results, self.tolerances.default.rtol, self.tolerances.default.atol),
             ignored={k: v for k, v in alignment.ignored.items() if k in self.kinds})
 
+    def _replaced_initializer(self, draw: Event) -> str | None:
+        """B's variable that took A's initial value under replay and that this initializer
+        draw (of A or B) was made for, by the draw's name scope; else None."""
+        if not is_initializer(draw):
+            return None
+        if not hasattr(self, "_replayed_variables"):
+            self._replayed_variables = sorted(
+                (normalize_name(e.name) for e in self.b.events
+                 if e.kind == "variable" and e.attrs.get("replayed") is True), key=len, reverse=True)
+        scope = draw.attrs.get("name_scope")
+        if not isinstance(scope, str):
+            return None
+        return next((name for name in self._replayed_variables
+                     if scope == name or scope.startswith(name + "/")), None)
+
     # -- incomplete traces --------------------------------------------------------------
     def _ends(self, pairs: Sequence[Pair]) -> tuple[float | None, float | None]:
         """Where each incomplete trace stops, as a position in A's order (None: complete)."""
@@ -240,6 +255,11 @@ class _Differ:
         label = KIND_LABELS[pair.kind].rstrip("s")
         if b is None:
             assert a is not None
+            replaced = self._replaced_initializer(a) if pair.kind == "random_op" else None
+            if replaced is not None:
+                return self._result(pair, "skipped", message=(
+                    f"initializer draw only in A: B's variable {replaced!r} took A's initial "
+                    f"value (replay) without drawing it"))
             gap = self._gap(pair, a, self.gaps_b)
             if gap is not None:
                 return self._result(pair, "gap", problem="not_captured",
@@ -247,11 +267,21 @@ class _Differ:
             return self._result(pair, "missing", problem="missing",
                                 message=f"{label} only in A (missing from B)")
         if a is None:
+            replaced = self._replaced_initializer(b) if pair.kind == "random_op" else None
+            if replaced is not None:
+                return self._result(pair, "skipped", message=(
+                    f"initializer draw replaced: B's variable {replaced!r} took A's initial "
+                    f"value (replay), so its own draw is not compared"))
             gap = self._gap(pair, b, self.gaps_a)
             if gap is not None:
                 return self._result(pair, "gap", problem="not_captured",
                                     message=f"{label} only in B; A did not capture it ({gap.reason})")
             return self._result(pair, "extra", problem="extra", message=f"{label} only in B (extra)")
+        if pair.kind == "random_op" and b.attrs.get("replayed_from") is None \
+                and self._replaced_initializer(b) is not None:
+            return self._result(pair, "skipped", message=(
+                f"initializer draw replaced: B's variable {self._replaced_initializer(b)!r} "
+                f"took A's initial value (replay), so its own draw is not compared"))
         if pair.kind == "random_op" and random_token(a)[0] != random_token(b)[0]:
             return self._result(pair, "diverged", problem="op_type",
                                 message=f"op type differs: {_op_type(a)} vs {_op_type(b)}")
