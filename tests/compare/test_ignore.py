@@ -54,3 +54,15 @@ def test_empty_ignore_glob_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["diff", str(a), str(b), "--ignore", ""])
     assert result.exit_code == 2
     assert "expected --ignore GLOB to be a non-empty name glob" in result.output
+
+
+def test_only_takes_name_globs_as_well_as_kinds(tmp_path):
+    a, b = traces(tmp_path)
+    assert not tftrace.diff(a, b, only="variables").equivalent  # loss/total is extra
+    result = tftrace.diff(a, b, only="variables,dense/*")
+    assert result.equivalent and result.kinds == ("variable",)
+    assert {p.name for p in result.pairs} == {"dense/kernel:0", "dense/bias:0"}
+    cli_result = CliRunner().invoke(cli, ["diff", str(a), str(b), "--only", "dense/*,logit?"])
+    assert cli_result.exit_code == 0, cli_result.output
+    assert ("compared: variables, random ops, endpoints, snapshots, optimizer state; only names "
+            "matching 'dense/*', 'logit?'") in cli_result.output

@@ -75,6 +75,17 @@ def parse_rename_rule(rule: str | tuple[str, str] | RenameRule) -> RenameRule:
     return RenameRule(pattern, replacement)
 
 
+def parse_only(only: str | Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``--only`` values split into event kinds and name globs (a word with ``*``, ``?``
+    or ``[``): ``"snapshots,net/conv1/*"`` compares the snapshots named ``net/conv1/*``.
+    No kind given: every kind."""
+    words = [] if only is None else only.split(",") if isinstance(only, str) else list(only)
+    globs = tuple(w.strip() for w in words if any(c in w for c in "*?["))
+    rest = [w for w in words if not any(c in w for c in "*?[")]
+    kinds = parse_kinds(rest if rest else None)
+    return kinds, globs
+
+
 def parse_kinds(only: str | Iterable[str] | None) -> tuple[str, ...]:
     """Event kinds from ``--only`` values (``"variables,random"`` or a list)."""
     if only is None:
@@ -84,8 +95,8 @@ def parse_kinds(only: str | Iterable[str] | None) -> tuple[str, ...]:
     for word in (w.strip() for w in words):
         kind = KIND_CHOICES.get(word) or (word if word in KIND_CHOICES.values() else None)
         if kind is None:
-            raise UsageError(f"expected --only values among {', '.join(KIND_CHOICES)}, "
-                             f"got {word!r}")
+            raise UsageError(f"expected --only values among {', '.join(KIND_CHOICES)} "
+                             f"or name globs (with * ? [), got {word!r}")
         if kind not in kinds:
             kinds.append(kind)
     if not kinds:
@@ -224,11 +235,16 @@ def random_token(event: Event) -> tuple[Any, ...]:
 
 
 def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[str],
-          rename: Sequence[RenameRule] = (), ignore: Sequence[str] = ()) -> Alignment:
+          rename: Sequence[RenameRule] = (), ignore: Sequence[str] = (),
+          only_names: Sequence[str] = ()) -> Alignment:
     """Pair the events of two traces; see the module docstring for the rules.
 
-    Events whose name matches an ``ignore`` glob are left out and counted per kind.
+    Events whose name matches an ``ignore`` glob are left out and counted per kind; with
+    ``only_names``, only the events whose name matches one of those globs are paired.
     """
+    if only_names:
+        events_a = [e for e in events_a if is_ignored(e, only_names)]
+        events_b = [e for e in events_b if is_ignored(e, only_names)]
     # Optimizer state pairs by role, not by name (compare/align_state.py).
     states_a, states_b = state_names(events_a), state_names(events_b)
     ignored: dict[str, tuple[int, int]] = {}

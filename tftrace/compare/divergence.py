@@ -12,7 +12,7 @@ import threading
 from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from tftrace.compare.align import (Pair, RenameRule, align, is_initializer, normalize_name,
-                                   parse_ignore, parse_kinds, parse_rename_rule, random_token)
+                                   parse_ignore, parse_only, parse_rename_rule, random_token)
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.compare_state import converted, state_not_compared
 from tftrace.compare.metrics import ValueComparison, compare_arrays, compare_blocks
@@ -53,7 +53,9 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         Rules applied to B's variable and snapshot names: ``(regex, replacement)``
         pairs or ``"REGEX=REPL"`` strings, in order.
     only : str or iterable, optional
-        Kinds to compare among ``variables, random, endpoints, snapshots``.
+        Kinds to compare among ``variables, random, endpoints, snapshots,
+        optimizer-state``, and/or name globs (words with ``*``, ``?`` or ``[``): only
+        the events whose name matches one of them are compared.
     stop_at_first : bool
         Stop reading values at the first divergence; later value comparisons are
         ``skipped``. Structure (names, shapes, dtypes) is still checked for all.
@@ -90,14 +92,14 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         tolerance_rules = Tolerances(tolerance_rules.default,
                                      load_tolerances(tolerances_file) + tolerance_rules.rules)
     rules = tuple(parse_rename_rule(r) for r in (rename or ()))
-    kinds = parse_kinds(only)
+    kinds, only_names = parse_only(only)
     ignore_globs = parse_ignore(ignore)
     opened: list[Trace] = []
     try:
         trace_a = a if isinstance(a, Trace) else _open(a, opened)
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
         return _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
-                       block_bytes, allow_incomplete, ignore_globs).run()
+                       block_bytes, allow_incomplete, ignore_globs, only_names).run()
     finally:
         for trace in opened:
             trace.close()
@@ -127,8 +129,10 @@ def _info(trace: Trace) -> TraceInfo:
 class _Differ:
     def __init__(self, a: Trace, b: Trace, tolerances: Tolerances, rename: tuple[RenameRule, ...],
                  kinds: tuple[str, ...], stop_at_first: bool, block_bytes: int,
-                 allow_incomplete: bool = False, ignore: tuple[str, ...] = ()) -> None:
+                 allow_incomplete: bool = False, ignore: tuple[str, ...] = (),
+                 only_names: tuple[str, ...] = ()) -> None:
         self.ignore = ignore
+        self.only_names = only_names
         self.a, self.b = a, b
         self.allow_incomplete = allow_incomplete
         self.tolerances = tolerances
@@ -140,7 +144,8 @@ class _Differ:
     def run(self) -> DiffResult:
         self.gaps_a = self._gap_index(self.a, ())
         self.gaps_b = self._gap_index(self.b, self.rename)
-        alignment = align(self.a.events, self.b.events, self.kinds, self.rename, self.ignore)
+        alignment = align(self.a.events, self.b.events, self.kinds, self.rename, self.ignore,
+                          self.only_names)
         end_a, end_b = self._ends(alignment.pairs)
         results: list[PairResult] = []
         first: PairResult | None = None
@@ -176,6 +181,7 @@ class _Differ:
             stopped_early=self.stop_at_first and first is not None
             and any(r.status == "skipped" for r in results),
             notes=tuple(notes), allow_incomplete=self.allow_incomplete, ignore=self.ignore,
+            only_names=self.only_names,
             near_miss=None if self.stop_at_first else near_miss(
                 results, self.tolerances.default.rtol, self.tolerances.default.atol),
             ignored={k: v for k, v in alignment.ignored.items() if k in self.kinds})

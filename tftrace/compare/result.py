@@ -175,6 +175,8 @@ class DiffResult:
     #: ``--ignore`` globs, and the events they left out: ``{kind: (in A, in B)}``.
     ignore: tuple[str, ...] = ()
     ignored: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: ``--only`` name globs: only events whose name matches one were compared.
+    only_names: tuple[str, ...] = ()
     #: Every divergence is a small value difference: the tolerance that would pass.
     near_miss: NearMiss | None = None
 
@@ -248,6 +250,7 @@ class DiffResult:
             "stopped_early": self.stopped_early,
             "notes": list(self.notes),
             "ignore": list(self.ignore),
+            "only_names": list(self.only_names),
             "near_miss": self.near_miss.to_dict() if self.near_miss else None,
             "summary": [s.to_dict() for s in self.summary],
             "pairs": [p.to_dict() for p in self.pairs],

@@ -81,8 +81,10 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     lines.append(setting)
     if result.rename:
         lines.append("  rename: " + ", ".join(_quote(str(r)) for r in result.rename))
-    if len(result.kinds) < len(KIND_LABELS):
-        lines.append("  compared: " + ", ".join(KIND_LABELS[k] for k in result.kinds))
+    if len(result.kinds) < len(KIND_LABELS) or result.only_names:
+        lines.append("  compared: " + ", ".join(KIND_LABELS[k] for k in result.kinds) + (
+            "; only names matching " + ", ".join(repr(g) for g in result.only_names)
+            if result.only_names else ""))
     for note in result.notes:
         lines.append(f"  note: {note}")
 
