@@ -182,7 +182,7 @@ def test_misuse_fails_the_test_with_the_fix(pytester: pytest.Pytester) -> None:
          "test_misuse/test_check_a_trace_recorded_elsewhere.zarr.zip"),
         "*_ test_misspelt_marker _*",
         ("*UsageError: test_misuse.py::test_misspelt_marker: @pytest.mark.tftrace: expected "
-         "options among rtol, atol, tolerances, rename, only; got rtool"),
+         "options among rtol, atol, tolerances, tolerances_file, rename, only, ignore; got rtool"),
     ])
     # A test whose body raised writes no golden; the packed directory trace is readable.
     assert not (pytester.path / "test_misuse/test_body_raises.zarr.zip").exists()
