@@ -11,7 +11,7 @@ how many of the program's result values differ between the two runs. Programs:
 * ``function-fold``: ``(x * 0.1) * 3.0`` in a tf.function, endpoint on ``x * 0.1``
   (Grappler folds the constants when nothing else needs ``x * 0.1``); 1000 values.
 * ``session-fold``: the same in a TF1 Session (the endpoint is an extra fetch).
-* ``keras-logits``: issue 10's case 6, a Keras 3 training step in a tf.function with
+* ``keras-logits``: a Keras 3 training step in a tf.function with
   ``tftrace.endpoint("logits", logits)``; 50 losses.
 * ``dense-preactivation``: a dense layer's pre-activation (``x @ w + b``, before the
   ReLU Grappler fuses into the MatMul) observed in a training step; 50 losses.

@@ -11,14 +11,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent / "compare"))  # the shared trace builders
-from tracepairs import ev, var, weights, write_trace  # noqa: E402
 
 from tftrace.cli import cli  # noqa: E402
 
 
 @pytest.fixture
-def traces(tmp_path):
+def traces(tmp_path, ev, weights, write_trace):
     changed = weights()
     changed[2] = ev("endpoint", "logits", changed[2]["value"] + 1)
     return {"a": write_trace(tmp_path / "a.zarr", weights()),
@@ -66,7 +64,20 @@ def test_options_reach_the_library(traces):
     assert "All pairs:" in result.output and result.exit_code == 1
 
 
-def test_rename_option(tmp_path):
+def test_first_stops_comparing_values_at_the_first_divergence(tmp_path, ev, var, weights, write_trace):
+    changed = weights()
+    changed[0] = var("dense/kernel:0", changed[0]["value"] + 1)
+    changed[2] = ev("endpoint", "logits", changed[2]["value"] + 1)
+    a, b = write_trace(tmp_path / "a.zarr", weights()), write_trace(tmp_path / "b.zarr", changed)
+    stopped = run("diff", a, b, "--first", "--all")
+    assert stopped.exit_code == 1
+    assert "skipped  endpoint 'logits' (step 0): not compared: stopped at the first divergence" in stopped.output
+    assert "(stopped at the first divergence: later values not compared)" in stopped.output
+    full = run("diff", a, b, "--all")  # negative control: without --first, logits is compared
+    assert "diverged endpoint 'logits'" in full.output and "skipped" not in full.output
+
+
+def test_rename_option(tmp_path, var, write_trace):
     a = write_trace(tmp_path / "a.zarr", [var("dense/w", [1.0])])
     b = write_trace(tmp_path / "b.zarr", [var("net/dense/w", [1.0])])
     result = run("diff", a, b)
@@ -95,7 +106,7 @@ def test_bad_input_exits_2_with_one_line(traces, args, message):
     assert len(result.output.strip().splitlines()) == 1 or args[-2] == "--format"
 
 
-def test_check_command(tmp_path):
+def test_check_command(tmp_path, var, write_trace):
     clean = write_trace(tmp_path / "clean.zarr", [var("w", [1.0, 2.0])])
     nan = write_trace(tmp_path / "nan.zarr", [var("w", [1.0, np.nan])])
     assert run("check", clean).exit_code == 0

@@ -9,12 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_samples import assert_bn_pitfall_pair, assert_inception_pair_matches
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_demo_records_sample_1_and_the_bn_pitfall_and_reports_both(tmp_path: Path) -> None:
+def test_demo_records_sample_1_and_the_bn_pitfall_and_reports_both(
+        tmp_path: Path, assert_inception_pair_matches, assert_bn_pitfall_pair) -> None:
     # --out: not the user's demo_out/, which another run of the suite may be writing
     proc = subprocess.run([sys.executable, "demo/run_demo.py", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True)

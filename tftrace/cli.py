@@ -180,11 +180,11 @@ def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
 
     Exit code 0 when nothing is found, 1 on findings, 2 on an unreadable trace.
     """
-    from tftrace.compare.check import check as check_trace
-    from tftrace.report.text import render_check_text
+    from tftrace.lint import check as check_trace
+    from tftrace.report.check import render_check_json, render_check_text
 
     result = check_trace(trace)
-    report = result.to_json() + "\n" if fmt == "json" else render_check_text(
+    report = render_check_json(result) if fmt == "json" else render_check_text(
         result, color=_use_colour(output))
     _emit(report, output)
     ctx.exit(EXIT_OK if result.ok else EXIT_FOUND)

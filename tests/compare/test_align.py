@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from tftrace.compare.align import (align, parse_kinds, parse_rename_rule, suggest_renames)
+from tftrace.compare.align import align
+from tftrace.compare.options import parse_kinds
+from tftrace.compare.renames import suggest_renames
+from tftrace.format.rules import parse_rename_rule
 from tftrace.errors import UsageError
 from tftrace.format.schema import Event
 

@@ -19,7 +19,7 @@ import tftrace
 from tftrace.cli import cli
 from tftrace.compare.calibrate import NORM_FLOOR, calibrate, load_tolerances
 from tftrace.errors import UsageError
-from tracepairs import ev, var, write_trace
+from conftest import build_event as ev, build_trace as write_trace, build_variable as var
 
 
 @pytest.fixture(scope="module")

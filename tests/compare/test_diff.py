@@ -9,11 +9,10 @@ import pytest
 
 from tftrace.compare.divergence import diff
 from tftrace.format.reader import Trace
-from tracepairs import ev, rnd, var, weights, write_trace
 
 
 @pytest.fixture
-def pair(tmp_path):
+def pair(tmp_path, write_trace):
     """Write A and B from event lists; return their paths."""
     made = []
 
@@ -24,7 +23,7 @@ def pair(tmp_path):
     return make
 
 
-def test_identical_traces_are_equivalent(pair):
+def test_identical_traces_are_equivalent(pair, weights):
     a, b = pair(weights(), weights())
     result = diff(a, b)
     assert result.equivalent and result.first_divergence is None
@@ -33,7 +32,7 @@ def test_identical_traces_are_equivalent(pair):
     assert json.loads(result.to_json())["equivalent"] is True
 
 
-def test_single_element_difference_in_one_weight(pair):
+def test_single_element_difference_in_one_weight(pair, var, weights):
     changed = weights()
     kernel = changed[0]["value"].copy()
     kernel[2, 1] += 0.25
@@ -54,14 +53,14 @@ def test_single_element_difference_in_one_weight(pair):
     assert report["broken_stream"] == "variables"
 
 
-def test_shape_mismatch_is_structure(pair):
+def test_shape_mismatch_is_structure(pair, var):
     a, b = pair([var("w", np.zeros((2, 3), np.float32))], [var("w", np.zeros((3, 2), np.float32))])
     first = diff(a, b).first_divergence
     assert (first.problem, first.shape_a, first.shape_b, first.values) == ("shape", (2, 3), (3, 2), None)
     assert first.message == "shape differs: [2, 3] vs [3, 2]"
 
 
-def test_missing_and_extra_variable(pair):
+def test_missing_and_extra_variable(pair, var):
     a, b = pair([var("x", [1.0]), var("y", [2.0])], [var("x", [1.0]), var("z", [2.0])])
     result = diff(a, b)
     statuses = {(p.name, p.status) for p in result.pairs}
@@ -71,7 +70,7 @@ def test_missing_and_extra_variable(pair):
     assert (counts["missing"], counts["extra"], counts["equal"]) == (1, 1, 1)
 
 
-def test_renamed_scopes_suggest_and_fix_with_rename(pair):
+def test_renamed_scopes_suggest_and_fix_with_rename(pair, weights):
     ws = weights()
     renamed = [dict(e, name="model/" + e["name"]) if e["kind"] == "variable" else e for e in ws]
     a, b = pair(ws, renamed)
@@ -83,7 +82,7 @@ def test_renamed_scopes_suggest_and_fix_with_rename(pair):
     assert json.loads(fixed.to_json())["rename"] == [{"pattern": "^model/", "replacement": ""}]
 
 
-def test_random_op_inserted_in_the_middle(pair):
+def test_random_op_inserted_in_the_middle(pair, rnd):
     ops = [rnd("RandomUniform", (3,), seed=s) if s % 2 else rnd("RandomStandardNormal", (2,), seed=s)
            for s in range(8)]
     extra = rnd("RandomUniform", (128, 10), seed=99)
@@ -99,7 +98,7 @@ def test_random_op_inserted_in_the_middle(pair):
     assert json.loads(result.to_json())["random_gaps"][0]["shifted"] == 4
 
 
-def test_nan_in_different_positions(pair):
+def test_nan_in_different_positions(pair, ev):
     x = np.array([1.0, np.nan, 3.0], np.float32)
     y = np.array([np.nan, 2.0, 3.0], np.float32)
     a, b = pair([ev("endpoint", "loss", x)], [ev("endpoint", "loss", y)])
@@ -108,7 +107,7 @@ def test_nan_in_different_positions(pair):
     assert json.loads(diff(a, b).to_json())["first_divergence"]["values"]["mismatches"][0]["b"] == "nan"
 
 
-def test_int_and_string_mismatch(pair):
+def test_int_and_string_mismatch(pair, ev):
     a, b = pair([ev("endpoint", "ids", np.array([1, 2, 3], np.int32)),
                  ev("endpoint", "tokens", np.array([b"a", b"b"], dtype=object))],
                 [ev("endpoint", "ids", np.array([1, 2, 4], np.int32)),
@@ -120,7 +119,7 @@ def test_int_and_string_mismatch(pair):
     assert json.loads(result.to_json())["pairs"][1]["values"]["mismatches"][0]["b"] == "c"
 
 
-def test_incomplete_trace_is_compared_up_to_its_last_event(pair):
+def test_incomplete_trace_is_compared_up_to_its_last_event(pair, ev, weights):
     full = weights() + [ev("endpoint", "loss", np.float32(1.0), step=1)]
     a, b = pair(full, full[:2], b={"complete": False})
     result = diff(a, b)
@@ -133,14 +132,14 @@ def test_incomplete_trace_is_compared_up_to_its_last_event(pair):
     assert report["complete"] is False and report["b"]["status"] == "raised"
 
 
-def test_divergence_before_the_end_of_an_incomplete_trace_is_reported(pair):
+def test_divergence_before_the_end_of_an_incomplete_trace_is_reported(pair, var, weights):
     changed = weights()
     changed[1] = var("dense/bias:0", np.ones(3, np.float32))
     a, b = pair(weights(), changed[:2], b={"complete": False})
     assert diff(a, b).first_divergence.name == "dense/bias:0"
 
 
-def test_equal_digests_are_not_read(pair, monkeypatch):
+def test_equal_digests_are_not_read(pair, monkeypatch, weights):
     a, b = pair(weights(), weights())
 
     def refuse(*args, **kwargs):
@@ -151,7 +150,7 @@ def test_equal_digests_are_not_read(pair, monkeypatch):
     assert result.equivalent and {p.compared_by for p in result.pairs} == {"digest"}
 
 
-def test_stats_only_traces_compare_statistics(pair):
+def test_stats_only_traces_compare_statistics(pair, var):
     x = np.arange(6, dtype=np.float32)
     a, b = pair([var("w", x)], [var("w", x[::-1].copy())], a={"capture": "stats"}, b={"capture": "stats"})
     # Same min/max/mean, different order: the digest differs, the statistics agree.
@@ -161,7 +160,7 @@ def test_stats_only_traces_compare_statistics(pair):
     assert diff(a2, b2).first_divergence.problem == "statistics"
 
 
-def test_stop_at_first_skips_later_values(pair):
+def test_stop_at_first_skips_later_values(pair, ev, var, weights):
     changed = weights()
     changed[0] = var("dense/kernel:0", changed[0]["value"] + 1)
     changed[2] = ev("endpoint", "logits", changed[2]["value"] + 1)
@@ -172,7 +171,7 @@ def test_stop_at_first_skips_later_values(pair):
     assert [p.status for p in diff(a, b).pairs] == ["diverged", "equal", "diverged"]
 
 
-def test_computation_broke_when_inputs_matched(pair):
+def test_computation_broke_when_inputs_matched(pair, ev, weights):
     changed = weights()
     changed[2] = ev("endpoint", "logits", changed[2]["value"] * 2)
     a, b = pair(weights(), changed)
@@ -182,7 +181,7 @@ def test_computation_broke_when_inputs_matched(pair):
     assert not diff(a, b, only="endpoints").inputs_compared
 
 
-def test_per_name_tolerance_and_close_status(pair):
+def test_per_name_tolerance_and_close_status(pair, ev):
     x = np.ones(4, np.float32)
     a, b = pair([ev("endpoint", "grads/w", x), ev("endpoint", "loss", x)],
                 [ev("endpoint", "grads/w", x + 1e-3), ev("endpoint", "loss", x + 1e-3)])
@@ -190,7 +189,7 @@ def test_per_name_tolerance_and_close_status(pair):
     assert [(p.name, p.status) for p in result.pairs] == [("grads/w", "close"), ("loss", "diverged")]
 
 
-def test_endpoints_by_step_and_occurrence(pair):
+def test_endpoints_by_step_and_occurrence(pair, ev):
     steps = [ev("endpoint", "loss", np.float32(s), step=s) for s in range(3)]
     repeated = [ev("endpoint", "h", np.float32(1)), ev("endpoint", "h", np.float32(2))]
     a, b = pair(steps + repeated, steps[:2] + [ev("endpoint", "loss", np.float32(9), step=2)] + repeated)
@@ -199,12 +198,12 @@ def test_endpoints_by_step_and_occurrence(pair):
     assert [p.occurrence for p in diff(a, b).pairs if p.name == "h"] == [0, 1]
 
 
-def test_trainable_mismatch(pair):
+def test_trainable_mismatch(pair, var):
     a, b = pair([var("bn/mean", [0.0], trainable=False)], [var("bn/mean", [0.0], trainable=True)])
     assert diff(a, b).first_divergence.message == "trainable differs: False vs True"
 
 
-def test_blocks_are_bounded(pair):
+def test_blocks_are_bounded(pair, var):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 1000)).astype(np.float32)
     y = x.copy()
@@ -214,7 +213,7 @@ def test_blocks_are_bounded(pair):
     assert values.mismatched == 1 and values.max_abs_error.index == (63, 999)
 
 
-def test_different_cpu_instruction_sets_and_onednn_are_noted(pair):
+def test_different_cpu_instruction_sets_and_onednn_are_noted(pair, weights):
     env_a = {"cpu": {"model": "Intel Xeon", "flags": ["avx", "avx2", "avx512f", "fma"]},
              "kernels": {"onednn": True, "intra_op_threads": 0}}
     env_b = {"cpu": {"model": "AMD EPYC", "flags": ["avx", "avx2", "fma"]},

@@ -12,12 +12,11 @@ import msgpack
 import numpy as np
 import pytest
 
-from tftrace.compare.check import check
+from tftrace.lint import check
 from tftrace.compare.divergence import diff
 from tftrace.format import digest
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event, Stats
-from tracepairs import var, write_trace
 
 RNG = np.random.default_rng(5)
 WEIGHTS = RNG.standard_normal((16, 8)).astype(np.float32)
@@ -47,7 +46,7 @@ def _set_digests(path: Path, digests: dict[str, str]) -> None:
 
 
 def test_equal_arrays_are_compared_by_crc_digest_without_reading(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                 monkeypatch: pytest.MonkeyPatch, ev, var, write_trace) -> None:
     a = write_trace(tmp_path / "a.zarr", [var("w", WEIGHTS), var("b", np.arange(4, dtype=np.int64))])
     b = write_trace(tmp_path / "b.zarr", [var("w", WEIGHTS.copy()), var("b", np.arange(4, dtype=np.int64))])
     assert all(ev.digest.startswith("crc32c-tree-4MiB:") for ev in open_trace(a).events)
@@ -61,7 +60,7 @@ def test_equal_arrays_are_compared_by_crc_digest_without_reading(tmp_path: Path,
 
 
 @pytest.mark.parametrize("capture", ["full", "stats"])
-def test_diff_does_not_trust_a_crc_collision_with_different_statistics(tmp_path: Path, capture: str) -> None:
+def test_diff_does_not_trust_a_crc_collision_with_different_statistics(tmp_path: Path, capture: str, var, write_trace) -> None:
     changed = WEIGHTS.copy()
     changed[3, 4] += 1.0
     a = write_trace(tmp_path / "a.zarr", [var("w", WEIGHTS)], capture=capture)
@@ -77,7 +76,7 @@ def test_diff_does_not_trust_a_crc_collision_with_different_statistics(tmp_path:
         assert (first.compared_by, first.problem) == ("statistics", "statistics")
 
 
-def test_check_does_not_call_a_crc_collision_identical_initial_values(tmp_path: Path) -> None:
+def test_check_does_not_call_a_crc_collision_identical_initial_values(tmp_path: Path, var, write_trace) -> None:
     other = RNG.standard_normal((16, 8)).astype(np.float32)
     path = write_trace(tmp_path / "t.zarr", [var("a/w", WEIGHTS), var("b/w", WEIGHTS.copy()),
                                               var("c/w", other)])
@@ -90,7 +89,7 @@ def test_check_does_not_call_a_crc_collision_identical_initial_values(tmp_path: 
     assert finding.code == "identical-initial-values" and finding.seqs == (0, 1)
 
 
-def test_check_trusts_equal_sha256_digests_alone(tmp_path: Path) -> None:
+def test_check_trusts_equal_sha256_digests_alone(tmp_path: Path, var, write_trace) -> None:
     other = RNG.standard_normal((16, 8)).astype(np.float32)
     path = write_trace(tmp_path / "t.zarr", [var("a/w", WEIGHTS), var("c/w", other)])
     digest = "sha256-tree-4MiB:" + "0f" * 32

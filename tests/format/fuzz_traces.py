@@ -11,7 +11,8 @@ runs ``show``, ``show --json``, ``cat``, ``check``, ``diff`` (against the intact
 and ``pack`` through the CLI, and ``tftrace.open()`` with every array read. It asserts:
 
 - exit codes 0, 1 or 2 only, never a traceback; an error is one line ``Error: ...``;
-- ``tftrace.open`` and array reads raise only ``TftraceError``;
+- ``tftrace.open`` and array reads raise only ``TftraceError``; no file descriptor is
+  left open;
 - no file outside the case's own folder is touched (the samples, a sentinel file that
   planted links point to, the working directory), the sentinel's text never printed;
   ``pack`` leaves either a readable zip or nothing;
@@ -207,6 +208,11 @@ def tree_state(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _descriptors() -> int:
+    """Open file descriptors of this process (0 where /proc is not there)."""
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (VmHWM; ru_maxrss would count, after a fork,
     the pages of the process that started this one)."""
@@ -296,7 +302,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             before = tree_state(case_dir)
             name = data.draw(st.sampled_from(names[sample] or ["x"]), label="name")
             os.chdir(cwd)
+            descriptors = _descriptors()
             run_case(store, sample, name, case_dir, sentinel, exit_codes)
+            if _descriptors() > descriptors:
+                raise Failure(f"the commands left {_descriptors() - descriptors} file descriptors open")
             after = tree_state(case_dir)
             changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
             changed = {k for k in changed if not k.startswith("packed")}

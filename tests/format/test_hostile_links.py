@@ -4,6 +4,7 @@ it did not create exclusively, and leaves nothing behind on failure or kill."""
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import shutil
@@ -211,3 +212,28 @@ def test_pack_killed_mid_write_leaves_nothing(tmp_path: Path, container: str) ->
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert _entries(out_dir) == set()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
+@pytest.mark.parametrize("separator", [".", "/"])
+def test_reading_leaks_no_file_descriptor(tmp_path: Path, separator: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every chunk read and every directory listed (the chunk count) gives its descriptors back."""
+    from tftrace.format import chunkio
+
+    monkeypatch.setattr(chunkio, "SEPARATOR", separator)
+    t = tmp_path / "t.zarr"
+    with TraceWriter.create(t) as w:
+        for i in range(20):
+            w.add_event("endpoint", f"x{i}", value=np.full((3, 1 << 20), i, np.float32))  # 2 chunks each
+    gc.collect()  # descriptors of earlier tests' dropped stores close now, not during the count
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with tftrace.open(t) as trace:
+            for ev in trace.events:
+                trace.array(ev)
+                for _ in trace.iter_blocks(ev, max_bytes=4 << 20):
+                    pass
+    result = CliRunner().invoke(cli, ["pack", str(t), str(tmp_path / "p.zarr.zip")])
+    assert result.exit_code == 0, result.output
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= before  # the leak was one or more per chunk read

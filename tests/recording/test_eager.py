@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import keras
@@ -184,7 +183,7 @@ def test_trace_says_the_run_raised_when_the_block_raises(tmp_path):
     assert "ZeroDivisionError" in trace.environment["error"]
     assert trace.environment["seed_mode"] == "num_random_ops"
     assert trace.environment["tensorflow_version"] == tf.__version__
-    assert "tensorflow" in sys.modules
+    assert f'File "{__file__}"' in trace.status.traceback  # the user's line that raised
 
 
 def test_variable_endpoint_in_tf_function_is_its_value_at_that_point_of_each_execution(tmp_path):
@@ -209,3 +208,46 @@ def test_variable_endpoint_in_tf_function_is_its_value_at_that_point_of_each_exe
                            ("keras", [[10, 12], [20, 24], [40, 48]])):
         recorded = [trace.array(e) for e in trace.select("endpoint", name)]
         np.testing.assert_array_equal(recorded, np.array(expected, np.float32), err_msg=name)
+
+
+def test_eager_and_intermediate_endpoints_in_tf_function_are_recorded_on_every_execution(tmp_path):
+    with tftrace.record(tmp_path / "t.zarr") as rec:
+        offset = tf.constant([1.0, 2.0])  # an eager tensor the function's closure captures
+        v = tf.Variable([1.0, 1.0])
+
+        @tf.function
+        def step(x):
+            tftrace.endpoint("offset", offset)
+            doubled = x * 2.0
+            tftrace.endpoint("doubled", doubled)
+            tftrace.endpoint("scale", np.float32(3.0))
+            v.assign_add(doubled)
+            tftrace.endpoint("handle", v.handle)  # a variable's handle stands for the variable
+            return doubled + offset
+
+        for i in range(3):
+            step(tf.constant([float(i), 1.0]))
+            rec.next_step()
+    trace = open_trace(tmp_path / "t.zarr")
+    recorded = [(e.name, e.step) for e in trace.events if e.kind == "endpoint"]
+    # one event per endpoint per execution, in program order (not once, at tracing)
+    assert recorded == [(name, step) for step in range(3)
+                        for name in ("offset", "doubled", "scale", "handle")]
+    values = {name: [trace.array(e).tolist() for e in trace.select("endpoint", name)]
+              for name in ("offset", "doubled", "scale", "handle")}
+    assert values["offset"] == [[1.0, 2.0]] * 3
+    assert values["doubled"] == [[0.0, 2.0], [2.0, 2.0], [4.0, 2.0]]
+    assert values["scale"] == [3.0] * 3
+    assert values["handle"] == [[1.0, 3.0], [3.0, 5.0], [7.0, 7.0]]  # 1 + running sum of doubled
+
+
+def test_a_handle_of_no_recorded_variable_is_a_usage_error_and_recording_goes_on(tmp_path):
+    outside = tf.Variable([9.0])  # created before the recording: tftrace never saw it
+    with tftrace.record(tmp_path / "t.zarr") as rec:
+        with pytest.raises(UsageError, match=r"endpoint 'h': expected a value, got a resource "
+                                             r"handle .* give the variable itself"):
+            rec.endpoint("h", outside.handle)
+        rec.endpoint("after", outside)
+    trace = open_trace(tmp_path / "t.zarr")
+    assert trace.complete
+    assert [(e.name, trace.array(e).tolist()) for e in trace.events] == [("after", [9.0])]

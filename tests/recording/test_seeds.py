@@ -66,7 +66,7 @@ def test_session_and_eager_agree_and_constant_mode_repeats(tmp_path, mode):
     else:
         assert not np.array_equal(b, c)
     seeds = [e.attrs["seed"] for e in events(tmp_path / "g.zarr", "random_op")]
-    assert seeds == [[42, 0]] * 3 if mode == "constant" else [[42, 0], [42, 1], [42, 2]]
+    assert seeds == ([[42, 0]] * 3 if mode == "constant" else [[42, 0], [42, 1], [42, 2]])
 
 
 @pytest.mark.parametrize("graph_mode", [pytest.param(True, id="graph"),

@@ -142,3 +142,21 @@ def test_capture_stats_keeps_digests_but_no_arrays(tmp_path, capture):
     (event,) = events(tmp_path / "t.zarr", "endpoint")
     assert event.stored == (capture == "full")
     assert event.stats.max == 4.0 and event.digest
+
+
+def test_endpoint_on_a_resource_variable_handle_records_the_variable(tmp_path):
+    graph = tf.Graph()
+    with tftrace.record(tmp_path / "t.zarr") as rec, graph.as_default():
+        v = tf.compat.v1.get_variable("v", initializer=[1.0, 2.0], use_resource=True)
+        increment = v.assign_add([1.0, 1.0])
+        rec.endpoint("handle", v.handle)  # used to raise inside Session.run (dtype resource)
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for _ in range(2):
+                session.run(increment)
+                assert session.run(v).dtype == np.float32  # this run reads the variable
+                rec.next_step()
+    trace = open_trace(tmp_path / "t.zarr")
+    assert trace.complete
+    recorded = [(e.step, trace.array(e).tolist()) for e in trace.select("endpoint", "handle")]
+    assert recorded == [(0, [2.0, 3.0]), (1, [3.0, 4.0])]

@@ -70,3 +70,35 @@ def test_the_same_script_records_without_the_limit(tmp_path):
     result = CliRunner().invoke(cli, ["record", "-o", str(tmp_path / "t.zarr"), str(script), "eager"])
     assert result.exit_code == 0, result.output
     assert [e.name for e in tftrace.open(tmp_path / "t.zarr").events] == ["small", "big"]
+
+
+def _unwritable_directory() -> Path:
+    """A directory this process cannot create files in, even as root (sysfs refuses)."""
+    probe = Path("/sys/tftrace-probe")
+    try:
+        probe.open("w").close()
+    except OSError:
+        return probe.parent
+    probe.unlink()
+    pytest.skip("/sys accepts new files here: no directory that refuses root")
+
+
+def test_a_trace_in_a_directory_that_refuses_it_is_exit_2_with_the_os_error(tmp_path):
+    directory = _unwritable_directory()
+    try:  # what the OS says, found independently of tftrace
+        (directory / "t.zarr.lock").open("x").close()
+    except OSError as exc:
+        os_error = exc.strerror
+    else:
+        pytest.skip(f"{directory} accepts the lock file")
+    script = tmp_path / "ok.py"
+    script.write_text("print('ran')\n")
+    out = directory / "t.zarr"
+    proc = subprocess.run([TFTRACE, "record", "-o", str(out), str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"Error: {out}: cannot write the trace: {os_error} ({out}.lock); free some space, fix "
+        f"the permissions or record to another path")
+    assert "ran" not in proc.stdout  # refused before the script runs: nothing is half-recorded

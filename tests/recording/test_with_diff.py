@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import tftrace
 from slim_models import run_session, run_shim
-from tftrace.compare.check import check
+from tftrace.lint import check
 
 
 @pytest.mark.parametrize("is_training", [pytest.param(False, id="inference"),

@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "compare"))  # the shared trace builders
-from tracepairs import ev, rnd, var, write_trace  # noqa: E402
 
 from tftrace.compare.divergence import diff  # noqa: E402
 from tftrace.report.json import render_json  # noqa: E402
@@ -21,7 +19,7 @@ from tftrace.testing import assert_equivalent  # noqa: E402
 
 
 @pytest.fixture
-def one_weight(tmp_path):
+def one_weight(tmp_path, var, write_trace):
     w = np.array([[1, 2], [3, 4]], np.float32)
     changed = w.copy()
     changed[1, 0] = 3.5
@@ -61,7 +59,7 @@ Summary (close: within tolerance, not equal):
     assert render_text(diff(a, b)) == expected
 
 
-def test_text_report_names_the_extra_random_op_and_the_shift(tmp_path):
+def test_text_report_names_the_extra_random_op_and_the_shift(tmp_path, rnd, write_trace):
     ops = [rnd("RandomUniform", (3,), seed=s) for s in range(5)]
     extra = rnd("RandomUniform", (128, 10), seed=9)
     a = write_trace(tmp_path / "a.zarr", ops)
@@ -86,7 +84,7 @@ def test_colour_only_when_asked(one_weight):
     assert "\x1b[31mDIVERGED\x1b[0m" in render_text(diff(*one_weight), color=True)
 
 
-def test_json_report_is_strict_and_versioned(tmp_path):
+def test_json_report_is_strict_and_versioned(tmp_path, ev, write_trace):
     a = write_trace(tmp_path / "a.zarr", [ev("endpoint", "x", np.array([np.nan, np.inf], np.float32))])
     b = write_trace(tmp_path / "b.zarr", [ev("endpoint", "x", np.array([1.0, np.inf], np.float32))])
     text = render_json(diff(a, b))
@@ -96,7 +94,7 @@ def test_json_report_is_strict_and_versioned(tmp_path):
     assert set(document) >= {"equivalent", "a", "b", "tolerance", "summary", "pairs", "broken_stream"}
 
 
-def test_junit_has_one_testcase_per_pair_and_failures(tmp_path):
+def test_junit_has_one_testcase_per_pair_and_failures(tmp_path, ev, var, write_trace):
     a = write_trace(tmp_path / "a.zarr", [var("x", [1.0]), var("y", [2.0]), ev("endpoint", "out", [3.0])])
     b = write_trace(tmp_path / "b.zarr", [var("x", [1.0]), var("y", [2.5]), ev("endpoint", "out", [3.0])],
                     complete=False)

@@ -18,7 +18,8 @@ from tftrace.errors import TraceNotFoundError
 from tftrace.compare.divergence import diff
 from tftrace.format.writer import TraceWriter
 from tftrace.report.escape import safe_line, safe_text
-from tftrace.report.text import render_check_text, render_text
+from tftrace.report.check import render_check_text
+from tftrace.report.text import render_text
 
 #: Clear the screen, set the window title (OSC), NUL, a C1 CSI, bidi override and isolate, BEL, DEL.
 HOSTILE = "\x1b[2J\x1b]0;owned\x07\x00\x9b31m\u202eevil\u2066\x7f"
@@ -141,7 +142,7 @@ def test_colours_survive_and_only_they(traces: tuple[Path, Path]) -> None:
 
 
 def test_check_colours(traces: tuple[Path, Path]) -> None:
-    from tftrace.compare.check import check
+    from tftrace.lint import check
 
     coloured = render_check_text(check(traces[0]), color=True)
     assert coloured.startswith("tftrace check: \x1b[31m")

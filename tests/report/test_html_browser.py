@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "compare"))  # the shared trace builders
 from browser import chromium as _chromium  # noqa: E402
 from test_html_report import HOSTILE, synthetic_document  # noqa: E402
-from tracepairs import ev, write_trace  # noqa: E402
 
 import tftrace  # noqa: E402
 from tftrace.report.html import render_html  # noqa: E402
@@ -142,7 +140,7 @@ def test_equivalent_pair_report(browser, tmp_path):
     assert opened.state("tftraceReport.heatmap.first") is None
 
 
-def test_a_hostile_name_is_shown_as_text(browser, tmp_path):
+def test_a_hostile_name_is_shown_as_text(browser, tmp_path, ev, write_trace):
     a = write_trace(tmp_path / "a.zarr", [ev("endpoint", HOSTILE, np.ones(3, np.float32))])
     b = write_trace(tmp_path / "b.zarr", [ev("endpoint", HOSTILE, np.full(3, 2, np.float32))])
     path = tmp_path / "hostile.html"

@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "compare"))  # the shared trace builders
 from browser import INK, PNG_INK  # noqa: E402
 from firefox import firefox as _firefox  # noqa: E402
 from test_html_browser import BLUE, FIRST, RED, SAMPLES, names_of  # noqa: E402
 from test_html_report import HOSTILE  # noqa: E402
-from tracepairs import ev, write_trace  # noqa: E402
 
 import tftrace  # noqa: E402
 
@@ -69,7 +67,7 @@ def test_bn_pitfall_report_in_firefox(browser, tmp_path):
     assert shot["ink"] > 0.05 * shot["width"] * shot["height"] and shot["colours"] > 200, shot
 
 
-def test_a_hostile_name_is_text_in_firefox(browser, tmp_path):
+def test_a_hostile_name_is_text_in_firefox(browser, tmp_path, ev, write_trace):
     a = write_trace(tmp_path / "a.zarr", [ev("endpoint", HOSTILE, np.ones(3, np.float32))])
     b = write_trace(tmp_path / "b.zarr", [ev("endpoint", HOSTILE, np.full(3, 2, np.float32))])
     path = tmp_path / "hostile.html"

@@ -15,8 +15,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "compare"))  # the shared trace builders
-from tracepairs import ev, rnd, write_trace  # noqa: E402
 
 import tftrace  # noqa: E402
 from tftrace.report.text import render_text  # noqa: E402
@@ -181,7 +179,7 @@ def test_without_the_traces_the_page_says_so(bn_result, tmp_path):
     assert text_of(page, "first-name") == FIRST
 
 
-def test_a_hostile_name_is_text(tmp_path):
+def test_a_hostile_name_is_text(tmp_path, ev, write_trace):
     a = write_trace(tmp_path / "a.zarr", [ev("endpoint", HOSTILE, np.ones(3, np.float32))])
     b = write_trace(tmp_path / "b.zarr", [ev("endpoint", HOSTILE, np.full(3, 2, np.float32))])
     out = tmp_path / "report.html"
@@ -196,7 +194,7 @@ def test_a_hostile_name_is_text(tmp_path):
     assert HOSTILE in unpack_data(page)["strings"]  # the page data keeps it exact
 
 
-def test_random_gaps_and_incomplete_traces_are_said(tmp_path):
+def test_random_gaps_and_incomplete_traces_are_said(tmp_path, rnd, write_trace):
     ops = [rnd("RandomUniform", (3,), seed=s) for s in range(5)]
     extra = rnd("RandomUniform", (128, 10), seed=9)
     a = write_trace(tmp_path / "a.zarr", ops)

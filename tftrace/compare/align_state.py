@@ -16,9 +16,10 @@ from typing import Iterable, Sequence
 
 from tftrace.compare.optimizer_state import (OPTIONAL_ROLES, Conversion, StateName, classify,
                                              conversion)
+from tftrace.format.events import OPTIMIZER_STATE
 from tftrace.format.schema import Event
 
-KIND = "optimizer_state"
+KIND = OPTIMIZER_STATE
 STATE_SOURCE_KINDS = ("variable", "snapshot")
 
 
@@ -94,19 +95,15 @@ def pair_state(events_a: Sequence[Event], events_b: Sequence[Event], states_a: d
     pairs: list[tuple[Event | None, Event | None, StateMatch]] = []
     for (role, target, moment), a in by_a.items():
         sa = states_a[a.name]
+        # The same role, else the related state B keeps instead (beta powers / step count).
         b = by_b.get((role, target, moment))
+        if b is None:
+            b = _related(role, target, moment, by_b, roles_b)
         if b is not None:
             sb = states_b[b.name]
             used_b.add(b.seq)
             match = _match(sa, sb, conversion(sa, sb), moment, by_a, by_b, initial_a, initial_b)
             pairs.append((a, b, match))
-            continue
-        related = _related(role, target, moment, by_b, roles_b)
-        if related is not None:
-            sb = states_b[related.name]
-            used_b.add(related.seq)
-            match = _match(sa, sb, conversion(sa, sb), moment, by_a, by_b, initial_a, initial_b)
-            pairs.append((a, related, match))
             continue
         unpaired = "only-in-one-family" if role in OPTIONAL_ROLES and role not in roles_b else None
         pairs.append((a, None, StateMatch(sa, None, unpaired=unpaired)))

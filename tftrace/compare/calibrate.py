@@ -28,11 +28,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from tftrace.compare.align import RenameRule, align, parse_rename_rule
+from tftrace.compare.align import align
 from tftrace.compare.metrics import FLOAT_DTYPES, compare_blocks
 from tftrace.compare.tolerance import Tolerance, ToleranceRule
 from tftrace.errors import UsageError
+from tftrace.format.events import OPTIMIZER_STATE
 from tftrace.format.reader import Trace, open_trace
+from tftrace.format.rules import RenameRule, parse_rename_rule
 
 SAFETY_FACTOR = 10.0
 NORM_FLOOR = 1e-5
@@ -40,7 +42,7 @@ NORM_FLOOR = 1e-5
 ILL_CONDITIONED = 1e-3
 TOLERANCES_FORMAT = "tftrace-tolerances"
 TOLERANCES_VERSION = 1
-CALIBRATED_KINDS = ("variable", "endpoint", "snapshot", "optimizer_state")
+CALIBRATED_KINDS = ("variable", "endpoint", "snapshot", OPTIMIZER_STATE)
 _MEASURE = Tolerance(measure="norm_relative", limit=1.0)  # the limit is not used here
 
 

@@ -11,30 +11,16 @@ from tftrace.compare.align_state import StateMatch
 from tftrace.compare.optimizer_state import accumulator_from_keras_momentum, beta_power_from_step
 from tftrace.format.schema import Event
 
-#: Why a state pair or an unpaired state was not compared (``Conversion.reason`` or
-#: ``StateMatch.unpaired`` -> the report's words).
-FAMILY_LABELS = {"tf1": "TF1", "tf_keras": "tf-keras", "keras3": "Keras 3"}
-NOT_COMPARED = {
-    "tf1-rmsprop-initial": "not compared: TF1 RMSProp starts its mean square at 1.0, Keras at 0",
-    "keras-lr-not-recorded": "not compared: Keras keeps momentum as -learning_rate x TF1's "
-                             "accumulator, and no learning-rate variable was recorded (a "
-                             "schedule; with a schedule the two algorithms differ anyway)",
-    "no-initial-power": "not compared: beta is read from the power's initial value, which "
-                        "was not recorded",
-    "different roles": "not compared: the two states have different roles",
-}
-
-
-def state_not_compared(match: StateMatch) -> str | None:
-    """The message for a state pair that is not compared, else None."""
+def not_compared_reason(match: StateMatch) -> str | None:
+    """Why a state pair or an unpaired state is not compared (a ``skip_reason`` code that
+    report/words.py words), else None: ``state-only-in-one-family`` (the other family keeps
+    no variable for that role) or ``state-`` and the conversion's reason
+    (``tf1-rmsprop-initial``, ``keras-lr-not-recorded``, ``no-initial-power``,
+    ``different-roles``)."""
     if match.unpaired is not None:
-        state = match.state_a or match.state_b
-        assert state is not None
-        other = "B" if match.state_a is not None else "A"
-        return (f"not compared: {state.role} of the {FAMILY_LABELS.get(state.family, state.family)} "
-                f"optimizer; {other}'s optimizer family keeps no variable for it")
+        return "state-" + match.unpaired
     if match.conversion is not None and match.conversion.code == "not_comparable":
-        return NOT_COMPARED.get(match.conversion.reason, "not compared: " + match.conversion.reason)
+        return "state-" + match.conversion.reason
     return None
 
 

@@ -7,27 +7,28 @@ content digests are equal.
 from __future__ import annotations
 
 import os
-import queue
-import threading
-from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Sequence
 
-from tftrace.compare.align import (Pair, RenameRule, align, is_initializer, normalize_name,
-                                   parse_ignore, parse_only, parse_rename_rule, random_token)
+from tftrace.compare.align import Pair, align
+from tftrace.compare.compare_state import converted, not_compared_reason
 from tftrace.compare.machines import machine_notes
-from tftrace.compare.compare_state import converted, state_not_compared
 from tftrace.compare.metrics import ValueComparison, compare_arrays, compare_blocks
 from tftrace.compare.near_miss import near_miss
-from tftrace.compare.result import KIND_LABELS, STREAMS, DiffResult, PairResult, TraceInfo
+from tftrace.compare.options import parse_ignore, parse_only
+from tftrace.compare.result import DiffResult, Note, PairResult, TraceInfo
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
 from tftrace.format.digest import digests_prove_equal
+from tftrace.format.events import COMPARED_RULES, VariableAttrs
 from tftrace.format.gaps import Gap, not_captured, read_gaps
+from tftrace.format.prefetch import prefetched
 from tftrace.format.reader import Trace, open_trace
+from tftrace.format.rules import (RENAMED_KINDS, RenameRule, is_initializer, normalize_name,
+                                  parse_rename_rule, random_attrs, random_token, renamed)
 from tftrace.format.schema import Event, Stats
 
 #: Block size for reading arrays: bounds memory (a few blocks alive at once).
 BLOCK_BYTES = 8 << 20
 
-_T = TypeVar("_T")
 TraceLike = Trace | str | os.PathLike[str]
 
 
@@ -140,6 +141,7 @@ class _Differ:
         self.kinds = kinds
         self.stop_at_first = stop_at_first
         self.block_bytes = block_bytes
+        self._replayed_variables: list[str] | None = None
 
     def run(self) -> DiffResult:
         self.gaps_a = self._gap_index(self.a, ())
@@ -152,51 +154,53 @@ class _Differ:
         for pair in alignment.pairs:
             truncated = self._past_end(pair, end_a, end_b)
             if truncated:
-                result = self._result(pair, "skipped", message=truncated)
+                result = self._result(pair, "skipped", skip_reason=truncated)
             else:
                 structure = self._structure(pair)
                 if structure is not None:
                     result = structure
                 else:
                     if first is not None and self.stop_at_first:
-                        result = self._result(pair, "skipped", message="not compared: stopped at the first divergence")
+                        result = self._result(pair, "skipped", skip_reason="stopped")
                     else:
                         result = self._values(pair)
             if first is None and result.diverged:
                 first = result
             results.append(result)
         notes = []
-        for label, trace in (("A", self.a), ("B", self.b)):
+        for side, trace in (("a", self.a), ("b", self.b)):
             if not trace.complete:
-                last = f"event #{trace.events[-1].seq}" if trace.events else "its start (no events)"
-                notes.append(f"{label} ends early: compared up to its last event, {last}")
+                notes.append(Note("ends-early", {"side": side, "last_seq": trace.events[-1].seq
+                                                 if trace.events else None}))
         notes.extend(machine_notes(self.a.environment, self.b.environment))
         inputs = all(k in self.kinds for k in ("variable", "random_op"))
         return DiffResult(
             a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
             pairs=tuple(results), first_divergence=first,
-            broken_stream=STREAMS[first.kind] if first else None, inputs_compared=inputs,
+            broken_stream=COMPARED_RULES[first.kind].stream if first else None, inputs_compared=inputs,
             random_gaps=alignment.random_gaps, rename=self.rename,
             suggested_renames=alignment.suggested_renames,
             stopped_early=self.stop_at_first and first is not None
             and any(r.status == "skipped" for r in results),
-            notes=tuple(notes), allow_incomplete=self.allow_incomplete, ignore=self.ignore,
+            note_facts=tuple(notes), allow_incomplete=self.allow_incomplete, ignore=self.ignore,
             only_names=self.only_names,
             near_miss=None if self.stop_at_first else near_miss(
                 results, self.tolerances.default.rtol, self.tolerances.default.atol),
             ignored={k: v for k, v in alignment.ignored.items() if k in self.kinds})
 
+    # -- replay -------------------------------------------------------------------------
     def _replaced_initializer(self, draw: Event) -> str | None:
         """B's variable that took A's initial value under replay and that this initializer
         draw (of A or B) was made for, by the draw's name scope; else None."""
         if not is_initializer(draw):
             return None
-        if not hasattr(self, "_replayed_variables"):
+        if self._replayed_variables is None:
             self._replayed_variables = sorted(
                 (normalize_name(e.name) for e in self.b.events
-                 if e.kind == "variable" and e.attrs.get("replayed") is True), key=len, reverse=True)
-        scope = draw.attrs.get("name_scope")
-        if not isinstance(scope, str):
+                 if isinstance(e.attrs, VariableAttrs) and e.attrs.replayed is True),
+                key=len, reverse=True)
+        scope = random_attrs(draw).name_scope
+        if scope is None:
             return None
         return next((name for name in self._replayed_variables
                      if scope == name or scope.startswith(name + "/")), None)
@@ -213,9 +217,9 @@ class _Differ:
 
     def _past_end(self, pair: Pair, end_a: float | None, end_b: float | None) -> str | None:
         if pair.b is None and end_b is not None and pair.position > end_b:
-            return "not compared: B is incomplete and ends before this event"
+            return "b-ended"
         if pair.a is None and end_a is not None and pair.position > end_a:
-            return "not compared: A is incomplete and ends before this event"
+            return "a-ended"
         return None
 
     # -- checks -------------------------------------------------------------------------
@@ -223,6 +227,12 @@ class _Differ:
         ev = pair.a or pair.b
         assert ev is not None
         a, b = pair.a, pair.b
+        state = pair.state
+        if state is not None:
+            fields.setdefault("state_a", state.state_a)
+            fields.setdefault("state_b", state.state_b)
+            if state.conversion is not None and state.conversion.code != "not_comparable":
+                fields.setdefault("conversion", state.conversion.code)
         return PairResult(
             kind=pair.kind, name=ev.name, status=status,
             name_b=b.name if b is not None else None, step=ev.step, occurrence=ev.occurrence,
@@ -238,70 +248,56 @@ class _Differ:
         """A trace's not-captured entries by (kind, name as the other trace names it)."""
         index: dict[tuple[str, str], Gap] = {}
         for gap in read_gaps(trace.environment, str(trace.path)):
-            name = gap.name
-            if gap.kind in ("variable", "snapshot"):
-                name = normalize_name(name)
-                for rule in rename:
-                    name = rule.apply(name)
+            name = renamed(gap.name, rename) if gap.kind in RENAMED_KINDS else gap.name
             index.setdefault((gap.kind, name), gap)
         return index
 
     def _gap(self, pair: Pair, event: Event, gaps: dict[tuple[str, str], Gap]) -> Gap | None:
-        name = normalize_name(event.name) if pair.kind in ("variable", "snapshot") else event.name
+        name = renamed(event.name, ()) if pair.kind in RENAMED_KINDS else event.name
         return gaps.get((pair.kind, name))
 
     def _structure(self, pair: Pair) -> PairResult | None:
         a, b = pair.a, pair.b
         if pair.state is not None:
-            skipped = state_not_compared(pair.state)
-            if skipped is not None:
-                return self._result(pair, "skipped", message=skipped)
+            reason = not_compared_reason(pair.state)
+            if reason is not None:
+                return self._result(pair, "skipped", skip_reason=reason)
             if pair.state.conversion is not None and a is not None and b is not None:
                 return None  # the quantities differ in dtype or scale until converted
-        label = KIND_LABELS[pair.kind].rstrip("s")
         if b is None:
             assert a is not None
             replaced = self._replaced_initializer(a) if pair.kind == "random_op" else None
             if replaced is not None:
-                return self._result(pair, "skipped", message=(
-                    f"initializer draw only in A: B's variable {replaced!r} took A's initial "
-                    f"value (replay) without drawing it"))
+                return self._result(pair, "skipped", skip_reason="initializer-only-in-a",
+                                    replaced_variable=replaced)
             gap = self._gap(pair, a, self.gaps_b)
             if gap is not None:
-                return self._result(pair, "gap", problem="not_captured",
-                                    message=f"{label} only in A; B did not capture it ({gap.reason})")
-            return self._result(pair, "missing", problem="missing",
-                                message=f"{label} only in A (missing from B)")
+                return self._result(pair, "gap", problem="not_captured", gap_reason=gap.reason)
+            return self._result(pair, "missing", problem="missing")
         if a is None:
             replaced = self._replaced_initializer(b) if pair.kind == "random_op" else None
             if replaced is not None:
-                return self._result(pair, "skipped", message=(
-                    f"initializer draw replaced: B's variable {replaced!r} took A's initial "
-                    f"value (replay), so its own draw is not compared"))
+                return self._result(pair, "skipped", skip_reason="initializer-replaced",
+                                    replaced_variable=replaced)
             gap = self._gap(pair, b, self.gaps_a)
             if gap is not None:
-                return self._result(pair, "gap", problem="not_captured",
-                                    message=f"{label} only in B; A did not capture it ({gap.reason})")
-            return self._result(pair, "extra", problem="extra", message=f"{label} only in B (extra)")
-        if pair.kind == "random_op" and b.attrs.get("replayed_from") is None \
-                and self._replaced_initializer(b) is not None:
-            return self._result(pair, "skipped", message=(
-                f"initializer draw replaced: B's variable {self._replaced_initializer(b)!r} "
-                f"took A's initial value (replay), so its own draw is not compared"))
+                return self._result(pair, "gap", problem="not_captured", gap_reason=gap.reason)
+            return self._result(pair, "extra", problem="extra")
+        if pair.kind == "random_op" and random_attrs(b).replayed_from is None:
+            replaced = self._replaced_initializer(b)
+            if replaced is not None:
+                return self._result(pair, "skipped", skip_reason="initializer-replaced",
+                                    replaced_variable=replaced)
         if pair.kind == "random_op" and random_token(a)[0] != random_token(b)[0]:
-            return self._result(pair, "diverged", problem="op_type",
-                                message=f"op type differs: {_op_type(a)} vs {_op_type(b)}")
+            return self._result(pair, "diverged", problem="op_type")
         if a.shape != b.shape:
-            return self._result(pair, "diverged", problem="shape",
-                                message=f"shape differs: {_fmt_shape(a.shape)} vs {_fmt_shape(b.shape)}")
+            return self._result(pair, "diverged", problem="shape")
         if a.dtype != b.dtype:
-            return self._result(pair, "diverged", problem="dtype",
-                                message=f"dtype differs: {a.dtype} vs {b.dtype}")
-        if pair.kind == "variable" and "trainable" in a.attrs and "trainable" in b.attrs \
-                and bool(a.attrs["trainable"]) != bool(b.attrs["trainable"]):
+            return self._result(pair, "diverged", problem="dtype")
+        trainable_a, trainable_b = _trainable(a), _trainable(b)
+        if trainable_a is not None and trainable_b is not None and trainable_a != trainable_b:
             return self._result(pair, "diverged", problem="trainable",
-                                message=f"trainable differs: {bool(a.attrs['trainable'])} vs "
-                                        f"{bool(b.attrs['trainable'])}")
+                                differences=(("trainable", trainable_a, trainable_b),))
         return None
 
     def _values(self, pair: Pair) -> PairResult:
@@ -313,34 +309,27 @@ class _Differ:
             values = compare_arrays(value_a, value_b, "float64", tolerance)
             return self._judged(pair, values, tolerance)
         if a.dtype is None:
-            return self._result(pair, "equal", message="no value recorded")
+            return self._result(pair, "equal")
         tolerance = self.tolerances.for_name(a.name)
         if digests_prove_equal(a, b):  # a CRC digest counts only with equal statistics
-            return self._result(pair, "equal", tolerance=tolerance, compared_by="digest",
-                                message="equal (same content digest)")
+            return self._result(pair, "equal", tolerance=tolerance, compared_by="digest")
         if not (a.stored and b.stored):
             return self._statistics(pair, tolerance)
         shape = a.shape or ()
         blocks = ((start_a, block_a, block_b) for (start_a, block_a), (start_b, block_b)
                   in zip(self.a.iter_blocks(a, self.block_bytes), self.b.iter_blocks(b, self.block_bytes))
                   if _same_start(start_a, start_b))
-        values = compare_blocks(_prefetched(blocks), shape, a.dtype, tolerance)
+        values = compare_blocks(prefetched(blocks), shape, a.dtype, tolerance)
         return self._judged(pair, values, tolerance)
 
     def _judged(self, pair: Pair, values: ValueComparison, tolerance: Tolerance) -> PairResult:
         if values.identical:
-            return self._result(pair, "equal", values=values, tolerance=tolerance,
-                                compared_by="values", message="equal")
+            return self._result(pair, "equal", values=values, tolerance=tolerance, compared_by="values")
         if values.within_tolerance:
-            return self._result(pair, "close", values=values, tolerance=tolerance,
-                                compared_by="values", message=_errors_message("within tolerance", values))
+            return self._result(pair, "close", values=values, tolerance=tolerance, compared_by="values")
         problem = "nan_inf" if values.nan_mismatched or values.inf_mismatched else "values"
-        head = (f"{values.mismatched} / {values.size} elements mismatched "
-                f"({values.mismatched_percent:.3g}%)")
-        if problem == "nan_inf":
-            head += f"; NaN at different positions: {values.nan_mismatched}, Inf: {values.inf_mismatched}"
         return self._result(pair, "diverged", problem=problem, values=values, tolerance=tolerance,
-                            compared_by="values", message=_errors_message(head, values))
+                            compared_by="values")
 
     def _statistics(self, pair: Pair, tolerance: Tolerance) -> PairResult:
         a, b = pair.a, pair.b
@@ -348,55 +337,8 @@ class _Differ:
         differs = _stats_differ(a.stats, b.stats, tolerance)
         if differs:
             return self._result(pair, "diverged", problem="statistics", tolerance=tolerance,
-                                compared_by="statistics",
-                                message=f"values not stored; statistics differ: {differs}")
-        return self._result(pair, "close", tolerance=tolerance, compared_by="statistics",
-                            message="values not stored; digests differ, statistics agree")
-
-
-def _prefetched(blocks: Iterator[_T], depth: int = 2) -> Iterator[_T]:
-    """Read the next blocks in a thread while the current one is compared.
-
-    Decompression and numpy both release the GIL, so on two cores reading overlaps
-    comparing; at most ``depth + 1`` block pairs are alive, which keeps memory bounded.
-    """
-    pending: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in blocks:
-                while not stop.is_set():
-                    try:
-                        pending.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            pending.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            pending.put(_Failure(exc))
-
-    thread = threading.Thread(target=produce, name="tftrace-diff-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = pending.get()
-            if item is done:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-class _Failure:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+                                compared_by="statistics", differences=differs)
+        return self._result(pair, "close", tolerance=tolerance, compared_by="statistics")
 
 
 def _same_start(start_a: int, start_b: int) -> bool:
@@ -405,44 +347,29 @@ def _same_start(start_a: int, start_b: int) -> bool:
     return True
 
 
-def _stats_differ(sa: Stats | None, sb: Stats | None, tolerance: Tolerance) -> str:
+def _stats_differ(sa: Stats | None, sb: Stats | None,
+                  tolerance: Tolerance) -> tuple[tuple[str, Any, Any], ...]:
+    """The statistics that differ: (field, A's, B's); ``("stats", A has them, B has them)``
+    when one side has none."""
     if sa is None or sb is None:
-        return "" if sa == sb else "statistics missing on one side"
-    out = []
+        return () if sa == sb else (("stats", sa is not None, sb is not None),)
+    out: list[tuple[str, Any, Any]] = []
     for field_name in ("nan_count", "inf_count"):
         if getattr(sa, field_name) != getattr(sb, field_name):
-            out.append(f"{field_name} {getattr(sa, field_name)} vs {getattr(sb, field_name)}")
+            out.append((field_name, getattr(sa, field_name), getattr(sb, field_name)))
     for field_name in ("min", "max", "mean"):
         x, y = getattr(sa, field_name), getattr(sb, field_name)
         if x is None or y is None:
             if x != y:
-                out.append(f"{field_name} {x} vs {y}")
+                out.append((field_name, x, y))
         elif x != y and not abs(x - y) <= tolerance.atol + tolerance.rtol * abs(x):
-            out.append(f"{field_name} {x:.9g} vs {y:.9g}")
-    return ", ".join(out)
-
-
-def _errors_message(head: str, values: ValueComparison) -> str:
-    parts = [head]
-    if values.max_abs_error is not None:
-        parts.append(f"max abs error {values.max_abs_error.error:.6g}")
-    if values.max_rel_error is not None:
-        parts.append(f"max rel error {values.max_rel_error.error:.6g}")
-    if values.max_ulp is not None:
-        parts.append(f"max {values.max_ulp} ULP")
-    if values.measure == "norm_relative" and values.norm_rel_error is not None:
-        parts.append(f"||B - A|| / ||A|| {values.norm_rel_error:.3g} (limit {values.limit:.3g})")
-    elif values.measure == "cosine" and values.cosine_similarity is not None:
-        parts.append(f"1 - cos {1 - values.cosine_similarity:.3g} (limit {values.limit:.3g})")
-    return "; ".join(parts)
+            out.append((field_name, x, y))
+    return tuple(out)
 
 
 def _op_type(ev: Event | None) -> str | None:
-    if ev is None or ev.kind != "random_op":
-        return None
-    op_type = ev.attrs.get("op_type")
-    return op_type if isinstance(op_type, str) else None
+    return None if ev is None else random_attrs(ev).op_type
 
 
-def _fmt_shape(shape: tuple[int, ...] | None) -> str:
-    return "None" if shape is None else "[" + ", ".join(map(str, shape)) + "]"
+def _trainable(ev: Event) -> bool | None:
+    return ev.attrs.trainable if isinstance(ev.attrs, VariableAttrs) else None

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from tftrace.compare.measures import NormSums
 from tftrace.compare.tolerance import Tolerance
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -187,14 +188,13 @@ class _Accumulator:
         self.max_ulp: int | None = None
         self.nan_mismatched = 0
         self.inf_mismatched = 0
-        # Whole-array sums for the norm-relative and cosine measures, only when asked:
-        # sum (a - b)^2, sum a^2, sum b^2, sum a*b over finite pairs, in float64.
-        self.norms: list[float] | None = None if tolerance.measure == "elementwise" else [0.0] * 4
+        # Whole-array sums for the norm-relative and cosine measures, only when asked.
+        self.norms = None if tolerance.measure == "elementwise" else NormSums()
 
     def result(self) -> ValueComparison:
         norm_rel = cosine = None
         if self.norms is not None and not self.exact:
-            norm_rel, cosine = whole_array_measures(*self.norms)
+            norm_rel, cosine = self.norms.measures()
         return ValueComparison(
             size=self.size, mismatched=self.mismatched, identical=self.identical,
             exact=self.exact, max_abs_error=self.max_abs, max_rel_error=self.max_rel,
@@ -229,24 +229,12 @@ class _Accumulator:
             y = b[offset:offset + SLICE_ELEMENTS]
             if self.dtype in FLOAT_DTYPES:
                 if self.norms is not None:
-                    self._add_norms(x, y)
+                    self.norms.add(x, y)
                 self._add_float(start + offset, x, y)
             elif self.dtype in COMPLEX_DTYPES:
                 self._add_inexact(start + offset, x, y, x, y)
             else:
                 self._add_exact(start + offset, x, y)
-
-    def _add_norms(self, a: np.ndarray, b: np.ndarray) -> None:
-        x = a.astype(np.float64)
-        y = b.astype(np.float64)
-        finite = np.isfinite(x) & np.isfinite(y)
-        if not finite.all():
-            x, y = x[finite], y[finite]
-        assert self.norms is not None
-        self.norms[0] += float(np.dot(x - y, x - y))
-        self.norms[1] += float(np.dot(x, x))
-        self.norms[2] += float(np.dot(y, y))
-        self.norms[3] += float(np.dot(x, y))
 
     # exact: integers, bools, strings -------------------------------------------------
     def _add_exact(self, start: int, a: np.ndarray, b: np.ndarray) -> None:
@@ -359,21 +347,6 @@ class _Accumulator:
             ulp = _max_ordered_distance(ia, ib, bits)
         if self.max_ulp is None or ulp > self.max_ulp:
             self.max_ulp = ulp
-
-
-def whole_array_measures(diff_sq: float, a_sq: float, b_sq: float, ab: float
-                         ) -> tuple[float, float]:
-    """``(||b - a|| / ||a||, cos(a, b))`` from the sums of squares and products.
-
-    An all-zero reference gives 0 when B is all zero too, else infinity; cosine is 1
-    for two all-zero arrays and 0 when only one is.
-    """
-    norm_rel = (diff_sq / a_sq) ** 0.5 if a_sq > 0 else (0.0 if diff_sq == 0 else float("inf"))
-    if a_sq > 0 and b_sq > 0:
-        cosine = max(-1.0, min(1.0, ab / (a_sq ** 0.5 * b_sq ** 0.5)))
-    else:
-        cosine = 1.0 if a_sq == b_sq else 0.0
-    return norm_rel, cosine
 
 
 def _max_ordered_distance(ia: np.ndarray, ib: np.ndarray, bits: type) -> int:

@@ -196,7 +196,7 @@ def conversion(a: StateName, b: StateName) -> Conversion | None:
             b.role in ("beta1_power", "beta2_power") and a.role == "step":
         return Conversion("beta_power")
     if a.role != b.role:
-        return Conversion("not_comparable", "different roles")
+        return Conversion("not_comparable", "different-roles")
     tf1_side = (a.family == "tf1") != (b.family == "tf1")
     if a.role == "momentum" and tf1_side and "RMSProp" not in (a.optimizer, b.optimizer):
         return Conversion("negative_lr")

@@ -1,7 +1,9 @@
 """The result of a diff: one plain, frozen data structure that every renderer reads.
 
-Its dict form (``to_dict`` / ``to_json``) is the JSON report, documented in
-``docs/report-schema.md``; bump ``REPORT_VERSION`` when a key changes meaning or goes.
+It holds codes, names and numbers; the sentences (``PairResult.message``,
+``DiffResult.notes``) and the JSON report (``to_dict`` / ``to_json``, documented in
+``docs/report-schema.md``) are written by report/. Bump ``REPORT_VERSION`` when a key
+changes meaning or goes.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from tftrace.compare.align import RandomGap, RenameRule
+from tftrace.compare.align import RandomGap
 from tftrace.compare.metrics import ValueComparison
 from tftrace.compare.near_miss import NearMiss
+from tftrace.compare.optimizer_state import StateName
 from tftrace.compare.tolerance import Tolerance, Tolerances
+from tftrace.format.rules import RenameRule
 
 REPORT_VERSION = 2
 
@@ -30,11 +34,6 @@ STATUSES = ("equal", "close", "diverged", "missing", "extra", "skipped", "gap")
 #: What differs in a diverged pair.
 PROBLEMS = ("shape", "dtype", "trainable", "op_type", "values", "nan_inf", "statistics",
             "missing", "extra", "not_captured")
-#: Streams, in the words of the report.
-STREAMS = {"variable": "variables", "random_op": "random", "endpoint": "computation",
-           "snapshot": "computation", "optimizer_state": "optimizer"}
-KIND_LABELS = {"variable": "variables", "random_op": "random ops", "endpoint": "endpoints",
-               "snapshot": "snapshots", "optimizer_state": "optimizer state"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,15 @@ class PairResult:
     ``name`` is A's name (B's for an extra event), ``name_b`` B's original name.
     ``compared_by`` says how values were judged: ``"digest"`` (equal content digests,
     arrays not read), ``"values"`` (read block by block), ``"statistics"`` (values not
-    stored in a ``--capture stats`` trace) or ``None`` (not compared).
+    stored in a ``--capture stats`` trace) or ``None`` (not compared). ``skip_reason``
+    says why a pair was ``skipped`` (``a-ended``, ``b-ended``, ``stopped``; an initializer
+    draw that replay made moot: ``initializer-replaced``, ``initializer-only-in-a``, with
+    ``replaced_variable``; optimizer state not compared: ``state-...``, see
+    compare/compare_state.py), ``gap_reason`` why the other run did not capture it,
+    ``differences`` which attributes or statistics differ, as ``(field, A's, B's)``.
+    Optimizer state (kind ``optimizer_state``) says what each side's name means
+    (``state_a`` / ``state_b``) and ``conversion``, how related quantities were compared
+    (``beta_power``, ``negative_lr``; None: the same quantity).
     """
 
     kind: str
@@ -64,35 +71,44 @@ class PairResult:
     op_type_a: str | None = None
     op_type_b: str | None = None
     problem: str | None = None
-    message: str = ""
     values: ValueComparison | None = None
     tolerance: Tolerance | None = None
     compared_by: str | None = None
     call_site_a: str | None = None
     call_site_b: str | None = None
+    skip_reason: str | None = None
+    gap_reason: str | None = None
+    differences: tuple[tuple[str, Any, Any], ...] = ()
+    replaced_variable: str | None = None
+    state_a: StateName | None = None
+    state_b: StateName | None = None
+    conversion: str | None = None
 
     @property
     def diverged(self) -> bool:
         return self.status in ("diverged", "missing", "extra")
 
+    @property
+    def message(self) -> str:
+        """What was found, in one sentence (report/words.py writes it)."""
+        from tftrace.report.words import pair_message
+
+        return pair_message(self)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind, "name": self.name, "name_b": self.name_b, "status": self.status,
-            "problem": self.problem, "message": self.message, "step": self.step,
-            "occurrence": self.occurrence, "seq_a": self.seq_a, "seq_b": self.seq_b,
-            "random_index_a": self.random_index_a, "random_index_b": self.random_index_b,
-            "shape_a": _shape(self.shape_a), "shape_b": _shape(self.shape_b),
-            "dtype_a": self.dtype_a, "dtype_b": self.dtype_b,
-            "op_type_a": self.op_type_a, "op_type_b": self.op_type_b,
-            "compared_by": self.compared_by,
-            "tolerance": self.tolerance.to_dict() if self.tolerance else None,
-            "values": self.values.to_dict() if self.values else None,
-            "call_site_a": self.call_site_a, "call_site_b": self.call_site_b,
-        }
+        """This pair in the JSON report (report/json.py)."""
+        from tftrace.report.json import pair_document
+
+        return pair_document(self)
 
 
-def _shape(shape: tuple[int, ...] | None) -> list[int] | None:
-    return None if shape is None else list(shape)
+@dataclass(frozen=True)
+class Note:
+    """Something the report notes beside the pairs: a ``code`` (``ends-early``,
+    ``cpu-flags``, ``cpu-model``, ``kernel-setting``) and its facts."""
+
+    code: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,7 +186,7 @@ class DiffResult:
     rename: tuple[RenameRule, ...] = ()
     suggested_renames: tuple[RenameRule, ...] = ()
     stopped_early: bool = False
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    note_facts: tuple[Note, ...] = field(default_factory=tuple)
     allow_incomplete: bool = False
     #: ``--ignore`` globs, and the events they left out: ``{kind: (in A, in B)}``.
     ignore: tuple[str, ...] = ()
@@ -179,6 +195,13 @@ class DiffResult:
     only_names: tuple[str, ...] = ()
     #: Every divergence is a small value difference: the tolerance that would pass.
     near_miss: NearMiss | None = None
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The notes of the report in words: a run that ended early, machine differences."""
+        from tftrace.report.words import note_sentence
+
+        return tuple(note_sentence(note) for note in self.note_facts)
 
     @property
     def complete(self) -> bool:
@@ -231,30 +254,10 @@ class DiffResult:
         return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "report_version": REPORT_VERSION,
-            "equivalent": self.equivalent,
-            "verdict": self.verdict,
-            "complete": self.complete,
-            "allow_incomplete": self.allow_incomplete,
-            "compared": self.compared,
-            "a": self.a.to_dict(), "b": self.b.to_dict(),
-            "tolerance": self.tolerances.to_dict(),
-            "kinds": list(self.kinds),
-            "rename": [r.to_dict() for r in self.rename],
-            "suggested_renames": [r.to_dict() for r in self.suggested_renames],
-            "first_divergence": self.first_divergence.to_dict() if self.first_divergence else None,
-            "broken_stream": self.broken_stream,
-            "inputs_compared": self.inputs_compared,
-            "random_gaps": [g.to_dict() for g in self.random_gaps],
-            "stopped_early": self.stopped_early,
-            "notes": list(self.notes),
-            "ignore": list(self.ignore),
-            "only_names": list(self.only_names),
-            "near_miss": self.near_miss.to_dict() if self.near_miss else None,
-            "summary": [s.to_dict() for s in self.summary],
-            "pairs": [p.to_dict() for p in self.pairs],
-        }
+        """The JSON report as a dict (report/json.py writes it; schema: docs/report-schema.md)."""
+        from tftrace.report.json import diff_document
+
+        return diff_document(self)
 
     def to_json(self, indent: int | None = 2) -> str:
         """The JSON report (schema: docs/report-schema.md)."""

@@ -77,8 +77,8 @@ def parse_array_meta(raw: bytes, dtype: str, shape: tuple[int, ...] | None) -> A
         raise TraceFormatError(f"zarr.json is not valid JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict) or meta.get("node_type") != "array" or meta.get("zarr_format") != 3:
         raise TraceFormatError("is not a zarr v3 array")
-    attrs = meta.get("attributes")
-    info = attrs.get("tftrace") if isinstance(attrs, dict) else None
+    zarr_attributes = meta.get("attributes")
+    info = zarr_attributes.get("tftrace") if isinstance(zarr_attributes, dict) else None
     if not isinstance(info, Mapping) or info.get("dtype") != dtype:
         raise TraceFormatError(f"does not match its event (expected dtype {dtype}, got {_short(info)})")
     stored_shape = _stored_shape(meta.get("shape"), dtype, shape)

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import zlib
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import ml_dtypes
 import numpy as np

@@ -1,6 +1,6 @@
-"""The typed fields of a trace's free-form maps: per-kind event ``attrs`` and the environment.
+"""Field types, and the typed fields of the environment record.
 
-One table per map says which keys tftrace reads and their types; keys not in a table
+A table says which keys tftrace reads and their types; keys not in a table
 are carried along (readers ignore keys they do not know, docs/format.md) but must
 still be plain metadata: nil, bool, int, float, str, bin, lists and maps with str
 keys, nested at most ``limits.MAX_DEPTH`` deep, no msgpack extension types. The
@@ -54,17 +54,6 @@ STR_LIST = FieldType("a list of str", lambda x: isinstance(x, list) and all(isin
 SEED = FieldType("a list of two ints or nil",
                  lambda x: x is None or (isinstance(x, list) and len(x) == 2 and all(_is_int(s) for s in x)))
 
-#: The attrs tftrace writes and reads, per event kind (docs/recording.md, "What is recorded").
-ATTR_TYPES: dict[str, dict[str, FieldType]] = {
-    "variable": {"trainable": BOOL, "creation_index": INT, "call_index": INT,
-                 "call_site": OPT_STR, "mode": STR, "initialized": BOOL, "replayed": BOOL},
-    "random_op": {"op_type": STR, "seed": SEED, "seed_index": INT, "mode": STR,
-                  "name_scope": OPT_STR, "op_name": OPT_STR, "call_site": OPT_STR,
-                  "initializer": BOOL, "replayed_from": INT},
-    "endpoint": {"call_site": OPT_STR},
-    "snapshot": {"mode": STR, "call_site": OPT_STR},
-}
-
 #: The environment keys that tftrace's reports and comparisons read.
 ENVIRONMENT_TYPES: dict[str, FieldType] = {
     "tftrace_version": OPT_STR, "tensorflow_version": OPT_STR, "tensorflow": OPT_STR,
@@ -83,15 +72,6 @@ REPLAY_TYPES: dict[str, FieldType] = {
     "variables_not_replayed": STR_LIST, "error": OPT_STR,
     "rename": FieldType("a list of maps", lambda x: isinstance(x, list) and all(isinstance(r, dict) for r in x)),
 }
-
-
-def check_attrs(kind: str, attrs: Any) -> dict[str, Any]:
-    """Validate an event's attrs; returns them as a dict. Raises :class:`FieldError`."""
-    check_plain(attrs, "attrs")
-    if not isinstance(attrs, dict):
-        raise FieldError("attrs", "a map", type_name(attrs))
-    _check_table(attrs, ATTR_TYPES.get(kind, {}), "attrs")
-    return attrs
 
 
 def check_environment(environment: Any, where: str = "environment") -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tftrace.errors import TraceExistsError, TraceFormatError, UsageError
-from tftrace.format import store
+from tftrace.format import store, zipping
 from tftrace.format.reader import open_trace
 
 COPY_BLOCK = 8 << 20
@@ -46,7 +46,7 @@ def pack_trace(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
         raise TraceExistsError(f"{out_path}: already exists; choose another path or replace it",
                                option="overwrite")
     if src.is_dir():
-        store.pack(src, out_path)
+        zipping.pack(src, out_path)
     else:  # already one zip file: copy it whole
         _copy_file(src, out_path)
     return out_path
@@ -58,7 +58,7 @@ def _copy_file(src: Path, out: Path) -> None:
         source = open(src, "rb")
     except OSError as exc:
         raise TraceFormatError(f"{src}: cannot read the trace: {exc.strerror or exc}") from None
-    with source, store.exclusive_output(out) as output:
+    with source, zipping.exclusive_output(out) as output:
         while block := _read(source, src):
             output.write(block)
 

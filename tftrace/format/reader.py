@@ -248,8 +248,8 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
         if not isinstance(root_meta, dict) or root_meta.get("zarr_format") != 3:
             got = root_meta.get("zarr_format") if isinstance(root_meta, dict) else None
             raise TraceFormatError(f"{resolved}: expected a zarr v3 group, got zarr_format={got!r:.40}")
-        attrs = root_meta.get("attributes", {})
-        meta = attrs.get("tftrace") if isinstance(attrs, dict) else None
+        zarr_attributes = root_meta.get("attributes", {})
+        meta = zarr_attributes.get("tftrace") if isinstance(zarr_attributes, dict) else None
         if not isinstance(meta, dict):
             raise TraceFormatError(f"{resolved}: a zarr store but not a tftrace trace "
                                    "(no 'tftrace' attributes in zarr.json)")

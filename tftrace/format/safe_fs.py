@@ -77,11 +77,11 @@ def open_file(root: Path, root_fd: int | None, key: str) -> int | None:
                 os.close(fd)
             fd = new
         _require_regular(fd, key)
-        return fd
-    except BaseException:
-        if fd != root_fd:
+        opened, fd = fd, root_fd  # the caller owns it now
+        return opened
+    finally:
+        if fd != root_fd:  # a parent directory's descriptor, or the file on an error
             os.close(fd)
-        raise
 
 
 def _is_link_at(name: str, dir_fd: int) -> bool:
@@ -187,8 +187,7 @@ def _scandir(root: Path, root_fd: int | None, prefix: str) -> list[tuple[str, in
                 os.close(fd)
             fd = new
     try:
-        listing = os.dup(fd)  # scandir closes the descriptor it is given
-        with os.scandir(listing) as it:
+        with os.scandir(fd) as it:  # scandir lists a duplicate of fd and closes that one
             return [(e.name, e.stat(follow_symlinks=False).st_mode) for e in it]
     finally:
         if fd != root_fd:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from tftrace.errors import TraceFormatError, UsageError
-from tftrace.format import fields, limits
+from tftrace.format import limits
+# EVENT_KINDS and EventKind are the vocabulary's (format/events.py), re-exported with Event.
+from tftrace.format.events import (ATTRS, EVENT_KINDS, EventAttrs, EventKind, as_attrs,  # noqa: F401
+                                   attrs_from_dict, event_kind)
 from tftrace.format.fields import FieldError, describe
 
 FORMAT_NAME = "tftrace"
@@ -21,8 +23,6 @@ FORMAT_VERSION = 2
 #: Versions this reader understands. Version 1 differs only in the digest scheme its
 #: writer used (crc32-tree-4MiB or older), which the digest string names, so it reads as is.
 READABLE_VERSIONS = (1, 2)
-
-EVENT_KINDS = ("variable", "random_op", "endpoint", "snapshot")
 
 #: Logical dtypes (TensorFlow's names) that a trace stores, in a fixed order.
 DTYPES = (
@@ -103,8 +103,8 @@ class Event:
     ----------
     seq : int
         Position in the log, from 0, gap-free.
-    kind : str
-        One of ``EVENT_KINDS``.
+    kind : EventKind
+        What the event is (a str: its stored name, one of ``EVENT_KINDS``).
     name : str
         The user-visible name (variable name, endpoint name, op name).
     step : int
@@ -120,13 +120,14 @@ class Event:
     array_key : str or None
         Where the values are stored inside the trace; ``None`` when only statistics
         were captured.
-    attrs : mapping
-        Kind-specific fields (see docs/format.md), e.g. ``trainable`` for variables,
-        ``op_type`` and ``seed`` for random ops, ``call_site`` for all.
+    attrs : EventAttrs
+        The typed fields of its kind (format/events.py, docs/format.md): ``trainable``
+        for variables, ``op_type`` and ``seed`` for random ops, ``call_site`` for all.
+        A plain map given here is validated into them.
     """
 
     seq: int
-    kind: str
+    kind: EventKind
     name: str
     step: int = 0
     occurrence: int = 0
@@ -136,7 +137,14 @@ class Event:
     stats: Stats | None = None
     digest: str | None = None
     array_key: str | None = None
-    attrs: Mapping[str, Any] = field(default_factory=dict)
+    attrs: EventAttrs = field(default_factory=dict)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        # Writers and the reader pass typed values; a plain kind or map (tests, tools) is checked.
+        if type(self.kind) is not EventKind:
+            object.__setattr__(self, "kind", event_kind(self.kind))
+        if type(self.attrs) not in _ATTRS_CLASSES:  # (an ABC isinstance costs more, per event)
+            object.__setattr__(self, "attrs", as_attrs(self.kind, self.attrs))
 
     @property
     def has_value(self) -> bool:
@@ -149,8 +157,7 @@ class Event:
 
     @property
     def call_site(self) -> str | None:
-        site = self.attrs.get("call_site")
-        return site if isinstance(site, str) else None
+        return self.attrs.call_site
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"seq": self.seq, "kind": self.kind, "name": self.name,
@@ -162,7 +169,7 @@ class Event:
             d["digest"] = self.digest
             d["array"] = self.array_key
         if self.attrs:
-            d["attrs"] = dict(self.attrs)
+            d["attrs"] = self.attrs.to_dict()
         return d
 
     @classmethod
@@ -187,10 +194,7 @@ class Event:
         seq = d.get("seq")
         if type(seq) is not int or seq < 0:
             raise FieldError("seq", "a non-negative int", describe(seq))
-        kind = d.get("kind")
-        if type(kind) is not str or kind not in _KINDS:
-            raise FieldError("kind", f"one of {', '.join(EVENT_KINDS)}", describe(kind))
-        kind = _KINDS[kind]  # one shared str per kind
+        kind = event_kind(d.get("kind"))
         name = d.get("name")
         if type(name) is not str:
             raise FieldError("name", "a str", describe(name))
@@ -223,8 +227,7 @@ class Event:
             array_key = d.get("array")
             if array_key is not None and not _is_array_key(array_key):
                 raise FieldError("array", "an array key like 'arrays/12' or nil", describe(array_key))
-        attrs = d.get("attrs")
-        attrs = fields.check_attrs(kind, attrs) if attrs else _NO_ATTRS
+        attrs = attrs_from_dict(kind, d.get("attrs"))
         return cls(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence, time=float(t),
                    shape=shape, dtype=dtype, stats=stats, digest=digest,
                    array_key=array_key, attrs=attrs)
@@ -249,9 +252,8 @@ def check_name(name: Any, what: str = "event name", *, allow_empty: bool = False
     return name
 
 
-_KINDS = {k: k for k in EVENT_KINDS}
 _DTYPES = {d: d for d in DTYPES}
-_NO_ATTRS: Mapping[str, Any] = MappingProxyType({})
+_ATTRS_CLASSES = frozenset(ATTRS.values())
 
 
 def _shape(raw: Any, dtype: str) -> tuple[int, ...]:

@@ -22,9 +22,10 @@ import msgpack
 import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
-from tftrace.format import arrays, chunkio, digest, limits, store
-from tftrace.format.fields import FieldError, check_attrs, check_environment
-from tftrace.format.schema import EVENT_KINDS, FORMAT_NAME, FORMAT_VERSION, Event, array_key_for, check_name
+from tftrace.format import arrays, chunkio, digest, limits, store, zipping
+from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
+from tftrace.format.fields import FieldError, check_environment
+from tftrace.format.schema import FORMAT_NAME, FORMAT_VERSION, Event, array_key_for, check_name
 from tftrace.format.status import RunStatus
 
 CAPTURE_MODES = ("full", "stats")
@@ -120,8 +121,11 @@ class TraceWriter:
         return self._closed
 
     def add_event(self, kind: str, name: str, *, step: int = 0, value: Any = None,
-                  attrs: Mapping[str, Any] | None = None) -> Event:
-        """Append one event; store ``value`` (unless capture is "stats") before logging it."""
+                  attrs: EventAttrs | Mapping[str, Any] | None = None) -> Event:
+        """Append one event; store ``value`` (unless capture is "stats") before logging it.
+
+        ``attrs``: the typed attrs of ``kind`` (format/events.py), or their stored map.
+        """
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
         check_name(name, allow_empty=True)
@@ -136,7 +140,7 @@ class TraceWriter:
             try:
                 if value is not None:
                     fields = self._store_value(seq, arrays.as_array(value))
-                event = Event(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence,
+                event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,
                               time=time.time() - self._start, attrs=checked_attrs, **fields)
                 record = _pack({"type": "event", **event.to_dict()}, "event record")
             except BaseException:
@@ -225,7 +229,7 @@ class TraceWriter:
                 self._workers.shutdown()
                 if store.is_zip_path(self.path):
                     with writing(self.path):
-                        store.pack(self.directory, self.path)
+                        zipping.pack(self.directory, self.path)
                     _remove_tree(self.directory)
             finally:
                 self._closed = True
@@ -283,13 +287,17 @@ def _plain(value: Any, limit: int, what: str) -> Any:
     return msgpack.unpackb(packed, raw=False, strict_map_key=False)
 
 
-def _checked_attrs(kind: str, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The attrs as stored, refused here if the reader would refuse them (format/fields.py)."""
-    if not attrs:
-        return {}
-    plain = _plain(dict(attrs), limits.MAX_ATTRS_BYTES, f"the attrs of a {kind} event")
+def _checked_attrs(kind: str, attrs: EventAttrs | Mapping[str, Any] | None) -> EventAttrs:
+    """The attrs as stored, refused here if the reader would refuse them (format/events.py)."""
+    typed = event_kind(kind)
     try:
-        return check_attrs(kind, plain)
+        if not attrs:
+            return as_attrs(typed, None)
+        if isinstance(attrs, EventAttrs) and attrs.KIND is not typed:
+            raise FieldError("attrs", f"the attrs of a {kind} event", type(attrs).__name__)
+        stored = attrs.to_dict() if isinstance(attrs, EventAttrs) else dict(attrs)
+        plain = _plain(stored, limits.MAX_ATTRS_BYTES, f"the attrs of a {kind} event")
+        return as_attrs(typed, plain)
     except FieldError as exc:
         raise UsageError(f"cannot record a {kind} event with these attrs: {exc}") from None
 

@@ -6,7 +6,7 @@ import os
 import platform
 import socket
 import sys
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import tensorflow as tf
@@ -14,13 +14,30 @@ import tensorflow as tf
 import tftrace
 
 
-def _keras_version() -> str | None:
-    for module_name in ("tf_keras", "keras"):
-        module = sys.modules.get(module_name)
-        version = getattr(module, "__version__", None)
+#: Where each Keras's layers live, and the package a version is read from.
+_KERAS_PACKAGES = {"keras": "keras", "tf_keras": "tf_keras", "tensorflow": "tensorflow.python.keras"}
+
+
+def keras_version(used: Iterable[str] = ()) -> str | None:
+    """The Keras the program uses: those whose layers it called, else those it imported.
+
+    A program may import several (tf_keras comes with tf-slim and ``tf.compat.v1.layers``
+    helpers, Keras 3 with ``tf.keras``); the one whose layers were called is the one its
+    numbers depend on. ``used`` holds top-level package names (``keras``, ``tf_keras``,
+    ``tensorflow`` for the legacy layers inside TensorFlow).
+    """
+    used = set(used)
+    names = [name for name in _KERAS_PACKAGES if name in used] or \
+        [name for name in ("keras", "tf_keras") if name in sys.modules]
+    described = []
+    for name in names:
+        if name == "tensorflow":
+            described.append(f"tensorflow.python.keras (TensorFlow {tf.__version__})")
+            continue
+        version = getattr(sys.modules.get(name), "__version__", None)
         if isinstance(version, str):
-            return f"{module_name} {version}"
-    return None
+            described.append(f"{name} {version}")
+    return ", ".join(described) or None
 
 
 def _devices() -> list[str]:
@@ -59,20 +76,43 @@ def cpu() -> dict[str, Any]:
             "machine": platform.machine()}
 
 
+def onednn_opts() -> bool | None:
+    """Whether TensorFlow's oneDNN kernels and fusions are on, or None when unknown.
+
+    ``TF_ENABLE_ONEDNN_OPTS`` decides when set; unset, they are on by default on Linux
+    x86-64 (TensorFlow 2.9 and later), the only default this can state with confidence.
+    (``_pywrap_util_port.IsMklEnabled`` says whether TensorFlow was *built* with
+    ``--config=mkl``: False for the PyPI wheels even when oneDNN kernels run.)
+    """
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if setting is not None:
+        return setting.strip().lower() in ("1", "true", "yes", "on")
+    if platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64"):
+        return True
+    return None
+
+
 def threading_and_kernels() -> dict[str, Any]:
-    """oneDNN, thread pools, op determinism, and the TF_* variables that set them."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-        onednn = bool(_pywrap_util_port.IsMklEnabled())
-    except (ImportError, AttributeError):
-        onednn = None
+    """oneDNN, thread pools, op determinism, Grappler options and auto-jit, and the TF_*
+    variables that set them (read again when the recording ends: the program may set them)."""
+    onednn = onednn_opts()
     try:
         from tensorflow.python.framework import config
         determinism = bool(config.is_op_determinism_enabled())
     except (ImportError, AttributeError):
         determinism = None
+    try:
+        grappler: dict[str, Any] | None = dict(tf.config.optimizer.get_experimental_options())
+    except (AttributeError, RuntimeError):
+        grappler = None
+    try:
+        jit: Any = tf.config.optimizer.get_jit()
+    except (AttributeError, RuntimeError):
+        jit = None
     return {
         "onednn": onednn,
+        "grappler_options": grappler,
+        "jit": jit if isinstance(jit, (bool, str)) or jit is None else str(jit),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "op_determinism": determinism,
@@ -85,7 +125,7 @@ def collect(*, seed: int, seed_mode: str, capture: str) -> dict[str, Any]:
     return {
         "tftrace_version": tftrace.__version__,
         "tensorflow_version": tf.__version__,
-        "keras_version": _keras_version(),
+        "keras_version": keras_version(),
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
         "platform": platform.platform(),

@@ -16,7 +16,7 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -26,9 +26,7 @@ from tensorflow.python.util import tf_decorator
 from tftrace.recording.neutrality import NeutralityCheck
 from tftrace.recording.values import observe_in_function
 from tftrace.report.recording import observer_effect_warning
-
-if TYPE_CHECKING:
-    from tftrace.recording.recorder import Recorder
+from tftrace.recording.sink import Recording
 
 
 @dataclass
@@ -45,7 +43,7 @@ class Observation:
 class FunctionObservers:
     """Registered observations per function graph, and the hook that places them."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recording) -> None:
         self._recorder = recorder
         self._pending: weakref.WeakKeyDictionary[Any, list[Observation]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()

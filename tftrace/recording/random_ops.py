@@ -26,7 +26,7 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -35,11 +35,12 @@ from tensorflow.python.framework import op_callbacks
 from tensorflow.python.ops import (gen_random_ops, gen_stateful_random_ops,
                                    gen_stateless_random_ops, gen_stateless_random_ops_v2)
 
+from tftrace.format.events import RandomOpAttrs
 from tftrace.recording.callsite import user_call_site
-from tftrace.recording.values import is_function_graph, observe_passing_through, xla_function
-
-if TYPE_CHECKING:
-    from tftrace.recording.recorder import Recorder
+from tftrace.recording.patches import Patches
+from tftrace.recording.values import (execution_mode, is_function_graph, observe_passing_through,
+                                     xla_function)
+from tftrace.recording.sink import Recording
 
 #: Stateful random ops: seeded through ``random_seed.get_seed``, or by a tf.random.Generator.
 STATEFUL_RANDOM_OPS = frozenset({
@@ -81,14 +82,12 @@ class RandomOpInfo:
     initializer: bool = False  # drawn while a variable was being created (its initializer)
     variable: str | None = None  # that variable's name
 
-    def attrs(self) -> dict[str, Any]:
-        attrs = {"op_type": self.op_type, "seed": list(self.seed) if self.seed else None,
-                 "seed_index": self.seed_index, "mode": self.mode,
-                 "name_scope": self.name_scope, "op_name": self.op_name,
-                 "call_site": self.call_site, "initializer": self.initializer}
-        if self.variable is not None:
-            attrs["variable"] = self.variable
-        return attrs
+    def attrs(self, replayed_from: int | None = None) -> RandomOpAttrs:
+        return RandomOpAttrs(op_type=self.op_type, seed=self.seed or None,
+                             seed_index=self.seed_index, mode=self.mode, name_scope=self.name_scope,
+                             op_name=self.op_name, call_site=self.call_site,
+                             initializer=self.initializer, variable=self.variable,
+                             replayed_from=replayed_from)
 
 
 def _attr_int(value: Any) -> int | None:
@@ -110,11 +109,11 @@ def _seed_pair(attrs: Any) -> tuple[int, int] | None:
 class RandomOpCapture:
     """The op callback, registered in the recording thread while a recorder is active."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recording) -> None:
         self._recorder = recorder
         self._local = threading.local()
         self._installed = False
-        self._patched: list[tuple[Any, str, Callable[..., Any]]] = []
+        self._patches = Patches()
         self._graphs_seen: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def install(self) -> None:
@@ -123,14 +122,10 @@ class RandomOpCapture:
         replay = self._recorder.replay
         if replay is not None and replay.random:
             for module, attr in _generated_random_functions():
-                original = getattr(module, attr)
-                self._patched.append((module, attr, original))
-                setattr(module, attr, self._replaying(original))
+                self._patches.patch(module, attr, self._replaying(getattr(module, attr)))
 
     def uninstall(self) -> None:
-        for module, attr, original in reversed(self._patched):
-            setattr(module, attr, original)
-        self._patched.clear()
+        self._patches.restore()
         if self._installed:
             op_callbacks.remove_op_callback(self._callback)
             self._installed = False
@@ -155,12 +150,11 @@ class RandomOpCapture:
         recorder = self._recorder
         pending = recorder.seeds.take_pending() if op_type in STATEFUL_RANDOM_OPS else None
         seed_index = pending[0] if pending else recorder.seeds.next_index()
-        if graph is None:
-            mode = "eager"
+        mode = execution_mode(graph)
+        if mode == "eager":
             scope = context.context().scope_name.rstrip("/")
             name = f"{scope}/{op_type}" if scope else op_type
         else:
-            mode = "function" if is_function_graph(graph) else "graph"
             scope = op_name.rpartition("/")[0] if op_name else ""
             name = op_name or op_type
         info = RandomOpInfo(op_type=op_type, name=name, seed=_seed_pair(attrs),
@@ -221,7 +215,6 @@ class RandomOpCapture:
             with tf.device(output.device):
                 return tf.constant(value, dtype=output.dtype)
 
-        replaying.__wrapped__ = original  # type: ignore[attr-defined]
         return replaying
 
     def _replay_in_function(self, info: RandomOpInfo, output: Any) -> Any:
@@ -252,7 +245,7 @@ class RandomOpCapture:
             recorder.emit("random_op", info.name, drawn(), info.attrs())
             return None
         value, source = taken
-        recorder.emit("random_op", info.name, value, {**info.attrs(), "replayed_from": source.seq})
+        recorder.emit("random_op", info.name, value, info.attrs(replayed_from=source.seq))
         return value
 
 

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import tensorflow as tf
 
 from tftrace.errors import TraceWriteError, UsageError
+from tftrace.format.events import EndpointAttrs, EventAttrs, SnapshotAttrs
 from tftrace.format.writer import TraceWriter
 from tftrace.report.recording import observer_effect_warning, recording_summary
 from tftrace.recording import environment
@@ -27,7 +28,8 @@ from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.observers import FunctionObservers
-from tftrace.recording.values import (is_function_graph, is_symbolic, to_numpy, variable_value,
+from tftrace.recording.values import (execution_mode, handle_variable, in_function_value,
+                                     is_resource_handle, is_symbolic, to_numpy, variable_value,
                                      xla_function)
 from tftrace.recording.variables import VariableCapture
 
@@ -92,20 +94,26 @@ class Recorder:
             a variable there: its value at this point of each execution.
         """
         check_name(name, "endpoint name")  # here, not when a tf.function runs
-        attrs = {"call_site": user_call_site(2)}
+        call_site = user_call_site(2)
+        if is_resource_handle(value):  # a variable's handle stands for the variable
+            value = handle_variable(value, [info.variable for info in self.variables.seen], name)
         value = variable_value(value)
         if is_symbolic(value):
             # The line that made the tensor, when its graph knows it (not a wrapper's line).
-            attrs["call_site"] = producer_call_site(value) or attrs["call_site"]
-            if is_function_graph(value.graph):
-                compiled = xla_function(value.graph)
-                if compiled is not None:  # a numpy_function would break XLA compilation
-                    self.not_observed("endpoint", name, compiled, "", attrs["call_site"])
-                    return
-                self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
-                                       "endpoint", name, attrs["call_site"])
-            else:
-                self.graph_state(value.graph).watch_endpoint(name, value, attrs)
+            call_site = producer_call_site(value) or call_site
+        attrs = EndpointAttrs(call_site=call_site)
+        value = in_function_value(value)
+        mode = execution_mode(value.graph if is_symbolic(value) else None)
+        if mode == "function":
+            compiled = xla_function(value.graph)
+            if compiled is not None:  # a numpy_function would break XLA compilation
+                self.not_observed("endpoint", name, compiled, "", attrs.call_site)
+                return
+            self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
+                                   "endpoint", name, attrs.call_site)
+            return
+        if mode == "graph":
+            self.graph_state(value.graph).watch_endpoint(name, value, attrs)
             return
         self.variables.record_pending_eager()
         self.emit("endpoint", name, to_numpy(value, name), attrs)
@@ -134,8 +142,8 @@ class Recorder:
         for info in self.variables.seen:
             if info.mode == "eager":
                 if info.recorded:
-                    self.emit("snapshot", info.name, to_numpy(info.variable), {"mode": "eager"})
-            elif info.recorded and info.extra.get("initialized", True):
+                    self.emit("snapshot", info.name, to_numpy(info.variable), SnapshotAttrs(mode="eager"))
+            elif info.recorded and info.initialized is not False:
                 by_graph.setdefault(id(info.variable.graph), []).append(info)
         for infos in by_graph.values():
             state = self._graphs.get(infos[0].variable.graph)
@@ -144,7 +152,7 @@ class Recorder:
                 continue
             values = self._sessions.read(session, [i.variable._as_graph_element() for i in infos])
             for info, value in zip(infos, values):
-                self.emit("snapshot", info.name, value, {"mode": "graph"})
+                self.emit("snapshot", info.name, value, SnapshotAttrs(mode="graph"))
 
     def note_environment(self, **fields: Any) -> None:
         """Add fields to the trace's environment record (e.g. how a value was obtained)."""
@@ -172,10 +180,10 @@ class Recorder:
         if self._writer is not None and not self._writer.closed and self.active:
             self._writer.update_environment(compiled_functions=self.compiled.to_list())
 
-    def emit(self, kind: str, name: str, value: Any, attrs: Mapping[str, Any]) -> None:
+    def emit(self, kind: str, name: str, value: Any, attrs: EventAttrs) -> None:
         if self.active and self._writer is not None:
             try:
-                self._writer.add_event(kind, name, step=self.step, value=value, attrs=dict(attrs))
+                self._writer.add_event(kind, name, step=self.step, value=value, attrs=attrs)
             except TraceWriteError as exc:
                 # The trace cannot be written (disk full...): stop capturing, and let the
                 # block end with this error, even where TensorFlow wraps it.
@@ -245,7 +253,9 @@ class Recorder:
         fields: dict[str, Any] = {"steps": self.step + 1, "error": error,
                                   "not_captured": self.gaps.to_list(),
                                   "compiled_functions": self.compiled.to_list(),
-                                  "observer_check": self.observers.check.stats.to_dict()}
+                                  "observer_check": self.observers.check.stats.to_dict(),
+                                  "keras_version": environment.keras_version(self._calls.used),
+                                  "kernels": environment.threading_and_kernels()}
         if self.replay is not None:
             fields["replay"] = self.replay.summary()
         try:

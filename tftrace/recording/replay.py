@@ -7,9 +7,9 @@ B produces its own:
   A's random stream (DESIGN's random-op order: step by step, by seed order within a
   step); ``next_step`` moves to A's next step, so a step with fewer random ops in B
   does not shift the ones after it;
-* a ``Session.run`` takes, for each random op it executes, the first value of A's
-  current step not yet taken whose op matches (the same op name first), so an
-  initializer run and a training run in one step each get their own values;
+* a ``Session.run`` takes, for each random op it executes, a value of A's current step
+  not yet taken whose op matches, so an initializer run and a training run in one step
+  each get their own values;
 * a variable takes A's recorded initial value by name (``:0`` ignored, the same
   rename rules as ``tftrace diff``, applied to B's names).
 
@@ -17,9 +17,11 @@ Random ops drawn by variable initializers form a stream of their own. Frameworks
 create variables at different moments (a TF1 graph as the layers are built, Keras 3
 all at once before the first computation), so their draws interleave differently
 with dropout; the variable's value is what matters and it is replayed by name. An
-initializer's draw takes the first compatible initializer value of A not yet taken
-(same op name first), and keeps its own values when A has none; every other random
-op must match A's in order, or replay stops with an error.
+initializer's draw takes a compatible initializer value of A not yet taken, and keeps
+its own values when A has none; every other random op must match A's in order, or
+replay stops with an error. Where several of A's values would do, one rule picks
+(:meth:`ReplaySource._pick`): the same variable's draw, else the same op name, else
+the first in A's order.
 
 Op kinds agree when they draw from the same distribution: a TF1 ``RandomUniform``
 and the ``StatelessRandomUniformV2`` a Keras 3 dropout uses both produce uniform
@@ -35,10 +37,9 @@ from typing import TYPE_CHECKING, Any, Iterable, NoReturn, Sequence
 
 import numpy as np
 
-from tftrace.compare.align import (RenameRule, is_initializer, marks_initializers,
-                                   normalize_name, parse_rename_rule, random_family,
-                                   random_order)
 from tftrace.errors import ArrayNotStoredError, ReplayError, UsageError
+from tftrace.format.rules import (RenameRule, is_initializer, marks_initializers, normalize_name,
+                                  parse_rename_rule, random_attrs, random_family, random_order)
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.schema import Event
 
@@ -148,13 +149,11 @@ class ReplaySource:
                     continue
                 free = [i for i in range(lo, hi) if not self._taken[i]
                         and _compatible(self._stream[i], info.op_type, shape, dtype)]
-                same_name = [i for i in free if info.op_name
-                             and self._stream[i].attrs.get("op_name") == info.op_name]
                 if not free:
                     nearest = next(((i, self._stream[i]) for i in range(lo, hi)
                                     if not self._taken[i]), None)
                     self._fail(self._mismatch(k, info, shape, dtype, step, nearest))
-                pick = (same_name or free)[0]
+                pick = self._pick(free, self._stream, info)
                 self._take(pick)
                 chosen.append((k, self._stream[pick], info))
         values = iter([(self._value(event, info), event) for k, event, info in chosen])
@@ -167,21 +166,31 @@ class ReplaySource:
             free = [i for i, event in enumerate(self._initializers)
                     if not self._initializers_taken[i]
                     and _compatible(event, info.op_type, shape, dtype)]
-            same_name = [i for i in free if info.op_name
-                         and self._initializers[i].attrs.get("op_name") == info.op_name]
-            # A draw that knows its variable (traced in a tf.function) takes the draw of
-            # A's variable of that name first, so each initializer pairs with its own.
-            wanted = self._renamed(info.variable) if info.variable else None
-            same_variable = [i for i in free if wanted is not None and wanted == self._renamed(
-                self._initializers[i].attrs.get("variable"), rename=False)]
             if not free:
                 self._own_initializers += 1
                 return None
-            pick = (same_variable or same_name or free)[0]
+            pick = self._pick(free, self._initializers, info)
             self._initializers_taken[pick] = True
             self._replayed_initializers += 1
             event = self._initializers[pick]
         return self._value(event, info), event
+
+    def _pick(self, free: Sequence[int], events: Sequence[Event], info: RandomOpInfo) -> int:
+        """The one matching rule, among A's compatible values not yet taken (``free``,
+        indices into ``events``, in A's order): the draw of the same variable (an
+        initializer traced in a tf.function knows its variable, so each pairs with its
+        own), else of the same op name (the same program in another version), else the first.
+        """
+        wanted = self._renamed(info.variable) if info.variable else None
+        if wanted is not None:
+            for i in free:
+                if self._renamed(random_attrs(events[i]).variable, rename=False) == wanted:
+                    return i
+        if info.op_name:
+            for i in free:
+                if random_attrs(events[i]).op_name == info.op_name:
+                    return i
+        return free[0]
 
     def _take(self, index: int) -> None:
         self._taken[index] = True
@@ -213,9 +222,9 @@ class ReplaySource:
             index = self._position[event.seq]
             head = (f"replay: random op #{k} of run B does not match random op #{index} of run "
                     f"A ({self.path}).")
-            a_line = (f"  A: random op #{index}: {event.attrs.get('op_type')} {event.dtype} "
+            a_line = (f"  A: random op #{index}: {random_attrs(event).op_type} {event.dtype} "
                       f"{list(event.shape or ())} at "
-                      f"{event.attrs.get('call_site') or '(unknown call site)'} "
+                      f"{event.call_site or '(unknown call site)'} "
                       f"(step {event.step}, seq {event.seq})")
         return "\n".join([
             head, a_line, b_line,
@@ -259,7 +268,7 @@ class ReplaySource:
                 f"replay: variable {normalize_name(name)!r} of run B is {dtype} "
                 f"{list(shape)}, but {event.name!r} in run A ({self.path}) is {event.dtype} "
                 f"{list(event.shape or ())} (seq {event.seq}, created at "
-                f"{event.attrs.get('call_site') or 'an unknown call site'}). Expected the "
+                f"{event.call_site or 'an unknown call site'}). Expected the "
                 f"same shape and dtype; fix the model, map names with a rename rule, or "
                 f"replay only the random values (--replay-variables off).")
         with self._lock:
@@ -293,7 +302,7 @@ class ReplaySource:
 def _compatible(event: Event, op_type: str, shape: Sequence[int | None] | None,
                 dtype: str) -> bool:
     """Same distribution, dtype and shape (a dimension B's graph leaves open matches any)."""
-    if random_family(str(event.attrs.get("op_type"))) != random_family(op_type) \
+    if random_family(random_attrs(event).op_type) != random_family(op_type) \
             or event.dtype != dtype:
         return False
     if shape is None:

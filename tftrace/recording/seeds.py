@@ -37,6 +37,7 @@ import tensorflow as tf
 from tensorflow.python.framework import random_seed
 
 from tftrace.errors import SeedReuseError, UsageError
+from tftrace.recording.patches import Patches
 
 SEED_MODES = ("num_random_ops", "constant", "off")
 #: Keras modules whose default seeds come from Python's ``random``: Keras 3's
@@ -62,9 +63,8 @@ class SeedControl:
         self._local = threading.local()
         self._original: Callable[..., Any] | None = None
         self._keras_rng = random.Random(seed)
-        self._keras_patched: list[tuple[ModuleType, Any]] = []
-        self._keras_generator: tuple[Any, Any] | None = None
-        self._tf_keras_seeds: tuple[Any, Any] | None = None
+        self._patches = Patches()
+        self._keras_generator_reset = False
 
     @property
     def operation_seed(self) -> int:
@@ -92,8 +92,7 @@ class SeedControl:
             return
         if self.mode != "off":
             tf.random.set_seed(self.seed)
-        self._original = random_seed.get_seed
-        random_seed.get_seed = self._get_seed
+        self._original = self._patches.patch(random_seed, "get_seed", self._get_seed, wraps=False)
 
     def patch_keras(self, module: ModuleType) -> None:
         """Give a Keras module's default seeds the private seed stream (not in ``off``)."""
@@ -101,46 +100,30 @@ class SeedControl:
             return
         seeds = getattr(module, "_SEED_GENERATOR", None)  # tf-keras: a threading.local
         if module.__name__ == KERAS_SEED_MODULES[2] and seeds is not None:
-            self._tf_keras_seeds = (seeds, getattr(seeds, "generator", None))
+            previous = getattr(seeds, "generator", None)
             seeds.generator = self._keras_rng
+            self._patches.on_restore(lambda: setattr(seeds, "generator", previous))
             return
         if not callable(getattr(module, "make_default_seed", None)):
             return
-        self._keras_patched.append((module, module.make_default_seed))
-        module.make_default_seed = self._keras_default_seed  # type: ignore[attr-defined]
-        if module.__name__ == KERAS_SEED_MODULES[0] and self._keras_generator is None:
+        self._patches.patch(module, "make_default_seed", self._keras_default_seed, wraps=False)
+        if module.__name__ == KERAS_SEED_MODULES[0] and not self._keras_generator_reset:
             from keras.src.backend.common import global_state
 
             key = module.GLOBAL_SEED_GENERATOR
-            self._keras_generator = (key, global_state.get_global_attribute(key))
+            generator = global_state.get_global_attribute(key)
             global_state.set_global_attribute(key, None)  # recreated from the private stream
+            self._keras_generator_reset = True
+            self._patches.on_restore(lambda: global_state.set_global_attribute(key, generator))
 
     def _keras_default_seed(self) -> int:
         return self._keras_rng.randint(1, int(1e9))
 
-    def uninstall_keras(self) -> None:
-        if self._tf_keras_seeds is not None:
-            seeds, previous = self._tf_keras_seeds
-            seeds.generator = previous
-            self._tf_keras_seeds = None
-        for module, original in reversed(self._keras_patched):
-            if getattr(module, "make_default_seed", None) == self._keras_default_seed:
-                module.make_default_seed = original  # type: ignore[attr-defined]
-        self._keras_patched.clear()
-        if self._keras_generator is not None:
-            from keras.src.backend.common import global_state
-
-            global_state.set_global_attribute(*self._keras_generator)
-            self._keras_generator = None
-
     def uninstall(self) -> None:
-        self.uninstall_keras()
-        if self._original is None:
-            return
-        # Only undo our own patch: something installed after us keeps its own.
-        if random_seed.get_seed == self._get_seed:
-            random_seed.get_seed = self._original
+        """Undo every patch (only our own: something installed after us keeps its own)."""
+        self._patches.restore()
         self._original = None
+        self._keras_generator_reset = False
 
     def _get_seed(self, op_seed: Any = None) -> Any:
         assert self._original is not None

@@ -24,16 +24,16 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import tensorflow as tf
 from tensorflow.python.client import session as session_lib
 
+from tftrace.format.events import EndpointAttrs
+from tftrace.recording.patches import Patches
 from tftrace.recording.random_ops import RandomOpInfo
 from tftrace.recording.variables import VariableInfo
-
-if TYPE_CHECKING:
-    from tftrace.recording.recorder import Recorder
+from tftrace.recording.sink import Recording
 
 _ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
 _KIND_ORDER = {"random_op": 0, "variable": 1, "endpoint": 2}
@@ -62,7 +62,7 @@ class Watch:
 class GraphState:
     """What the recorder watches in one TF1 graph."""
 
-    def __init__(self, recorder: Recorder, graph: Any) -> None:
+    def __init__(self, recorder: Recording, graph: Any) -> None:
         self._recorder = recorder
         self._graph_ref = weakref.ref(graph)
         self._lock = threading.Lock()
@@ -77,7 +77,7 @@ class GraphState:
     def watch_random_op(self, info: RandomOpInfo, output: Any) -> None:
         self._add(Watch("random_op", info.seed_index, output, output.op.name,
                         lambda value, **extra: self._recorder.emit(
-                            "random_op", info.name, value, {**info.attrs(), **extra}),
+                            "random_op", info.name, value, info.attrs(**extra)),
                         info=info))
 
     def watch_variable(self, info: VariableInfo) -> None:
@@ -97,13 +97,13 @@ class GraphState:
         self._add(Watch("variable", info.creation_index, initial_value, initializer.name,
                         deliver, once=True, info=info))
 
-    def watch_endpoint(self, name: str, tensor: Any, attrs: dict[str, Any]) -> None:
+    def watch_endpoint(self, name: str, tensor: Any, attrs: EndpointAttrs) -> None:
         with self._lock:
             order = self._endpoint_count
             self._endpoint_count += 1
         self._add(Watch("endpoint", order, tensor, tensor.op.name,
                         lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs),
-                        name=name, call_site=attrs.get("call_site")))
+                        name=name, call_site=attrs.call_site))
 
     def _add(self, watch: Watch) -> None:
         with self._lock:
@@ -217,26 +217,24 @@ def _ancestors(fetch_elements: list[Any], fed: set[str]) -> set[str]:
 class SessionCapture:
     """Wraps ``BaseSession.run`` while installed."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recording) -> None:
         self._recorder = recorder
         self._original: Callable[..., Any] | None = None
+        self._patches = Patches()
 
     def install(self) -> None:
-        self._original = session_lib.BaseSession.run
         capture = self
 
         def run(session: Any, fetches: Any, feed_dict: Any = None, options: Any = None,
                 run_metadata: Any = None) -> Any:
             return capture._run(session, fetches, feed_dict, options, run_metadata)
 
-        run.__wrapped__ = self._original  # type: ignore[attr-defined]
-        run.__doc__ = self._original.__doc__
-        session_lib.BaseSession.run = run  # type: ignore[method-assign]
+        run.__doc__ = session_lib.BaseSession.run.__doc__
+        self._original = self._patches.patch(session_lib.BaseSession, "run", run)
 
     def uninstall(self) -> None:
-        if self._original is not None:
-            session_lib.BaseSession.run = self._original  # type: ignore[method-assign]
-            self._original = None
+        self._patches.restore()
+        self._original = None
 
     def read(self, session: Any, tensors: list[Any]) -> list[Any]:
         """Run ``tensors`` in ``session`` without recording (read-only fetches)."""
@@ -277,7 +275,7 @@ class SessionCapture:
         return result
 
 
-def _replay_feeds(recorder: Recorder, free: list[Watch]) -> tuple[dict[Any, Any], dict[int, dict[str, Any]]]:
+def _replay_feeds(recorder: Recording, free: list[Watch]) -> tuple[dict[Any, Any], dict[int, dict[str, Any]]]:
     """Run A's values for the random ops and initializers of this run, as feeds."""
     replay = recorder.replay
     assert replay is not None

@@ -11,7 +11,7 @@ seeded ops, not from the number of ops. Nothing is added to a function XLA compi
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +23,20 @@ from tftrace.errors import UsageError
 
 def is_function_graph(graph: Any) -> bool:
     return isinstance(graph, func_graph.FuncGraph)
+
+
+#: The execution models, each with its adapter: a value now, per execution, per Session run.
+EXECUTION_MODES = ("eager", "function", "graph")
+
+
+def execution_mode(graph: Any) -> str:
+    """Which adapter records a value made in ``graph`` (None: eagerly), decided once:
+    ``eager`` (the value is there now), ``function`` (a ``tf.function`` being traced:
+    observed on every execution, observers.py) or ``graph`` (a TF1 graph: fetched by the
+    Session runs that compute it anyway, session.py). It is also the events' ``mode``."""
+    if graph is None:
+        return "eager"
+    return "function" if is_function_graph(graph) else "graph"
 
 
 #: The function tf.function builds to run the initializers it lifted out of a first trace.
@@ -77,6 +91,55 @@ def variable_value(value: Any) -> Any:
         return value._as_graph_element()
     if is_function_graph(ops.get_default_graph()):
         return value.read_value()
+    return value
+
+
+def is_resource_handle(value: Any) -> bool:
+    """A resource tensor (a variable's handle): it holds no values to record."""
+    return isinstance(value, tf.Tensor) and value.dtype == tf.resource
+
+
+def handle_variable(handle: tf.Tensor, variables: Iterable[Any], name: str) -> Any:
+    """The variable whose handle ``handle`` is (its own, or a tf.function's capture of it).
+
+    Raises :class:`UsageError` when no recorded variable owns it.
+    """
+    owner = handle
+    graph: Any = getattr(handle, "graph", None)
+    if is_function_graph(graph):
+        for external, internal in graph.captures:
+            if internal is handle:
+                owner = external
+                break
+    for variable in variables:
+        if getattr(variable, "handle", None) is owner:
+            return variable
+    where = "an eager handle" if isinstance(handle, ops.EagerTensor) else f"graph tensor {handle.name}"
+    raise UsageError(
+        f"endpoint {name!r}: expected a value, got a resource handle ({where}) of no "
+        f"variable created during this recording; give the variable itself "
+        f"(rec.endpoint({name!r}, variable)) to record its value")
+
+
+def in_function_value(value: Any) -> Any:
+    """A value given inside a ``tf.function`` being traced, as a tensor of that function.
+
+    An eager tensor (say one the function's closure captured), a numpy array or a Python
+    scalar would otherwise be recorded once, when the function is traced; as the
+    function's capture of it (or a constant of it) it is recorded on every execution,
+    in program order, like any other tensor there. Outside a function: unchanged.
+    """
+    graph = ops.get_default_graph()
+    if not is_function_graph(graph) or is_symbolic(value):
+        return value
+    if isinstance(value, ops.EagerTensor):
+        return graph.capture(value)
+    if isinstance(value, (np.ndarray, np.generic, bool, int, float, complex, str, bytes, list,
+                          tuple)):
+        try:
+            return tf.constant(to_numpy(value))
+        except (TypeError, ValueError):  # a dtype TensorFlow has no tensor for
+            return value
     return value
 
 

@@ -33,14 +33,16 @@ import tensorflow as tf
 from tensorflow.python.framework import ops
 from tensorflow.python.ops import variable_v1, variables
 
+from tftrace.format.events import VariableAttrs
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.lifted import LiftedVariables
+from tftrace.recording.patches import Patches
 from tftrace.recording.values import is_function_graph
+from tftrace.recording.sink import Recording
 
 if TYPE_CHECKING:
     from tftrace.recording.random_ops import RandomOpInfo
-    from tftrace.recording.recorder import Recorder
 
 
 @dataclass
@@ -55,24 +57,28 @@ class VariableInfo:
     mode: str  # "graph" | "eager"
     call_site: str | None
     recorded: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    function: str | None = None  # the tf.function whose trace created it
+    initial_value: str | None = None  # "after-first-execution": read after its function ran
+    initialized: bool | None = None  # False: never got a value
+    replayed: bool | None = None  # replay gave it run A's initial value
     replay_value: Any = None  # run A's initial value, fed to a graph variable's initializer
 
-    def attrs(self) -> dict[str, Any]:
-        return {"trainable": self.trainable, "creation_index": self.creation_index,
-                "call_index": self.call_index, "call_site": self.call_site,
-                "mode": self.mode, **self.extra}
+    def attrs(self) -> VariableAttrs:
+        return VariableAttrs(trainable=self.trainable, creation_index=self.creation_index,
+                             call_index=self.call_index, call_site=self.call_site, mode=self.mode,
+                             function=self.function, initial_value=self.initial_value,
+                             initialized=self.initialized, replayed=self.replayed)
 
 
 class VariableCapture:
     """Wraps TensorFlow's default variable creators while installed."""
 
-    def __init__(self, recorder: Recorder, calls: CallCounter) -> None:
+    def __init__(self, recorder: Recording, calls: CallCounter) -> None:
         self._recorder = recorder
         self._calls = calls
         self._counter = itertools.count()
         self._lock = threading.Lock()
-        self._originals: list[tuple[Any, str, Callable[..., Any]]] = []
+        self._patches = Patches()
         self.seen: list[VariableInfo] = []
         self._pending_eager: list[VariableInfo] = []
         self._pending_lifted: list[VariableInfo] = []  # created in a trace, not initialized yet
@@ -86,16 +92,12 @@ class VariableCapture:
     def install(self) -> None:
         for module, attr in ((variables, "default_variable_creator_v2"),
                              (variable_v1, "default_variable_creator")):
-            original = getattr(module, attr)
-            self._originals.append((module, attr, original))
-            setattr(module, attr, self._wrap(original))
+            self._patches.patch(module, attr, self._wrap(getattr(module, attr)))
         self._lifted.install()
 
     def uninstall(self) -> None:
         self._lifted.uninstall()
-        for module, attr, original in reversed(self._originals):
-            setattr(module, attr, original)
-        self._originals.clear()
+        self._patches.restore()
 
     def _wrap(self, creator: Callable[..., Any]) -> Callable[..., Any]:
         def create(next_creator: Any = None, **kwargs: Any) -> Any:
@@ -156,7 +158,7 @@ class VariableCapture:
             call_index=call_index, trainable=bool(variable.trainable),
             mode="graph" if graph_mode else "eager", call_site=user_call_site(3))
         if lifted:
-            info.extra["function"] = _function_name()
+            info.function = _function_name()
         self._replay(info, lifted=lifted)
         self.seen.append(info)
         if graph_mode and not is_function_graph(graph):
@@ -184,9 +186,9 @@ class VariableCapture:
         """tf.function could not lift these initializers: they run inside the first
         execution, so the value tftrace can read comes after that execution's updates."""
         for info in self._take_lifted(lifted):
-            info.extra["initial_value"] = "after-first-execution"
+            info.initial_value = "after-first-execution"
             if info.replay_value is not None:
-                info.extra["replayed"] = False
+                info.replayed = False
                 info.replay_value = None
             self._pending_eager.append(info)
 
@@ -204,11 +206,11 @@ class VariableCapture:
         variable = info.variable
         shape = variable.shape
         if shape.rank is None or not shape.is_fully_defined():
-            info.extra["replayed"] = False
+            info.replayed = False
             return
         value = replay.initial_value(info.name, tuple(shape.as_list()),
                                      variable.dtype.base_dtype.name)
-        info.extra["replayed"] = value is not None
+        info.replayed = value is not None
         if value is None:
             return
         if info.mode == "graph" or lifted:  # fed to its initializer / assigned once initialized
@@ -236,16 +238,16 @@ class VariableCapture:
         if not info.recorded:
             info.recorded = True
             self._recorder.emit("variable", info.name, value, info.attrs())
-            if info.extra.get("initial_value") == "after-first-execution":
+            if info.initial_value == "after-first-execution":
                 self._recorder.gaps.note("variable", info.name, "initial-value-after-update",
-                                         f"in {info.extra.get('function')}",
+                                         f"in {info.function}",
                                          call_site=info.call_site)
 
     def record_unvalued(self) -> None:
         """At the end: variables that never got a value are still recorded, without one."""
         for info in self.seen:
             if not info.recorded:
-                info.extra["initialized"] = False
+                info.initialized = False
                 self.record(info, None)
                 self._recorder.gaps.note("variable", info.name, "no-initial-value",
                                          "recorded without a value", call_site=info.call_site,

@@ -19,7 +19,8 @@ import json
 from importlib import resources
 from typing import Any, Mapping, Sequence
 
-from tftrace.compare.result import KIND_LABELS, DiffResult
+from tftrace.compare.result import DiffResult
+from tftrace.report.words import KIND_LABELS
 from tftrace.report import html_data
 from tftrace.report.html_sections import (environments, esc, first_divergence, header, section,
                                           shown, summary, verdict)

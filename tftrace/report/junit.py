@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
+from tftrace.compare.result import DiffResult, PairResult
+from tftrace.report.words import KIND_LABELS
 from tftrace.report import verdict
 from tftrace.report.escape import safe_line, safe_text
 from tftrace.report.text import pair_line, value_lines

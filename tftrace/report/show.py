@@ -100,8 +100,8 @@ def cat_text(trace: Trace, event: Event, values: np.ndarray | None) -> str:
         s = event.stats
         lines.append(f"min {_num(s.min)}  max {_num(s.max)}  mean {_num(s.mean)}  "
                      f"nan {s.nan_count}  inf {s.inf_count}  size {s.size}")
-    for key in sorted(event.attrs):
-        lines.append(f"{_short(key)}: {_short(event.attrs[key])}")
+    for key, value in sorted(event.attrs.to_dict().items()):
+        lines.append(f"{_short(key)}: {_short(value)}")
     if values is None:
         lines.append("values not stored (recorded with --capture stats)")
     else:

@@ -13,7 +13,10 @@ from typing import Any
 
 from tftrace.compare.align import RandomGap
 from tftrace.compare.metrics import ElementPair, ValueComparison
-from tftrace.compare.result import KIND_LABELS, DiffResult, PairResult
+from tftrace.compare.result import DiffResult, PairResult
+from tftrace.report.words import (KIND_LABELS, ignored_caption, in_summary, measure_sentence,
+                                  near_miss_sentences, state_sentence)
+from tftrace.format.rules import random_attrs
 from tftrace.report import verdict
 from tftrace.report.escape import safe_line
 
@@ -28,11 +31,11 @@ STREAM_ADVICE = {
                     "random values) still matched, so the computation itself differs (ops, "
                     "TF version, device, dtype policy, training flags)."),
 }
-STRUCTURE_PROBLEMS = ("missing", "extra", "shape", "dtype", "trainable", "op_type")
 STREAM_ADVICE["optimizer"] = (
     "optimizer state: the weights and computation before it matched, but the optimizer's "
     "state (moments, accumulators, step count, learning rate) differs. Check the optimizer's "
     "hyperparameters (epsilon, betas, momentum) and its learning-rate schedule.")
+STRUCTURE_PROBLEMS = ("missing", "extra", "shape", "dtype", "trainable", "op_type")
 STRUCTURE_ADVICE = {
     "variables": ("variable structure: the runs do not create the same variables (names, "
                   "shapes, dtypes, trainability). Fix the model definition, or map names "
@@ -56,7 +59,7 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     color : bool
         Use ANSI colours (only for a terminal).
     """
-    painted = _Painter()
+    painted = Painter()
     paint = painted.mark
     lines: list[str] = [f"tftrace diff: {paint(verdict.title(result), verdict.colour(result))}"]
     for reason in verdict.reasons(result):  # why it is not a pass, before anything else
@@ -114,7 +117,7 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     return "\n".join(painted.render(line, color) for line in lines) + "\n"
 
 
-class _Painter:
+class Painter:
     """Colours applied after escaping. :meth:`mark` wraps a span in high-surrogate markers,
     which neither msgpack strings (strict UTF-8) nor file names (surrogateescape gives
     low surrogates only) contain; :meth:`render` escapes everything else."""
@@ -150,7 +153,7 @@ def pair_line(pair: PairResult) -> str:
 
 def gap_sentence(gap: RandomGap) -> str:
     """``B has an extra RandomUniform [128, 10] at #17 (file:line); the 40 ... shifted by one.``"""
-    ops = ", ".join(f"{ev.attrs.get('op_type')} {fmt_shape(ev.shape)}" for ev in gap.events)
+    ops = ", ".join(f"{random_attrs(ev).op_type} {fmt_shape(ev.shape)}" for ev in gap.events)
     first = gap.events[0]
     site = f", {first.call_site}" if first.call_site else ""
     count = len(gap.events)
@@ -182,6 +185,9 @@ def _first_divergence(first: PairResult, result: DiffResult, paint: Any) -> list
     seq_a = "-" if first.seq_a is None else f"#{first.seq_a}"
     seq_b = "-" if first.seq_b is None else f"#{first.seq_b}"
     lines.append(f"  sequence: A {seq_a}, B {seq_b}")
+    state = state_sentence(first.to_dict())
+    if state is not None:
+        lines.append(f"  optimizer state: {state}")
     if first.kind == "random_op":
         lines.append(f"  random op: A {_side_op(first.random_index_a, first.op_type_a)}, "
                      f"B {_side_op(first.random_index_b, first.op_type_b)}")
@@ -221,6 +227,9 @@ def value_lines(values: ValueComparison, indent: str = "") -> list[str]:
             lines.append(f"{indent}  {fmt_index(pair.index)}: A {fmt_value(pair.a)}, B {fmt_value(pair.b)}")
     if values.max_ulp is not None:
         lines.append(f"{indent}Max ULP distance: {values.max_ulp}")
+    measure = measure_sentence(values.to_dict())
+    if measure is not None:
+        lines.append(f"{indent}Whole-array measure: {measure}")
     return lines
 
 
@@ -250,13 +259,10 @@ def _summary(result: DiffResult) -> list[str]:
         (["ignored_a", "ignored_b"] if ignored else [])
     # Optimizer state has a row when either trace holds some (TF1 runs without an
     # optimizer, and every trace recorded before it was a kind, have none).
-    rows = [s for s in result.summary if s.kind != "optimizer_state"
-            or any(getattr(s, c) for c in ("compared", "missing", "extra", "skipped", "gap",
-                                           "ignored_a", "ignored_b"))]
+    rows = [s for s in result.summary if in_summary(s.to_dict())]
     width = max([12] + [len(KIND_LABELS[s.kind]) + 2 for s in rows])
     lines = ["Summary (close: within tolerance, not equal" + (
-        "; ignored_a / ignored_b: events left out by --ignore " + ", ".join(
-            repr(g) for g in result.ignore) if ignored else "") + "):",
+        "; " + ignored_caption(result.ignore) if ignored else "") + "):",
              "  " + f"{'kind':<{width}}" + "".join(f"{c:>10}" for c in columns)]
     for s in rows:
         lines.append("  " + f"{KIND_LABELS[s.kind]:<{width}}" + "".join(f"{getattr(s, c):>10}" for c in columns))
@@ -290,29 +296,6 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def render_check_text(result: Any, *, color: bool = False) -> str:
-    """The text report of ``tftrace check`` (a :class:`~tftrace.compare.check.CheckResult`)."""
-    from tftrace.compare.check import CODES
-
-    painted = _Painter()
-    verdict = "OK" if result.ok else f"{len(result.findings)} finding" + ("s" if len(result.findings) != 1 else "")
-    lines = [f"tftrace check: {painted.mark(verdict, 'green' if result.ok else 'red')}",
-             f"  trace: {result.path} ({result.events} events"
-             + ("" if result.complete else f", INCOMPLETE ({result.status})") + ")"]
-    for code in CODES:
-        found = [f for f in result.findings if f.code == code]
-        if not found:
-            continue
-        lines.append("")
-        lines.append(f"{code} ({len(found)}):")
-        for finding in found[:MAX_LISTED_FINDINGS]:
-            lines.append(f"  - {finding.message}")
-        if len(found) > MAX_LISTED_FINDINGS:
-            lines.append(f"  ... and {len(found) - MAX_LISTED_FINDINGS} more (--format json lists all)")
-    return "\n".join(painted.render(line, color) for line in lines) + "\n"
-
-
-MAX_LISTED_FINDINGS = 20
 MAX_LISTED_GAPS = 10
 
 
@@ -335,21 +318,7 @@ def _replay_line(replay: Any) -> str:
 
 def near_miss_lines(result: DiffResult) -> list[str]:
     """"Fails only by small amounts": the tolerance that would pass, against the floor."""
-    miss = result.near_miss
-    assert miss is not None
+    assert result.near_miss is not None
     default = result.tolerances.default
-    options = []
-    if miss.rtol > default.rtol:
-        options.append(f"--rtol {miss.rtol:.2g}")
-    if miss.atol > default.atol:
-        options.append(f"--atol {miss.atol:.2g}")
-    lines = [f"Fails only by small amounts: {miss.pairs} pair(s) diverge, none by more than "
-             f"0.1% of the reference value (worst: {miss.worst!r} step {miss.worst_step}); "
-             f"{' '.join(options) or 'a slightly wider tolerance'} would pass them."]
-    if miss.floor_ratio is not None:
-        lines.append(f"  Against the calibrated noise floor: the worst is {miss.floor_ratio:.3g}x "
-                     f"its limit (||B - A|| / ||A||).")
-    else:
-        lines.append("  No noise floor is known for these names: measure one with tftrace "
-                     "calibrate before widening the tolerance (docs/diff.md).")
-    return lines
+    first, *rest = near_miss_sentences(result.near_miss.to_dict(), default.rtol, default.atol)
+    return [first] + [f"  {line}" for line in rest]

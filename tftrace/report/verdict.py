@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from tftrace.compare.result import KIND_LABELS, DiffResult, TraceInfo
+from tftrace.compare.result import DiffResult, TraceInfo
+from tftrace.report.words import KIND_LABELS
 
 TITLES = {
     "equivalent": "EQUIVALENT",

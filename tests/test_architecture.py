@@ -1,0 +1,164 @@
+"""The shape of the house (docs/architecture.md): which folder imports which, module
+lengths, no import cycle in recording/, and light package imports."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "tftrace"
+
+#: What each part of tftrace may import from tftrace, at module level.
+ALLOWED = {
+    "errors": set(),
+    "format": {"errors", "format"},
+    "recording": {"errors", "format", "recording", "report.recording"},
+    "compare": {"errors", "format", "compare"},
+    "lint": {"errors", "format", "lint"},
+    "report": {"errors", "format", "compare", "lint", "report"},
+}
+#: Methods of result objects that word themselves through report/ (imported when called).
+WORDING_METHODS = {"message", "notes", "to_dict", "to_json", "to_html"}
+MAX_LINES = 400
+
+
+def part_of(module: str) -> str:
+    """``tftrace.format.writer`` -> ``format``; ``tftrace.report.recording`` stays whole."""
+    parts = module.split(".")[1:]
+    if parts[:2] == ["report", "recording"]:
+        return "report.recording"
+    return parts[0] if parts else ""
+
+
+def modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        out.append((name, path))
+    return out
+
+
+def imports(path: Path, name: str) -> list[tuple[str, int, str]]:
+    """(imported tftrace module, line, where) for every import: ``module`` level,
+    ``function <name>`` or ``type-checking``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[tuple[str, int, str]] = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, f"function {child.name}")
+            elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                visit(child, "type-checking")
+            elif isinstance(child, ast.Import):
+                found.extend((a.name, child.lineno, where) for a in child.names if a.name.startswith("tftrace"))
+            elif isinstance(child, ast.ImportFrom) and child.module:
+                base = child.module
+                if child.level:  # relative imports are not used; resolve anyway
+                    base = ".".join(name.split(".")[:-child.level] + [child.module])
+                if base.startswith("tftrace"):
+                    found.extend((f"{base}.{a.name}" if base in ("tftrace.format", "tftrace.report", "tftrace.compare",
+                                                                   "tftrace.recording", "tftrace.lint") else base,
+                                  child.lineno, where) for a in child.names)
+            else:
+                visit(child, where)
+
+    visit(tree, "module")
+    return found
+
+
+def test_each_folder_imports_only_the_folders_before_it() -> None:
+    wrong = []
+    for name, path in modules():
+        part = part_of(name)
+        if part not in ALLOWED:
+            continue  # cli, testing, pytest_plugin, keras, __init__, __main__: anything
+        for target, line, where in imports(path, name):
+            target_part = part_of(target)
+            # "": the package root, for __version__ (it imports nothing heavy itself)
+            if where == "type-checking" or target_part in ALLOWED[part] | {""}:
+                continue
+            if where.startswith("function ") and where.split()[1] in WORDING_METHODS and target_part == "report":
+                continue
+            wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {part} imports {target} ({where})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_import_rule_catches_a_step_backwards(tmp_path, monkeypatch) -> None:
+    # Negative control: a format module importing compare must be reported.
+    fake = tmp_path / "tftrace" / "format"
+    fake.mkdir(parents=True)
+    (fake / "bad.py").write_text("from tftrace.compare.result import DiffResult\n")
+    (found,) = imports(fake / "bad.py", "tftrace.format.bad")
+    assert part_of(found[0]) == "compare" and part_of(found[0]) not in ALLOWED["format"]
+
+
+def test_no_module_is_longer_than_400_lines() -> None:
+    long = {str(path.relative_to(PACKAGE.parent)): n for _, path in modules()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_recording_has_no_import_cycle_and_adapters_do_not_import_the_recorder() -> None:
+    graph = {name: {t.rsplit(".", 0)[0] for t, _, where in imports(path, name)
+                    if where != "type-checking" and t.startswith("tftrace.recording")}
+             for name, path in modules() if name.startswith("tftrace.recording")}
+    names = set(graph)
+    graph = {n: {t if t in names else t.rsplit(".", 1)[0] for t in targets} & names - {n}
+             for n, targets in graph.items()}
+    cycle = _find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
+    typed_back = [name for name, path in modules() if name.startswith("tftrace.recording.")
+                  and name not in ("tftrace.recording.recorder", "tftrace.recording.script")  # not adapters
+                  and any(t.startswith("tftrace.recording.recorder") for t, _, _ in imports(path, name))]
+    assert not typed_back, typed_back
+    assert _find_cycle({"a": {"b"}, "b": {"a"}}) is not None  # the walk finds a cycle when there is one
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def walk(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return stack[stack.index(target):] + [target]
+            if target not in state:
+                found = walk(target)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = walk(node)
+            if found:
+                return found
+    return None
+
+
+@pytest.mark.parametrize("module, absent", [
+    pytest.param("tftrace.compare", ("zarr", "tensorflow", "tftrace.format.reader"), id="compare"),
+    pytest.param("tftrace.compare.metrics", ("zarr", "msgpack", "tensorflow"), id="metrics"),
+    pytest.param("tftrace.lint", ("zarr", "tensorflow", "tftrace.format.reader"), id="lint"),
+    pytest.param("tftrace.format", ("zarr", "tensorflow", "tftrace.format.reader"), id="format"),
+    pytest.param("tftrace", ("zarr", "tensorflow", "msgpack"), id="tftrace"),
+])
+def test_package_imports_are_light(module: str, absent: tuple[str, ...]) -> None:
+    code = (f"import sys, {module}; loaded = [m for m in {list(absent)!r} if m in sys.modules]; "
+            "print(','.join(loaded))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "", f"importing {module} loaded {proc.stdout.strip()}"
+    # Negative control: the check sees a module that is loaded.
+    proc = subprocess.run([sys.executable, "-c", f"import sys, {module}, tftrace.format.reader; "
+                           "print('tftrace.format.reader' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "True"
