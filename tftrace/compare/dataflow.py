@@ -2,7 +2,9 @@
 
 Pairing (A's names as they are, B's after the rename rules):
 
-- ``layer``: by layer name (a scope path: "conv1", "model/block/dense"), step, occurrence;
+- ``layer``: by layer name (a scope path: "conv1", "model/block/dense"), step, occurrence
+  counted from the step's last call (an extra earlier call, such as Keras building a
+  layer on zeros, stays unpaired);
 - ``op``: by the layer it belongs to, op type, output index, step, and its position among
   the ops of that (layer, type, output) in the step. Op *names* differ between a TF1 graph
   ("conv1/Conv2D") and the same code run eagerly ("slim_net/conv1/conv1/Conv2D"), or in a
@@ -22,7 +24,6 @@ the values were computed; for an op, the earliest whose recorded inputs all matc
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -87,15 +88,18 @@ def align_captured(events_a: Sequence[Event], events_b: Sequence[Event], kinds: 
 
 def _keyed(events: Sequence[Event], kind: str,
            rename: Callable[[str], str]) -> dict[tuple[Any, ...], Event]:
-    seen: Counter[tuple[Any, ...]] = Counter()
-    out: dict[tuple[Any, ...], Event] = {}
+    """Events by pairing key and occurrence counted from the step's *last* one: a program
+    that calls a layer once more before training (Keras builds it on zeros) has its
+    training call paired with the other run's, and the extra, earlier call unpaired."""
+    by_key: dict[tuple[Any, ...], list[Event]] = {}
     for ev in events:
-        if ev.kind != kind:
-            continue
-        base = pairing_key(ev, rename)
-        out[(*base, seen[base])] = ev
-        seen[base] += 1
-    return out
+        if ev.kind == kind:
+            by_key.setdefault(pairing_key(ev, rename), []).append(ev)
+    out: dict[tuple[Any, ...], Event] = {}
+    for base, group in by_key.items():
+        for k, ev in enumerate(group):
+            out[(*base, len(group) - 1 - k)] = ev
+    return dict(sorted(out.items(), key=lambda item: item[1].seq))
 
 
 def pairing_key(event: Event, rename: Callable[[str], str]) -> tuple[Any, ...]:

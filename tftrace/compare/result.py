@@ -15,9 +15,11 @@ from typing import Any, Mapping
 from tftrace.compare.align import RandomGap
 from tftrace.compare.dataflow import AttributeDifference, InputStatus
 from tftrace.format.events import CAPTURED_KINDS
-from tftrace.format.rules import RenameRule
 from tftrace.compare.metrics import ValueComparison
+from tftrace.compare.near_miss import NearMiss
+from tftrace.compare.optimizer_state import StateName
 from tftrace.compare.tolerance import Tolerance, Tolerances
+from tftrace.format.rules import RenameRule
 
 #: 3: the layer, op, gradient and optimizer kinds; a first divergence's layer, attribute
 #: differences, inputs and the ops one side ran and the other did not.
@@ -46,9 +48,16 @@ class PairResult:
     ``compared_by`` says how values were judged: ``"digest"`` (equal content digests,
     arrays not read), ``"values"`` (read block by block), ``"statistics"`` (values not
     stored in a ``--capture stats`` trace) or ``None`` (not compared). ``skip_reason``
-    says why a pair was ``skipped`` (``a-ended``, ``b-ended``, ``stopped``), ``gap_reason``
-    why the other run did not capture it, ``differences`` which attributes or statistics
-    differ, as ``(field, A's, B's)``.
+    says why a pair was ``skipped`` (``a-ended``, ``b-ended``, ``stopped``; an initializer
+    draw that replay made moot: ``initializer-replaced``, ``initializer-only-in-a``, with
+    ``replaced_variable``; optimizer state not compared: ``state-...``, see
+    compare/compare_state.py; a layer, op, gradient or optimizer hyperparameter one run
+    has and the other has not: ``a-only``, ``b-only``), ``gap_reason`` why the other run
+    did not capture it, ``differences`` which attributes or statistics differ, as
+    ``(field, A's, B's)``.
+    Optimizer state (kind ``optimizer_state``) says what each side's name means
+    (``state_a`` / ``state_b``) and ``conversion``, how related quantities were compared
+    (``beta_power``, ``negative_lr``; None: the same quantity).
 
     A first divergence among the captured kinds also says where it sits: ``layer`` (of an
     op or layer), ``attribute_differences`` and ``inputs`` (of an op), ``ops_only_a/b``
@@ -87,6 +96,10 @@ class PairResult:
     ops_only_a: tuple[str, ...] = ()
     ops_only_b: tuple[str, ...] = ()
     forward_compared: int = 0
+    replaced_variable: str | None = None
+    state_a: StateName | None = None
+    state_b: StateName | None = None
+    conversion: str | None = None
 
     @property
     def diverged(self) -> bool:
@@ -153,11 +166,14 @@ class KindSummary:
     extra: int = 0
     skipped: int = 0
     gap: int = 0
+    ignored_a: int = 0
+    ignored_b: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "compared": self.compared, "equal": self.equal,
                 "close": self.close, "diverged": self.diverged, "missing": self.missing,
-                "extra": self.extra, "skipped": self.skipped, "gap": self.gap}
+                "extra": self.extra, "skipped": self.skipped, "gap": self.gap,
+                "ignored_a": self.ignored_a, "ignored_b": self.ignored_b}
 
 
 @dataclass(frozen=True)
@@ -189,6 +205,13 @@ class DiffResult:
     stopped_early: bool = False
     note_facts: tuple[Note, ...] = field(default_factory=tuple)
     allow_incomplete: bool = False
+    #: ``--ignore`` globs, and the events they left out: ``{kind: (in A, in B)}``.
+    ignore: tuple[str, ...] = ()
+    ignored: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: ``--only`` name globs: only events whose name matches one were compared.
+    only_names: tuple[str, ...] = ()
+    #: Every divergence is a small value difference: the tolerance that would pass.
+    near_miss: NearMiss | None = None
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -245,7 +268,9 @@ class DiffResult:
                 if pair.kind == kind:
                     counts[pair.status] += 1
                     compared += pair.seq_a is not None and pair.seq_b is not None
-            out.append(KindSummary(kind, compared=compared, **counts))
+            ignored_a, ignored_b = self.ignored.get(kind, (0, 0))
+            out.append(KindSummary(kind, compared=compared, ignored_a=ignored_a,
+                                   ignored_b=ignored_b, **counts))
         return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:

@@ -91,6 +91,17 @@ RULES: dict[EventKind, KindRules] = {
     EventKind.OPTIMIZER: KindRules("optimizer", "optimizer", renamed=False, per_step=True),
 }
 
+#: A kind that a diff derives from stored events rather than one a trace stores: the
+#: variables and snapshots that an optimizer keeps (its slots, step count, beta powers,
+#: learning rate) are compared as optimizer state, paired by role (compare/align_state.py).
+OPTIMIZER_STATE = "optimizer_state"
+DERIVED_RULES: dict[str, KindRules] = {
+    OPTIMIZER_STATE: KindRules("optimizer-state", "optimizer", renamed=True, per_step=True),
+}
+#: Every kind a diff compares, stored then derived, in the order reports list them.
+COMPARED_RULES: dict[str, KindRules] = {
+    **{kind.value: rules for kind, rules in RULES.items()}, **DERIVED_RULES}
+
 
 class EventAttrs(Mapping[str, Any]):
     """Base of the per-kind attrs: validation, the stored form and the mapping view.
@@ -334,7 +345,7 @@ class GradientAttrs(EventAttrs):
 @dataclass(frozen=True, eq=False, repr=False)
 class OptimizerAttrs(EventAttrs):
     """A hyperparameter an optimizer used at a step, by its role (``hyperparameter``:
-    one of ``HYPERPARAMETER_ROLES``); ``scheduled``: a learning rate after its schedule."""
+    ``learning_rate``, ``beta_1``, ``epsilon``...); ``scheduled``: after its schedule."""
 
     KIND: ClassVar[EventKind] = EventKind.OPTIMIZER
     TYPES: ClassVar[dict[str, FieldType]] = {
@@ -349,11 +360,6 @@ class OptimizerAttrs(EventAttrs):
     call_site: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     present: tuple[str, ...] | None = None
-
-
-#: The hyperparameter roles an ``optimizer`` event is named by, whatever the family calls them.
-HYPERPARAMETER_ROLES = ("learning_rate", "momentum", "nesterov", "beta_1", "beta_2", "epsilon",
-                        "rho", "weight_decay", "amsgrad", "initial_accumulator_value")
 
 
 def _defaults(cls: type[EventAttrs]) -> dict[str, Any]:
