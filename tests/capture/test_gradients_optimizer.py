@@ -108,6 +108,7 @@ def test_adam_epsilon_change_is_reported_as_optimizer_state(tmp_path):
     assert result.broken_stream == "optimizer"
     # the forward pass and gradients of step 0 matched before it
     assert first.forward_compared >= 3
-    assert all(p.status == "equal" for p in result.pairs
+    # (statistics computed in the tf.function: compared by statistics, "close" when they agree)
+    assert all(p.status in ("equal", "close") for p in result.pairs
                if p.kind in ("layer", "gradient") and p.step == 0)
     assert "optimizer hyperparameter 'epsilon' differs at step 0" in render_text(result)

@@ -64,5 +64,5 @@ def test_only_takes_name_globs_as_well_as_kinds(tmp_path):
     assert {p.name for p in result.pairs} == {"dense/kernel:0", "dense/bias:0"}
     cli_result = CliRunner().invoke(cli, ["diff", str(a), str(b), "--only", "dense/*,logit?"])
     assert cli_result.exit_code == 0, cli_result.output
-    assert ("compared: variables, random ops, endpoints, snapshots, optimizer state; only names "
+    assert ("compared: variables, random ops, endpoints, snapshots, layers, ops, gradients, optimizer hyperparameters, optimizer state; only names "
             "matching 'dense/*', 'logit?'") in cli_result.output
