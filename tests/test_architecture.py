@@ -120,6 +120,33 @@ def test_recording_has_no_import_cycle_and_adapters_do_not_import_the_recorder()
     assert _find_cycle({"a": {"b"}, "b": {"a"}}) is not None  # the walk finds a cycle when there is one
 
 
+def test_capture_modules_and_adapters_get_the_sink_and_explicit_collaborators() -> None:
+    # Only the recorder builds the mechanisms; none takes the recorder (a wide object whose
+    # parts it could reach into): each constructor names what it uses.
+    wide = []
+    for name, path in modules():
+        if not name.startswith("tftrace.recording.") or name == "tftrace.recording.recorder":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                for arg in node.args.args:
+                    annotation = ast.unparse(arg.annotation) if arg.annotation else ""
+                    if arg.arg == "recorder" or annotation in ("Recorder", "Recording"):
+                        wide.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {arg.arg}")
+    assert not wide, wide
+    adapters = {name for name, _ in modules() if name.startswith("tftrace.recording.adapters")}
+    assert {"tftrace.recording.adapters.eager", "tftrace.recording.adapters.function",
+            "tftrace.recording.adapters.session"} <= adapters
+    # An adapter imports values, the sink, the patch helper (and the random op types'
+    # list) at run time; what it records through beyond that is handed to it (types only).
+    allowed = {f"tftrace.recording.{m}" for m in ("values", "sink", "patches", "random_ops")}
+    reaching = [f"{name} imports {target}" for name, path in modules() if name in adapters
+                for target, _, where in imports(path, name)
+                if where != "type-checking" and target.startswith("tftrace.recording")
+                and target not in allowed]
+    assert not reaching, reaching
+
+
 def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []

@@ -1,4 +1,5 @@
-"""The recorder: one event model fed by the eager, tf.function and Session adapters."""
+"""The recorder: the event sink, and the one place that builds the capture mechanisms
+and the eager, tf.function and Session adapters, handing each what it needs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ from tftrace.report.recording import observer_effect_warning, recording_summary
 from tftrace.recording import environment
 from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
+from tftrace.recording.adapters import Adapters
+from tftrace.recording.adapters.eager import EagerAdapter
+from tftrace.recording.adapters.function import FunctionAdapter
+from tftrace.recording.adapters.replaying import DrawReplay
+from tftrace.recording.adapters.session import SessionAdapter
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.ending import SigtermGuard, run_status
@@ -28,9 +34,8 @@ from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.observers import FunctionObservers
-from tftrace.recording.values import (execution_mode, handle_variable, in_function_value,
-                                     is_resource_handle, is_symbolic, to_numpy, variable_value,
-                                     xla_function)
+from tftrace.recording.values import (handle_variable, in_function_value, is_resource_handle,
+                                     is_symbolic, to_numpy, variable_value)
 from tftrace.recording.variables import VariableCapture
 
 _active: Recorder | None = None
@@ -60,14 +65,20 @@ class Recorder:
         self._graphs_lock = threading.Lock()
         self._hooks = PostImportHooks()
         self._calls = CallCounter(self._hooks)
-        self.variables = VariableCapture(self, self._calls)
-        self._random_ops = RandomOpCapture(self)
-        self._sessions = SessionCapture(self)
         self.sigterm = SigtermGuard()
         self.write_error: TraceWriteError | None = None
         self.gaps = GapList(writer)
         self.compiled = CompiledFunctions()
-        self.observers = FunctionObservers(self)
+        # Each mechanism gets the sink (this recorder) and what else it needs, explicitly.
+        self.variables = VariableCapture(self, self._calls, self.gaps, replay, self.graph_state)
+        self.observers = FunctionObservers(self, self.gaps)
+        self._sessions = SessionCapture(self, self.graph_state, self.variables, replay)
+        draws = DrawReplay(self, replay) if replay is not None and replay.random else None
+        self._eager = EagerAdapter(self, self.variables, draws)
+        self.adapters = Adapters(
+            self._eager, FunctionAdapter(self, self.observers, self.variables, self.not_observed, draws),
+            SessionAdapter(self.graph_state, self.variables))
+        self._random_ops = RandomOpCapture(seeds, self.variables, self.compiled, self.adapters)
 
     # -- public API -------------------------------------------------------------------
 
@@ -98,20 +109,8 @@ class Recorder:
         if is_resource_handle(value):  # a variable's handle stands for the variable
             value = handle_variable(value, [info.variable for info in self.variables.seen], name)
         value = in_function_value(variable_value(value))
-        mode = execution_mode(value.graph if is_symbolic(value) else None)
-        if mode == "function":
-            compiled = xla_function(value.graph)
-            if compiled is not None:  # a numpy_function would break XLA compilation
-                self.not_observed("endpoint", name, compiled, "", attrs.call_site)
-                return
-            self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
-                                   "endpoint", name, attrs.call_site)
-            return
-        if mode == "graph":
-            self.graph_state(value.graph).watch_endpoint(name, value, attrs)
-            return
-        self.variables.record_pending_eager()
-        self.emit("endpoint", name, to_numpy(value, name), attrs)
+        self.adapters.for_graph(value.graph if is_symbolic(value) else None).endpoint(
+            name, value, attrs)
 
     def endpoints(self, values: Mapping[str, Any], prefix: str = "") -> None:
         """Record every entry of ``values`` (e.g. tf-slim ``end_points``) as ``prefix + key``."""
@@ -185,7 +184,9 @@ class Recorder:
         with self._graphs_lock:
             state = self._graphs.get(graph)
             if state is None:
-                state = self._graphs[graph] = GraphState(self, graph)
+                state = self._graphs[graph] = GraphState(self, graph, self.variables,
+                                                         self.observers.check,
+                                                         self.session_observer_effect)
             return state
 
     # -- lifetime ---------------------------------------------------------------------
@@ -206,6 +207,7 @@ class Recorder:
         for module_name in KERAS_SEED_MODULES:
             self._hooks.after_import(module_name, self.seeds.patch_keras)
         self.variables.install()
+        self._eager.install()
         self._random_ops.install()
         self._sessions.install()
         self.observers.install()
@@ -223,6 +225,7 @@ class Recorder:
             self.observers.uninstall()
             self._sessions.uninstall()
             self._random_ops.uninstall()
+            self._eager.uninstall()
             self.variables.uninstall()
             self.seeds.uninstall()
             self._calls.uninstall()
