@@ -189,3 +189,26 @@ def test_package_imports_are_light(module: str, absent: tuple[str, ...]) -> None
     proc = subprocess.run([sys.executable, "-c", f"import sys, {module}, tftrace.format.reader; "
                            "print('tftrace.format.reader' in sys.modules)"], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "True"
+
+
+TESTS = PACKAGE.parent / "tests"
+
+
+def sibling_imports(source: str, stems: set[str]) -> list[str]:
+    """Imports of a module of tests/ by its bare name (found through sys.path), not as
+    ``tests.<folder>.<module>``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        found.extend(n for n in names if n.split(".")[0] in stems)
+    return found
+
+
+def test_tests_share_helpers_as_a_package_not_through_sys_path() -> None:
+    stems = {p.stem for p in TESTS.rglob("*.py")} - {"__init__"}
+    bare = {str(p.relative_to(TESTS)): found for p in TESTS.rglob("*.py")
+            if (found := sibling_imports(p.read_text(encoding="utf-8"), stems))}
+    assert not bare, bare
+    # Negative control: the old spelling is caught.
+    assert sibling_imports("from recording_helpers import by_name\n", stems) == ["recording_helpers"]

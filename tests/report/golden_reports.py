@@ -185,8 +185,8 @@ def main(argv: list[str]) -> int:
         parser.error("expected --regenerate (the test compares; this script only rewrites)")
     import tempfile
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    import conftest
+    sys.path.insert(0, str(ROOT))  # run as a script: the tests package, from the checkout
+    from tests import conftest
 
     with tempfile.TemporaryDirectory() as tmp:
         write_goldens(conftest.TraceBuilders(), Path(tmp))
