@@ -249,7 +249,7 @@ def main() -> None:
     def split(key: str) -> str:
         user = statistics.median(u for u, _ in caller[key]) / gb
         system = statistics.median(s for _, s in caller[key]) / gb
-        rest = statistics.median(c - u - s for c, (u, s) in zip(cpu[key], caller[key])) / gb
+        rest = max(0.0, statistics.median(c - u - s for c, (u, s) in zip(cpu[key], caller[key])) / gb)
         return f"user {user:5.3f} s + system {system:5.3f} s, other threads {rest:5.3f} s"
 
     print("CPU per GB by thread (to the page cache; system = the kernel, mostly copying into the page cache): "
