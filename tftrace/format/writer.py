@@ -65,9 +65,8 @@ class TraceWriter:
         self._closed = False
         self._output_lock: store.OutputLock | None = None
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
-        self._group = store.open_write_group(
-            directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
-        self._group.require_group("arrays")
+        store.create_group(directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
+        store.create_group(directory / "arrays", {})
         env = {"capture": capture, "start_time": self._start, **dict(environment)}
         self._append({"type": "environment", "environment": _checked_environment(env)})
         self.flush()
