@@ -90,7 +90,7 @@ def test_rename_option(tmp_path, var, write_trace):
     (("not_a_trace", "a"), "not_a_trace"),
     (("a", "a", "--tol", "grads/*=1e-4"), "expected --tol GLOB=RTOL,ATOL"),
     (("a", "a", "--only", "weights"), "expected --only values among variables, random, endpoints, "
-                                      "snapshots, got 'weights'"),
+                                      "snapshots, optimizer-state or name globs (with * ? [), got 'weights'"),
     (("a", "a", "--rename", "([=x"), "valid regular expression"),
     (("a", "a", "--rtol", "-1"), "expected rtol to be a finite number >= 0"),
     (("a", "a", "--format", "xml"), "'xml' is not one of 'text', 'json', 'junit'"),

@@ -182,7 +182,7 @@ def test_misuse_fails_the_test_with_the_fix(pytester: pytest.Pytester) -> None:
          "test_misuse/test_check_a_trace_recorded_elsewhere.zarr.zip"),
         "*_ test_misspelt_marker _*",
         ("*UsageError: test_misuse.py::test_misspelt_marker: @pytest.mark.tftrace: expected "
-         "options among rtol, atol, tolerances, rename, only; got rtool"),
+         "options among rtol, atol, tolerances, tolerances_file, rename, only, ignore; got rtool"),
     ])
     # A test whose body raised writes no golden; the packed directory trace is readable.
     assert not (pytester.path / "test_misuse/test_body_raises.zarr.zip").exists()
@@ -238,3 +238,33 @@ def test_plugin_import_does_not_import_tensorflow() -> None:
     code = ("import sys, tftrace.pytest_plugin; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+TOLERANCE_FILE_TESTS = """
+    import pytest
+    import tensorflow as tf
+
+    SCALE = {scale}
+
+    @pytest.mark.tftrace(tolerances_file={tol!r})
+    def test_calibrated(tftrace_golden):
+        with tftrace_golden.record() as rec:
+            rec.endpoint("scaled", tf.constant([1.0, 2.0]) * SCALE)
+
+    def test_default(tftrace_golden):
+        with tftrace_golden.record() as rec:
+            rec.endpoint("scaled", tf.constant([1.0, 2.0]) * SCALE)
+"""
+
+
+def test_marker_takes_a_tolerances_file(pytester: pytest.Pytester) -> None:
+    """A calibrated file widens the comparison of its names; the default still fails."""
+    tol = pytester.path / "tol.json"
+    tol.write_text('{"format": "tftrace-tolerances", "version": 1, "names": '
+                   '{"scaled": {"measure": "norm_relative", "limit": 0.01}}}')
+    for scale, outcomes in ((1.0, {"failed": 2}), (1.001, {"passed": 1, "failed": 1})):
+        pytester.makepyfile(test_tol=textwrap.dedent(TOLERANCE_FILE_TESTS.format(
+            scale=scale, tol=str(tol))))
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+        result.assert_outcomes(**outcomes)
+    result.stdout.fnmatch_lines(["*test_default*"])

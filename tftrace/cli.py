@@ -59,12 +59,23 @@ def show(trace: str, as_json: bool) -> None:
 @click.option("--kind", type=click.Choice(["variable", "random_op", "endpoint", "snapshot"]),
               default=None, help="Event kind, when several kinds share the name.")
 def cat(trace: str, name: str, step: int, occurrence: int, kind: str | None) -> None:
-    """One recorded array of TRACE and its statistics."""
+    """One recorded array of TRACE and its statistics.
+
+    NAME may omit a variable's ``:0``; when several kinds have NAME at STEP (a variable's
+    initial value and its snapshot), --kind says which.
+    """
     from tftrace.format.reader import open_trace
     from tftrace.report.show import cat_text
 
+    from tftrace.errors import UsageError
+    from tftrace.report.show import ambiguous_name
+
     with open_trace(trace) as t:
-        event = t.event(name, step=step, occurrence=occurrence, kind=kind)
+        found = t.events_named(name, step=step, occurrence=occurrence, kind=kind)
+        if len({ev.kind for ev in found}) > 1:
+            raise UsageError(ambiguous_name(name, step, found))
+        # Nothing under either spelling: the reader's error lists the steps it has.
+        event = found[0] if found else t.event(name, step=step, occurrence=occurrence, kind=kind)
         values = t.array(event) if event.stored else None
         click.echo(cat_text(t, event, values))
 
@@ -103,12 +114,18 @@ def _use_colour(output: str | None) -> bool:
 @click.option("--tol", "tolerances", multiple=True, metavar="GLOB=RTOL,ATOL",
               help="Tolerance for names matching GLOB, e.g. 'grads/*=1e-4,1e-4'. Repeatable; "
                    "the last match wins.")
+@click.option("--tolerances", "tolerances_file", type=click.Path(), default=None,
+              metavar="TOL.json", help="Per-name tolerances from `tftrace calibrate` (applied "
+                                       "before --tol rules).")
 @click.option("--rename", multiple=True, metavar="REGEX=REPL",
               help="Rename B's variables and snapshots (re.sub), e.g. '^model/='. Repeatable, "
                    "applied in order.")
+@click.option("--ignore", multiple=True, metavar="GLOB",
+              help="Leave out events whose name matches GLOB (both traces, every kind), e.g. "
+                   "'loss/*'. Repeatable; counted in the summary.")
 @click.option("--only", default=None, metavar="KINDS",
               help="Compare only these kinds: comma-separated among variables, random, "
-                   "endpoints, snapshots.")
+                   "endpoints, snapshots, optimizer-state.")
 @click.option("--all", "show_all", is_flag=True, help="List every pair with its status and errors.")
 @click.option("--first", "stop_at_first", is_flag=True,
               help="Stop reading values at the first divergence (fast; later pairs are 'skipped').")
@@ -121,8 +138,9 @@ def _use_colour(output: str | None) -> bool:
               help="Write the report to FILE instead of stdout.")
 @click.pass_context
 def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerances: tuple[str, ...],
-         rename: tuple[str, ...], only: str | None, show_all: bool, stop_at_first: bool,
-         allow_incomplete: bool, fmt: str, output: str | None) -> None:
+         tolerances_file: str | None, rename: tuple[str, ...], ignore: tuple[str, ...],
+         only: str | None, show_all: bool,
+         stop_at_first: bool, allow_incomplete: bool, fmt: str, output: str | None) -> None:
     """Compare trace B against trace A and report where they first diverge.
 
     Exit code 0 when equivalent; 1 on a divergence, a run that did not complete,
@@ -131,7 +149,8 @@ def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerance
     from tftrace.compare.divergence import diff as diff_traces
 
     result = diff_traces(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename,
-                         only=only, stop_at_first=stop_at_first, allow_incomplete=allow_incomplete)
+                         only=only, stop_at_first=stop_at_first, allow_incomplete=allow_incomplete,
+                         tolerances_file=tolerances_file, ignore=ignore)
     if fmt == "json":
         from tftrace.report.json import render_json
         report = render_json(result)
@@ -169,6 +188,31 @@ def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
         result, color=_use_colour(output))
     _emit(report, output)
     ctx.exit(EXIT_OK if result.ok else EXIT_FOUND)
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), metavar="TOL.json",
+              help="The tolerances file to write.")
+@click.option("--safety-factor", type=float, default=10.0, show_default=True,
+              help="Limit per name = max(floor, factor x largest norm-relative spread).")
+@click.option("--floor", "norm_floor", type=float, default=1e-5, show_default=True,
+              help="Smallest norm-relative limit.")
+@click.option("--rename", multiple=True, metavar="REGEX=REPL",
+              help="Rename the other runs' variables (re.sub) as diff's --rename.")
+def calibrate(runs: tuple[str, ...], output: str, safety_factor: float, norm_floor: float,
+              rename: tuple[str, ...]) -> None:
+    """Per-name tolerances from two or more recordings of the same program (the first is
+    the reference): repeated runs, other thread settings, another machine, or runs whose
+    initial weights differ by one ULP. Use the file with `tftrace diff --tolerances`.
+    """
+    from tftrace.compare.calibrate import calibrate as calibrate_runs
+    from tftrace.report.calibrate import render_calibration
+
+    result = calibrate_runs(runs, safety_factor=safety_factor, norm_floor=norm_floor,
+                            rename=rename)
+    result.write(output)
+    click.echo(render_calibration(result, output), nl=False)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from tftrace.recording.recorder import Recorder
 
 #: Keyword options of ``record()`` / ``check()`` / the ``tftrace`` marker that go to the diff.
-COMPARE_OPTIONS = ("rtol", "atol", "tolerances", "rename", "only")
+COMPARE_OPTIONS = ("rtol", "atol", "tolerances", "tolerances_file", "rename", "only", "ignore")
 GOLDEN_SUFFIX = ".zarr.zip"
 OBTAINED_SUFFIX = ".obtained.zarr.zip"
 HTML_REPORT_SUFFIX = ".diff.html"
@@ -67,7 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "tftrace(rtol=, atol=, tolerances=, rename=, only=): comparison options for the "
+        "tftrace(rtol=, atol=, tolerances=, tolerances_file=, rename=, only=, ignore=): comparison "
+        "options for the "
         "tftrace_golden fixture (a closer marker overrides a farther one)")
     config.stash[_golden_owners_key] = {}
     # checked now, so a typo is a usage error of the session, not a failure of every test
@@ -106,17 +107,21 @@ class GoldenTrace:
 
     def record(self, *, seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
                rtol: float | None = None, atol: float | None = None,
-               tolerances: Mapping[str, tuple[float, float]] | Iterable[str] | None = None,
+               tolerances: Mapping[str, Any] | Iterable[str] | None = None,
                rename: Iterable[Any] | None = None,
-               only: str | Iterable[str] | None = None) -> contextlib.AbstractContextManager[Recorder]:
+               only: str | Iterable[str] | None = None,
+               tolerances_file: str | os.PathLike[str] | None = None,
+               ignore: str | Iterable[str] | None = None,
+               ) -> contextlib.AbstractContextManager[Recorder]:
         """Record the ``with`` block, then compare the trace with the golden.
 
         Parameters
         ----------
         seed, seed_mode, capture
             As for :func:`tftrace.record`.
-        rtol, atol, tolerances, rename, only
-            As for :func:`tftrace.diff`. Unset ones come from the closest
+        rtol, atol, tolerances, rename, only, tolerances_file, ignore
+            As for :func:`tftrace.diff` (``tolerances_file``: ``tftrace calibrate``'s
+            output; ``ignore``: name globs left out, counted in the report). Unset ones come from the closest
             ``@pytest.mark.tftrace(...)`` marker, then the ``tftrace_rtol`` /
             ``tftrace_atol`` ini options, then tftrace's defaults (1e-6, 1e-5).
 
@@ -128,7 +133,7 @@ class GoldenTrace:
             the exception propagates and nothing is compared.
         """
         compare = {"rtol": rtol, "atol": atol, "tolerances": tolerances, "rename": rename,
-                   "only": only}
+                   "only": only, "tolerances_file": tolerances_file, "ignore": ignore}
         return self._record(seed=seed, seed_mode=seed_mode, capture=capture, compare=compare)
 
     @contextlib.contextmanager
@@ -144,16 +149,18 @@ class GoldenTrace:
 
     def check(self, trace: str | os.PathLike[str], *, rtol: float | None = None,
               atol: float | None = None,
-              tolerances: Mapping[str, tuple[float, float]] | Iterable[str] | None = None,
+              tolerances: Mapping[str, Any] | Iterable[str] | None = None,
               rename: Iterable[Any] | None = None,
-              only: str | Iterable[str] | None = None) -> DiffResult | None:
+              only: str | Iterable[str] | None = None,
+              tolerances_file: str | os.PathLike[str] | None = None,
+              ignore: str | Iterable[str] | None = None) -> DiffResult | None:
         """Compare a trace recorded some other way (a subprocess, ``tftrace record``) with the golden.
 
         Parameters
         ----------
         trace : path-like
             A ``.zarr`` directory or ``.zarr.zip`` file; it is copied, never moved.
-        rtol, atol, tolerances, rename, only
+        rtol, atol, tolerances, rename, only, tolerances_file, ignore
             As for :meth:`record`.
 
         Returns
@@ -168,7 +175,9 @@ class GoldenTrace:
         """
         self._claim()
         return self._check(Path(trace), {"rtol": rtol, "atol": atol, "tolerances": tolerances,
-                                         "rename": rename, "only": only})
+                                         "rename": rename, "only": only,
+                                         "tolerances_file": tolerances_file,
+                                         "ignore": ignore})
 
     # -- internals -------------------------------------------------------------------
 

@@ -14,9 +14,11 @@ from tftrace.report.text import render_text
 
 def assert_equivalent(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], *,
                       rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-                      tolerances: Mapping[str, tuple[float, float]] | Iterable[str] | None = None,
+                      tolerances: Mapping[str, Any] | Iterable[str] | None = None,
                       rename: Iterable[Any] | None = None,
-                      only: str | Iterable[str] | None = None) -> DiffResult:
+                      only: str | Iterable[str] | None = None,
+                      tolerances_file: str | os.PathLike[str] | None = None,
+                      ignore: str | Iterable[str] | None = None) -> DiffResult:
     """Assert that trace ``b`` is equivalent to the reference trace ``a``.
 
     Parameters are those of :func:`tftrace.diff`.
@@ -32,7 +34,8 @@ def assert_equivalent(a: Trace | str | os.PathLike[str], b: Trace | str | os.Pat
         With the whole text report (first divergence, where to look, summary).
     """
     __tracebackhide__ = True  # pytest: the failure is the report, not this function
-    result = diff(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename, only=only)
+    result = diff(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename, only=only,
+                  tolerances_file=tolerances_file, ignore=ignore)
     if not result.equivalent:
         raise AssertionError("traces are not equivalent\n" + render_text(result))
     return result

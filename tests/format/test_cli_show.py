@@ -86,3 +86,40 @@ def test_show_never_imports_tensorflow(tmp_path: Path) -> None:
             "print('TF-IMPORTED' if 'tensorflow' in sys.modules else 'TF-ABSENT')")
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
     assert proc.stdout.strip().endswith("TF-ABSENT"), proc.stdout + proc.stderr
+
+
+def _trace_with_snapshot(path: Path) -> Path:
+    with TraceWriter.create(path) as w:
+        w.add_event("variable", "net/conv1/bias:0", value=np.zeros(2, np.float32))
+        w.add_event("snapshot", "net/conv1/bias:0", value=np.full(2, 0.25, np.float32))
+        w.add_event("snapshot", "net/conv1/bias:0", step=1, value=np.full(2, 0.5, np.float32))
+    return path
+
+
+def test_cat_finds_a_variable_without_its_suffix(tmp_path: Path) -> None:
+    path = _trace_with_snapshot(tmp_path / "t.zarr")
+    result = CliRunner().invoke(cli, ["cat", str(path), "net/conv1/bias", "--step", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "snapshot net/conv1/bias:0  step 1  occurrence 0  seq 2"
+    assert result.stdout.splitlines()[-1] == "[0.5, 0.5]"
+
+
+def test_cat_says_which_kinds_share_a_name(tmp_path: Path) -> None:
+    path = _trace_with_snapshot(tmp_path / "t.zarr")
+    result = CliRunner().invoke(cli, ["cat", str(path), "net/conv1/bias"])
+    assert result.exit_code == 2
+    assert ("'net/conv1/bias' at step 0 is recorded as variable (initial value), snapshot "
+            "(value at the step); expected one: pass --kind variable or --kind snapshot"
+            ) in result.output
+    chosen = CliRunner().invoke(cli, ["cat", str(path), "net/conv1/bias", "--kind", "snapshot"])
+    assert chosen.exit_code == 0 and chosen.stdout.splitlines()[-1] == "[0.25, 0.25]"
+
+
+def test_show_elides_long_names_in_the_middle(tmp_path: Path) -> None:
+    name = "InceptionV2/Mixed_5c/Branch_3/Conv2d_0b_1x1/BatchNorm/moving_variance_with_a_long_tail:0"
+    with TraceWriter.create(tmp_path / "t.zarr") as w:
+        w.add_event("endpoint", name, value=np.float32(1.0))
+    out = CliRunner().invoke(cli, ["show", str(tmp_path / "t.zarr")]).stdout
+    row = next(line for line in out.splitlines() if "endpoint" in line and "…" in line)
+    cell = row.split()[3]
+    assert len(cell) == 60 and cell.startswith("InceptionV2/Mixed_5") and cell.endswith("long_tail:0")

@@ -120,7 +120,7 @@ def test_two_empty_traces_are_not_equivalent(tmp_path):
     assert out.exit_code == 1
     assert out.output.startswith("tftrace diff: NOT EQUIVALENT: NOTHING WAS COMPARED\n  nothing was "
                                  "compared: no event of the compared kinds (variables, random ops, "
-                                 "endpoints, snapshots) is in both traces (A has 0 events, B 0)\n")
+                                 "endpoints, snapshots, optimizer state) is in both traces (A has 0 events, B 0)\n")
     # Negative control: one compared event makes the same pair a pass.
     for name in ("c.zarr", "d.zarr"):
         with tftrace.record(tmp_path / name) as rec:

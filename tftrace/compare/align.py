@@ -7,6 +7,9 @@
 * Random ops by their order (step, then seed index, see ``format.rules.random_order``),
   with a sequence alignment of (op type, shape, dtype) so that one extra op in B shows
   up as one extra op, not as every later op differing.
+* Optimizer state (variables and snapshots that an optimizer keeps) pairs by role, not
+  by name (align_state.py); ``ignore`` globs leave events out, counted per kind, and
+  ``only_names`` globs keep only the events they match (options.py).
 * When many variable names are unmatched and one prefix difference explains them,
   a rename rule is suggested (renames.py).
 
@@ -17,12 +20,14 @@ right after the A event paired with their nearest predecessor in B.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
 
+from tftrace.compare.align_state import StateMatch, is_state, pair_state, state_names
+from tftrace.compare.options import is_ignored
 from tftrace.compare.renames import suggest_renames
 from tftrace.compare.sequence import align_sequences
-from tftrace.format.events import RULES, EventKind
+from tftrace.format.events import OPTIMIZER_STATE, RULES, EventKind
 from tftrace.format.rules import (RENAMED_KINDS, RenameRule, marks_initializers, random_attrs,
                                   random_order, random_token, renamed)
 from tftrace.format.schema import Event
@@ -42,6 +47,7 @@ class Pair:
     position: float
     random_index_a: int | None = None
     random_index_b: int | None = None
+    state: StateMatch | None = None
 
 
 @dataclass(frozen=True)
@@ -71,21 +77,50 @@ class Alignment:
     pairs: tuple[Pair, ...]
     random_gaps: tuple[RandomGap, ...]
     suggested_renames: tuple[RenameRule, ...]
+    #: Events left out by ``ignore`` globs: ``{kind: (count in A, count in B)}``.
+    ignored: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[str],
-          rename: Sequence[RenameRule] = ()) -> Alignment:
-    """Pair the events of two traces; see the module docstring for the rules."""
+          rename: Sequence[RenameRule] = (), ignore: Sequence[str] = (),
+          only_names: Sequence[str] = ()) -> Alignment:
+    """Pair the events of two traces; see the module docstring for the rules.
+
+    Events whose name matches an ``ignore`` glob are left out and counted per kind; with
+    ``only_names``, only the events whose name matches one of those globs are paired.
+    """
+    if only_names:
+        events_a = [e for e in events_a if is_ignored(e, only_names)]
+        events_b = [e for e in events_b if is_ignored(e, only_names)]
+    states_a, states_b = state_names(events_a), state_names(events_b)
+    ignored: dict[str, tuple[int, int]] = {}
+    if ignore:
+        counts = Counter((side, OPTIMIZER_STATE if is_state(ev, states) else str(ev.kind))
+                         for side, events, states in (("a", events_a, states_a), ("b", events_b, states_b))
+                         for ev in events if is_ignored(ev, ignore))
+        for kind in dict.fromkeys(k for _, k in counts):
+            ignored[kind] = (counts[("a", kind)], counts[("b", kind)])
+        events_a = [e for e in events_a if not is_ignored(e, ignore)]
+        events_b = [e for e in events_b if not is_ignored(e, ignore)]
+    model_a = [e for e in events_a if not is_state(e, states_a)]
+    model_b = [e for e in events_b if not is_state(e, states_b)]
     matched: list[tuple[str, Event | None, Event | None, int | None, int | None]] = []
     for kind in (EventKind.VARIABLE, EventKind.SNAPSHOT, EventKind.ENDPOINT):
         if kind in kinds:
-            matched.extend((kind, a, b, None, None) for a, b in _by_name(events_a, events_b, kind, rename))
+            matched.extend((kind, a, b, None, None) for a, b in _by_name(model_a, model_b, kind, rename))
+    states: dict[tuple[int | None, int | None], StateMatch] = {}
+    if OPTIMIZER_STATE in kinds:
+        for a, b, match in pair_state(events_a, events_b, states_a, states_b, rename):
+            matched.append((OPTIMIZER_STATE, a, b, None, None))
+            states[(a.seq if a else None, b.seq if b else None)] = match
     gaps: tuple[RandomGap, ...] = ()
     if "random_op" in kinds:
         random_pairs, gaps = _random_ops(events_a, events_b)
         matched.extend(("random_op", *p) for p in random_pairs)
-    suggestions = suggest_renames(events_a, events_b, rename) if "variable" in kinds else ()
-    return Alignment(_ordered(matched, events_b), gaps, suggestions)
+    suggestions = suggest_renames(model_a, model_b, rename) if "variable" in kinds else ()
+    pairs = tuple(replace(p, state=states.get((p.a.seq if p.a else None, p.b.seq if p.b else None)))
+                  if p.kind == OPTIMIZER_STATE else p for p in _ordered(matched, events_b))
+    return Alignment(pairs, gaps, suggestions, ignored)
 
 
 def _key(event: Event, rules: Sequence[RenameRule]) -> tuple[str, int]:

@@ -10,18 +10,20 @@ import os
 from typing import Any, Iterable, Mapping, Sequence
 
 from tftrace.compare.align import Pair, align
+from tftrace.compare.compare_state import converted, not_compared_reason
 from tftrace.compare.machines import machine_notes
-from tftrace.compare.metrics import ValueComparison, compare_blocks
-from tftrace.compare.options import parse_kinds
+from tftrace.compare.metrics import ValueComparison, compare_arrays, compare_blocks
+from tftrace.compare.near_miss import near_miss
+from tftrace.compare.options import parse_ignore, parse_only
 from tftrace.compare.result import DiffResult, Note, PairResult, TraceInfo
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
 from tftrace.format.digest import digests_prove_equal
-from tftrace.format.events import RULES, EventKind, VariableAttrs
+from tftrace.format.events import COMPARED_RULES, VariableAttrs
 from tftrace.format.gaps import Gap, not_captured, read_gaps
 from tftrace.format.prefetch import prefetched
 from tftrace.format.reader import Trace, open_trace
-from tftrace.format.rules import (RENAMED_KINDS, RenameRule, parse_rename_rule, random_attrs,
-                                  random_token, renamed)
+from tftrace.format.rules import (RENAMED_KINDS, RenameRule, is_initializer, normalize_name,
+                                  parse_rename_rule, random_attrs, random_token, renamed)
 from tftrace.format.schema import Event, Stats
 
 #: Block size for reading arrays: bounds memory (a few blocks alive at once).
@@ -31,10 +33,12 @@ TraceLike = Trace | str | os.PathLike[str]
 
 
 def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-         tolerances: Mapping[str, tuple[float, float]] | Iterable[str] | None = None,
+         tolerances: Mapping[str, Any] | Iterable[str] | None = None,
          rename: Iterable[str | tuple[str, str] | RenameRule] | None = None,
          only: str | Iterable[str] | None = None, stop_at_first: bool = False,
-         allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES) -> DiffResult:
+         allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
+         tolerances_file: str | os.PathLike[str] | None = None,
+         ignore: str | Iterable[str] | None = None) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -50,7 +54,9 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         Rules applied to B's variable and snapshot names: ``(regex, replacement)``
         pairs or ``"REGEX=REPL"`` strings, in order.
     only : str or iterable, optional
-        Kinds to compare among ``variables, random, endpoints, snapshots``.
+        Kinds to compare among ``variables, random, endpoints, snapshots,
+        optimizer-state``, and/or name globs (words with ``*``, ``?`` or ``[``): only
+        the events whose name matches one of them are compared.
     stop_at_first : bool
         Stop reading values at the first divergence; later value comparisons are
         ``skipped``. Structure (names, shapes, dtypes) is still checked for all.
@@ -60,6 +66,14 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         ``equivalent-prefix`` (``equivalent`` is True) instead of ``incomplete``.
     block_bytes : int
         Bytes per block read from each array.
+    ignore : str or iterable of str, optional
+        Name globs (``fnmatch``; a variable's name matches with or without ``:0``) of
+        events left out of the comparison, in both traces and of every kind; they are
+        counted per kind in the summary (``ignored_a`` / ``ignored_b``), never dropped
+        silently.
+    tolerances_file : path, optional
+        A tolerances file (``tftrace calibrate -o``): its per-name tolerances apply first,
+        ``tolerances`` after them (the last match wins).
 
     Returns
     -------
@@ -73,14 +87,20 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         A trace cannot be opened or read.
     """
     tolerance_rules = Tolerances.build(rtol, atol, tolerances)
+    if tolerances_file is not None:
+        from tftrace.compare.calibrate import load_tolerances
+
+        tolerance_rules = Tolerances(tolerance_rules.default,
+                                     load_tolerances(tolerances_file) + tolerance_rules.rules)
     rules = tuple(parse_rename_rule(r) for r in (rename or ()))
-    kinds = parse_kinds(only)
+    kinds, only_names = parse_only(only)
+    ignore_globs = parse_ignore(ignore)
     opened: list[Trace] = []
     try:
         trace_a = a if isinstance(a, Trace) else _open(a, opened)
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
         return _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
-                       block_bytes, allow_incomplete).run()
+                       block_bytes, allow_incomplete, ignore_globs, only_names).run()
     finally:
         for trace in opened:
             trace.close()
@@ -110,7 +130,10 @@ def _info(trace: Trace) -> TraceInfo:
 class _Differ:
     def __init__(self, a: Trace, b: Trace, tolerances: Tolerances, rename: tuple[RenameRule, ...],
                  kinds: tuple[str, ...], stop_at_first: bool, block_bytes: int,
-                 allow_incomplete: bool = False) -> None:
+                 allow_incomplete: bool = False, ignore: tuple[str, ...] = (),
+                 only_names: tuple[str, ...] = ()) -> None:
+        self.ignore = ignore
+        self.only_names = only_names
         self.a, self.b = a, b
         self.allow_incomplete = allow_incomplete
         self.tolerances = tolerances
@@ -118,11 +141,13 @@ class _Differ:
         self.kinds = kinds
         self.stop_at_first = stop_at_first
         self.block_bytes = block_bytes
+        self._replayed_variables: list[str] | None = None
 
     def run(self) -> DiffResult:
         self.gaps_a = self._gap_index(self.a, ())
         self.gaps_b = self._gap_index(self.b, self.rename)
-        alignment = align(self.a.events, self.b.events, self.kinds, self.rename)
+        alignment = align(self.a.events, self.b.events, self.kinds, self.rename, self.ignore,
+                          self.only_names)
         end_a, end_b = self._ends(alignment.pairs)
         results: list[PairResult] = []
         first: PairResult | None = None
@@ -152,12 +177,33 @@ class _Differ:
         return DiffResult(
             a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
             pairs=tuple(results), first_divergence=first,
-            broken_stream=RULES[EventKind(first.kind)].stream if first else None, inputs_compared=inputs,
+            broken_stream=COMPARED_RULES[first.kind].stream if first else None, inputs_compared=inputs,
             random_gaps=alignment.random_gaps, rename=self.rename,
             suggested_renames=alignment.suggested_renames,
             stopped_early=self.stop_at_first and first is not None
             and any(r.status == "skipped" for r in results),
-            note_facts=tuple(notes), allow_incomplete=self.allow_incomplete)
+            note_facts=tuple(notes), allow_incomplete=self.allow_incomplete, ignore=self.ignore,
+            only_names=self.only_names,
+            near_miss=None if self.stop_at_first else near_miss(
+                results, self.tolerances.default.rtol, self.tolerances.default.atol),
+            ignored={k: v for k, v in alignment.ignored.items() if k in self.kinds})
+
+    # -- replay -------------------------------------------------------------------------
+    def _replaced_initializer(self, draw: Event) -> str | None:
+        """B's variable that took A's initial value under replay and that this initializer
+        draw (of A or B) was made for, by the draw's name scope; else None."""
+        if not is_initializer(draw):
+            return None
+        if self._replayed_variables is None:
+            self._replayed_variables = sorted(
+                (normalize_name(e.name) for e in self.b.events
+                 if isinstance(e.attrs, VariableAttrs) and e.attrs.replayed is True),
+                key=len, reverse=True)
+        scope = random_attrs(draw).name_scope
+        if scope is None:
+            return None
+        return next((name for name in self._replayed_variables
+                     if scope == name or scope.startswith(name + "/")), None)
 
     # -- incomplete traces --------------------------------------------------------------
     def _ends(self, pairs: Sequence[Pair]) -> tuple[float | None, float | None]:
@@ -181,6 +227,12 @@ class _Differ:
         ev = pair.a or pair.b
         assert ev is not None
         a, b = pair.a, pair.b
+        state = pair.state
+        if state is not None:
+            fields.setdefault("state_a", state.state_a)
+            fields.setdefault("state_b", state.state_b)
+            if state.conversion is not None and state.conversion.code != "not_comparable":
+                fields.setdefault("conversion", state.conversion.code)
         return PairResult(
             kind=pair.kind, name=ev.name, status=status,
             name_b=b.name if b is not None else None, step=ev.step, occurrence=ev.occurrence,
@@ -206,17 +258,36 @@ class _Differ:
 
     def _structure(self, pair: Pair) -> PairResult | None:
         a, b = pair.a, pair.b
+        if pair.state is not None:
+            reason = not_compared_reason(pair.state)
+            if reason is not None:
+                return self._result(pair, "skipped", skip_reason=reason)
+            if pair.state.conversion is not None and a is not None and b is not None:
+                return None  # the quantities differ in dtype or scale until converted
         if b is None:
             assert a is not None
+            replaced = self._replaced_initializer(a) if pair.kind == "random_op" else None
+            if replaced is not None:
+                return self._result(pair, "skipped", skip_reason="initializer-only-in-a",
+                                    replaced_variable=replaced)
             gap = self._gap(pair, a, self.gaps_b)
             if gap is not None:
                 return self._result(pair, "gap", problem="not_captured", gap_reason=gap.reason)
             return self._result(pair, "missing", problem="missing")
         if a is None:
+            replaced = self._replaced_initializer(b) if pair.kind == "random_op" else None
+            if replaced is not None:
+                return self._result(pair, "skipped", skip_reason="initializer-replaced",
+                                    replaced_variable=replaced)
             gap = self._gap(pair, b, self.gaps_a)
             if gap is not None:
                 return self._result(pair, "gap", problem="not_captured", gap_reason=gap.reason)
             return self._result(pair, "extra", problem="extra")
+        if pair.kind == "random_op" and random_attrs(b).replayed_from is None:
+            replaced = self._replaced_initializer(b)
+            if replaced is not None:
+                return self._result(pair, "skipped", skip_reason="initializer-replaced",
+                                    replaced_variable=replaced)
         if pair.kind == "random_op" and random_token(a)[0] != random_token(b)[0]:
             return self._result(pair, "diverged", problem="op_type")
         if a.shape != b.shape:
@@ -232,6 +303,11 @@ class _Differ:
     def _values(self, pair: Pair) -> PairResult:
         a, b = pair.a, pair.b
         assert a is not None and b is not None
+        if pair.state is not None and pair.state.conversion is not None:
+            tolerance = self.tolerances.for_name(a.name)
+            value_a, value_b = converted(pair.state, a, b, self.a.array, self.b.array)
+            values = compare_arrays(value_a, value_b, "float64", tolerance)
+            return self._judged(pair, values, tolerance)
         if a.dtype is None:
             return self._result(pair, "equal")
         tolerance = self.tolerances.for_name(a.name)

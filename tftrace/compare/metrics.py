@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from tftrace.compare.measures import NormSums
 from tftrace.compare.tolerance import Tolerance
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -86,10 +87,21 @@ class ValueComparison:
     max_ulp: int | None = None
     nan_mismatched: int = 0
     inf_mismatched: int = 0
+    norm_rel_error: float | None = None
+    cosine_similarity: float | None = None
+    measure: str = "elementwise"
+    limit: float = 0.0
 
     @property
     def within_tolerance(self) -> bool:
-        return self.mismatched == 0
+        if self.mismatched == 0 or self.measure == "elementwise" or self.exact:
+            return self.mismatched == 0
+        if self.nan_mismatched or self.inf_mismatched:
+            return False
+        # A whole-array measure widens the element-wise test: either one passes.
+        if self.measure == "norm_relative":
+            return self.norm_rel_error is not None and self.norm_rel_error <= self.limit
+        return self.cosine_similarity is not None and 1.0 - self.cosine_similarity <= self.limit
 
     @property
     def mismatched_percent(self) -> float:
@@ -104,6 +116,10 @@ class ValueComparison:
             "mismatches": [m.to_dict() for m in self.mismatches],
             "max_ulp": self.max_ulp, "nan_mismatched": self.nan_mismatched,
             "inf_mismatched": self.inf_mismatched,
+            **({} if self.measure == "elementwise" else {
+                "measure": self.measure, "limit": self.limit,
+                "norm_rel_error": json_value(self.norm_rel_error),
+                "cosine_similarity": json_value(self.cosine_similarity)}),
         }
 
 
@@ -172,13 +188,20 @@ class _Accumulator:
         self.max_ulp: int | None = None
         self.nan_mismatched = 0
         self.inf_mismatched = 0
+        # Whole-array sums for the norm-relative and cosine measures, only when asked.
+        self.norms = None if tolerance.measure == "elementwise" else NormSums()
 
     def result(self) -> ValueComparison:
+        norm_rel = cosine = None
+        if self.norms is not None and not self.exact:
+            norm_rel, cosine = self.norms.measures()
         return ValueComparison(
             size=self.size, mismatched=self.mismatched, identical=self.identical,
             exact=self.exact, max_abs_error=self.max_abs, max_rel_error=self.max_rel,
             mismatches=tuple(self.mismatches), max_ulp=self.max_ulp,
-            nan_mismatched=self.nan_mismatched, inf_mismatched=self.inf_mismatched)
+            nan_mismatched=self.nan_mismatched, inf_mismatched=self.inf_mismatched,
+            norm_rel_error=norm_rel, cosine_similarity=cosine,
+            measure=self.tolerance.measure, limit=self.tolerance.limit)
 
     def _pair(self, start: int, offset: int, a: np.ndarray, b: np.ndarray,
               error: float | None) -> ElementPair:
@@ -205,6 +228,8 @@ class _Accumulator:
             x = a[offset:offset + SLICE_ELEMENTS]
             y = b[offset:offset + SLICE_ELEMENTS]
             if self.dtype in FLOAT_DTYPES:
+                if self.norms is not None:
+                    self.norms.add(x, y)
                 self._add_float(start + offset, x, y)
             elif self.dtype in COMPLEX_DTYPES:
                 self._add_inexact(start + offset, x, y, x, y)

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tftrace.compare.align import RandomGap
-from tftrace.format.rules import RenameRule
 from tftrace.compare.metrics import ValueComparison
+from tftrace.compare.near_miss import NearMiss
+from tftrace.compare.optimizer_state import StateName
 from tftrace.compare.tolerance import Tolerance, Tolerances
+from tftrace.format.rules import RenameRule
 
 REPORT_VERSION = 2
 
@@ -42,9 +44,14 @@ class PairResult:
     ``compared_by`` says how values were judged: ``"digest"`` (equal content digests,
     arrays not read), ``"values"`` (read block by block), ``"statistics"`` (values not
     stored in a ``--capture stats`` trace) or ``None`` (not compared). ``skip_reason``
-    says why a pair was ``skipped`` (``a-ended``, ``b-ended``, ``stopped``), ``gap_reason``
-    why the other run did not capture it, ``differences`` which attributes or statistics
-    differ, as ``(field, A's, B's)``.
+    says why a pair was ``skipped`` (``a-ended``, ``b-ended``, ``stopped``; an initializer
+    draw that replay made moot: ``initializer-replaced``, ``initializer-only-in-a``, with
+    ``replaced_variable``; optimizer state not compared: ``state-...``, see
+    compare/compare_state.py), ``gap_reason`` why the other run did not capture it,
+    ``differences`` which attributes or statistics differ, as ``(field, A's, B's)``.
+    Optimizer state (kind ``optimizer_state``) says what each side's name means
+    (``state_a`` / ``state_b``) and ``conversion``, how related quantities were compared
+    (``beta_power``, ``negative_lr``; None: the same quantity).
     """
 
     kind: str
@@ -72,6 +79,10 @@ class PairResult:
     skip_reason: str | None = None
     gap_reason: str | None = None
     differences: tuple[tuple[str, Any, Any], ...] = ()
+    replaced_variable: str | None = None
+    state_a: StateName | None = None
+    state_b: StateName | None = None
+    conversion: str | None = None
 
     @property
     def diverged(self) -> bool:
@@ -138,11 +149,14 @@ class KindSummary:
     extra: int = 0
     skipped: int = 0
     gap: int = 0
+    ignored_a: int = 0
+    ignored_b: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "compared": self.compared, "equal": self.equal,
                 "close": self.close, "diverged": self.diverged, "missing": self.missing,
-                "extra": self.extra, "skipped": self.skipped, "gap": self.gap}
+                "extra": self.extra, "skipped": self.skipped, "gap": self.gap,
+                "ignored_a": self.ignored_a, "ignored_b": self.ignored_b}
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,13 @@ class DiffResult:
     stopped_early: bool = False
     note_facts: tuple[Note, ...] = field(default_factory=tuple)
     allow_incomplete: bool = False
+    #: ``--ignore`` globs, and the events they left out: ``{kind: (in A, in B)}``.
+    ignore: tuple[str, ...] = ()
+    ignored: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: ``--only`` name globs: only events whose name matches one were compared.
+    only_names: tuple[str, ...] = ()
+    #: Every divergence is a small value difference: the tolerance that would pass.
+    near_miss: NearMiss | None = None
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -227,7 +248,9 @@ class DiffResult:
                 if pair.kind == kind:
                     counts[pair.status] += 1
                     compared += pair.seq_a is not None and pair.seq_b is not None
-            out.append(KindSummary(kind, compared=compared, **counts))
+            ignored_a, ignored_b = self.ignored.get(kind, (0, 0))
+            out.append(KindSummary(kind, compared=compared, ignored_a=ignored_a,
+                                   ignored_b=ignored_b, **counts))
         return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:

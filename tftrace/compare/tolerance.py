@@ -17,23 +17,36 @@ from tftrace.errors import UsageError
 #: The migration guide's defaults ("Validating correctness & numerical equivalence").
 DEFAULT_RTOL = 1e-6
 DEFAULT_ATOL = 1e-5
+#: How a name's values are judged. ``elementwise``: every element within rtol/atol;
+#: ``norm_relative``: ``||b - a|| / ||a|| <= limit`` over the finite elements (suits
+#: quantities that amplify round-off, where single elements move a lot); ``cosine``:
+#: ``1 - cos(a, b) <= limit`` (direction only, as Ascend msprobe reports).
+MEASURES = ("elementwise", "norm_relative", "cosine")
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Relative and absolute tolerance for floats."""
+    """Relative and absolute tolerance for floats, or a whole-array measure and its limit."""
 
     rtol: float = DEFAULT_RTOL
     atol: float = DEFAULT_ATOL
+    measure: str = "elementwise"
+    limit: float = 0.0
 
     def __post_init__(self) -> None:
-        for label, value in (("rtol", self.rtol), ("atol", self.atol)):
+        if self.measure not in MEASURES:
+            raise UsageError(f"expected a tolerance measure among {', '.join(MEASURES)}, "
+                             f"got {self.measure!r}")
+        for label, value in (("rtol", self.rtol), ("atol", self.atol), ("limit", self.limit)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) \
                     or not math.isfinite(value) or value < 0:
                 raise UsageError(f"expected {label} to be a finite number >= 0, got {value!r}")
 
-    def to_dict(self) -> dict[str, float]:
-        return {"rtol": float(self.rtol), "atol": float(self.atol)}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rtol": float(self.rtol), "atol": float(self.atol)}
+        if self.measure != "elementwise":
+            out.update(measure=self.measure, limit=float(self.limit))
+        return out
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,7 @@ class Tolerances:
 
     @classmethod
     def build(cls, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-              overrides: Mapping[str, tuple[float, float]] | Iterable[ToleranceRule | str] | None = None,
+              overrides: Mapping[str, Any] | Iterable[ToleranceRule | str] | None = None,
               ) -> Tolerances:
         """Make tolerances from the API's arguments.
 
@@ -90,6 +103,12 @@ class Tolerances:
 def _rule_from_pair(glob: Any, pair: Any) -> ToleranceRule:
     if not isinstance(glob, str) or not glob:
         raise UsageError(f"expected a non-empty name glob as tolerance key, got {glob!r}")
+    if isinstance(pair, Mapping):  # {"measure": "norm_relative", "limit": 1e-5, ...}
+        unknown = set(pair) - {"rtol", "atol", "measure", "limit"}
+        if unknown:
+            raise UsageError(f"expected tolerance keys among rtol, atol, measure, limit for "
+                             f"{glob!r}, got {', '.join(sorted(map(str, unknown)))}")
+        return ToleranceRule(glob, Tolerance(**pair))
     try:
         rtol, atol = pair
     except (TypeError, ValueError):

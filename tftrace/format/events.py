@@ -77,6 +77,17 @@ RULES: dict[EventKind, KindRules] = {
     EventKind.SNAPSHOT: KindRules("snapshots", "computation", renamed=True, per_step=True),
 }
 
+#: A kind that a diff derives from stored events rather than one a trace stores: the
+#: variables and snapshots that an optimizer keeps (its slots, step count, beta powers,
+#: learning rate) are compared as optimizer state, paired by role (compare/align_state.py).
+OPTIMIZER_STATE = "optimizer_state"
+DERIVED_RULES: dict[str, KindRules] = {
+    OPTIMIZER_STATE: KindRules("optimizer-state", "optimizer", renamed=True, per_step=True),
+}
+#: Every kind a diff compares, stored then derived, in the order reports list them.
+COMPARED_RULES: dict[str, KindRules] = {
+    **{kind.value: rules for kind, rules in RULES.items()}, **DERIVED_RULES}
+
 
 class EventAttrs(Mapping[str, Any]):
     """Base of the per-kind attrs: validation, the stored form and the mapping view.

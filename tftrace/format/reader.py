@@ -103,6 +103,18 @@ class Trace:
         raise EventNotFoundError(f"{self.path}: no event named {name!r} at step {step}"
                                  f" (occurrence {occurrence}){hint}")
 
+    def events_named(self, name: str, step: int = 0, occurrence: int = 0,
+                     kind: str | None = None) -> list[Event]:
+        """Every event (of ``kind``, or of any kind) named ``name`` with or without the
+        ``:0`` suffix, at this step and occurrence, in kind order (endpoint, variable,
+        snapshot, random op): several when kinds share the name."""
+        names = {name, name[:-2] if name.endswith(":0") else name + ":0"}
+        order = ["endpoint", "variable", "snapshot", "random_op"]
+        found = [ev for ev in self.events if ev.name in names and ev.step == step
+                 and ev.occurrence == occurrence and (kind is None or ev.kind == kind)]
+        return sorted(found, key=lambda ev: (order.index(ev.kind) if ev.kind in order
+                                             else len(order), ev.seq))
+
     def array(self, name_or_event: str | Event, step: int = 0, occurrence: int = 0,
               kind: str | None = None) -> np.ndarray:
         """The values of one event, as numpy (bfloat16 via ml_dtypes, strings as bytes objects)."""

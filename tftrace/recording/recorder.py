@@ -19,7 +19,7 @@ from tftrace.recording import environment
 from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
 from tftrace.recording.calls import CallCounter
-from tftrace.recording.callsite import user_call_site
+from tftrace.recording.callsite import producer_call_site, user_call_site
 from tftrace.recording.ending import SigtermGuard, run_status
 from tftrace.recording.gaps import CompiledFunctions, GapList
 from tftrace.recording.imports import PostImportHooks
@@ -94,10 +94,15 @@ class Recorder:
             a variable there: its value at this point of each execution.
         """
         check_name(name, "endpoint name")  # here, not when a tf.function runs
-        attrs = EndpointAttrs(call_site=user_call_site(2))
+        call_site = user_call_site(2)
         if is_resource_handle(value):  # a variable's handle stands for the variable
             value = handle_variable(value, [info.variable for info in self.variables.seen], name)
-        value = in_function_value(variable_value(value))
+        value = variable_value(value)
+        if is_symbolic(value):
+            # The line that made the tensor, when its graph knows it (not a wrapper's line).
+            call_site = producer_call_site(value) or call_site
+        attrs = EndpointAttrs(call_site=call_site)
+        value = in_function_value(value)
         mode = execution_mode(value.graph if is_symbolic(value) else None)
         if mode == "function":
             compiled = xla_function(value.graph)
@@ -148,6 +153,11 @@ class Recorder:
             values = self._sessions.read(session, [i.variable._as_graph_element() for i in infos])
             for info, value in zip(infos, values):
                 self.emit("snapshot", info.name, value, SnapshotAttrs(mode="graph"))
+
+    def note_environment(self, **fields: Any) -> None:
+        """Add fields to the trace's environment record (e.g. how a value was obtained)."""
+        if self._writer is not None:
+            self._writer.update_environment(**fields)
 
     # -- used by the adapters ---------------------------------------------------------
 

@@ -13,7 +13,8 @@ import json
 import unicodedata
 from typing import Any, Iterable, Mapping
 
-from tftrace.report.words import KIND_LABELS
+from tftrace.report.words import (KIND_LABELS, ignored_caption, in_summary, measure_sentence,
+                                  near_miss_sentences, state_sentence)
 from tftrace.report import html_data
 from tftrace.report import verdict as verdict_words
 from tftrace.report.html_traces import TraceExtras
@@ -117,6 +118,12 @@ def first_divergence(document: Mapping[str, Any]) -> str:
         rename = f"{rule['pattern']}={rule['replacement']}"
         parts.append('<p class="finding">Suggested rename: many variable names differ by one '
                      f'prefix; try <code>--rename {esc(_quote(rename))}</code></p>')
+    miss = document.get("near_miss")
+    if isinstance(miss, Mapping):
+        tolerance = document.get("tolerance", {})
+        first_line, *rest = near_miss_sentences(miss, tolerance.get("rtol", 0.0), tolerance.get("atol", 0.0))
+        parts.append(f'<p class="finding" id="near-miss">{esc(first_line)}'
+                     + "".join(f"<br>{esc(line)}" for line in rest) + "</p>")
     for note in document.get("notes", []):
         parts.append(f'<p class="note">Note: {esc(note)}</p>')
     if document.get("stopped_early"):
@@ -132,6 +139,9 @@ def _facts(first: Mapping[str, Any]) -> str:
         return "-" if v is None else f"#{v}"
 
     rows.append(("sequence", f"A {seq(first.get('seq_a'))}, B {seq(first.get('seq_b'))}"))
+    state = state_sentence(first)
+    if state is not None:
+        rows.append(("optimizer state", esc(state)))
     if first.get("random_index_a") is not None or first.get("random_index_b") is not None:
         rows.append(("random op", f"A {_side_op(first, 'a')}, B {_side_op(first, 'b')}"))
     rows.append(("shape and dtype", f"A {_side_array(first, 'a')}, B {_side_array(first, 'b')}"))
@@ -154,6 +164,9 @@ def _facts(first: Mapping[str, Any]) -> str:
                 for m in values["mismatches"])))
         if values.get("max_ulp") is not None:
             rows.append(("max ULP distance", str(values["max_ulp"])))
+        measure = measure_sentence(values)
+        if measure is not None:
+            rows.append(("whole-array measure", esc(measure)))
     else:
         rows.append(("problem", esc(first.get("message", ""))))
     rows.append(("call site A", f'<code>{esc(first.get("call_site_a") or "-")}</code>'))
@@ -201,27 +214,39 @@ def _advice(first: Mapping[str, Any], document: Mapping[str, Any]) -> str:
 
 def summary(document: Mapping[str, Any]) -> str:
     columns = ["compared", "equal", "close", "diverged", "missing", "extra", "skipped"]
+    ignored = any(s.get("ignored_a") or s.get("ignored_b") for s in document.get("summary", []))
+    columns += ["ignored_a", "ignored_b"] if ignored else []
     labels = html_data.kind_labels(html_data.kind_order(document), KIND_LABELS)
     head = "".join(f"<th>{c}</th>" for c in columns)
     rows = []
     for s in document.get("summary", []):
+        if not in_summary(s):
+            continue
         cells = "".join(f'<td class="{c if s.get(c) and c not in ("compared", "equal") else ""}">'
                         f"{s.get(c, 0)}</td>" for c in columns)
         rows.append(f"<tr><th>{esc(labels.get(s['kind'], s['kind']))}</th>{cells}</tr>")
     tolerance = document.get("tolerance", {})
     rules = [f"<tr><td>every name</td><td>{_g(tolerance.get('rtol'))}</td>"
-             f"<td>{_g(tolerance.get('atol'))}</td></tr>"]
+             f"<td>{_g(tolerance.get('atol'))}</td><td>elementwise</td></tr>"]
     for rule in tolerance.get("overrides", []):
+        measure = (f"{esc(rule['measure'])} ≤ {_g(rule.get('limit'))}" if rule.get("measure")
+                   else "elementwise")
         rules.append(f"<tr><td><code>{esc(rule['glob'])}</code></td><td>{_g(rule['rtol'])}</td>"
-                     f"<td>{_g(rule['atol'])}</td></tr>")
+                     f"<td>{_g(rule['atol'])}</td><td>{measure}</td></tr>")
     renames = "".join(f"<li><code>{esc(r['pattern'])}</code> → <code>{esc(r['replacement'])}"
                       f"</code></li>" for r in document.get("rename", []))
     return section("summary", "Summary and tolerances", (
-        '<table class="summary"><caption>Pairs per kind (close: within tolerance, not equal)'
+        '<table class="summary"><caption>Pairs per kind (close: within tolerance, not equal'
+        + (f"; {esc(ignored_caption(document.get('ignore', [])))}" if ignored else "") + ")"
         f"</caption><tr><th>kind</th>{head}</tr>{''.join(rows)}</table>\n"
+        + (f"<p>Compared only names matching "
+           f"{', '.join(f'<code>{esc(g)}</code>' for g in document['only_names'])}</p>\n"
+           if document.get("only_names") else "") +
         '<table class="tolerances"><caption>Tolerance rules: floats match when |a − b| ≤ atol '
         "+ rtol·|a| (A is the reference); integers, bools and strings compare exactly; the "
-        "last matching rule wins</caption><tr><th>names</th><th>rtol</th><th>atol</th></tr>"
+        "last matching rule wins; a whole-array measure (norm_relative: ||B − A|| / ||A||, "
+        "cosine: 1 − cos) passes a pair too when within its limit</caption>"
+        "<tr><th>names</th><th>rtol</th><th>atol</th><th>measure</th></tr>"
         f"{''.join(rules)}</table>"
         + (f"<p>Renamed in B: <ul>{renames}</ul></p>" if renames else "")))
 

@@ -24,7 +24,17 @@ def pair_document(pair: PairResult) -> dict[str, Any]:
         "tolerance": pair.tolerance.to_dict() if pair.tolerance else None,
         "values": pair.values.to_dict() if pair.values else None,
         "call_site_a": pair.call_site_a, "call_site_b": pair.call_site_b,
+        **_state(pair),
     }
+
+
+def _state(pair: PairResult) -> dict[str, Any]:
+    """Optimizer state's keys, only on its pairs (kind ``optimizer_state``)."""
+    if pair.state_a is None and pair.state_b is None:
+        return {}
+    return {"state_a": pair.state_a.to_dict() if pair.state_a else None,
+            "state_b": pair.state_b.to_dict() if pair.state_b else None,
+            "conversion": pair.conversion}
 
 
 def _shape(shape: tuple[int, ...] | None) -> list[int] | None:
@@ -51,6 +61,9 @@ def diff_document(result: DiffResult) -> dict[str, Any]:
         "random_gaps": [g.to_dict() for g in result.random_gaps],
         "stopped_early": result.stopped_early,
         "notes": [note_sentence(note) for note in result.note_facts],
+        "ignore": list(result.ignore),
+        "only_names": list(result.only_names),
+        "near_miss": result.near_miss.to_dict() if result.near_miss else None,
         "summary": [s.to_dict() for s in result.summary],
         "pairs": [pair_document(p) for p in result.pairs],
     }

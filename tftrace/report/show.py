@@ -127,7 +127,9 @@ def _event_row(ev: Event) -> tuple[str, ...]:
 
 def _cell(text: str, width: int) -> str:
     if len(text) > width:
-        text = "…" + text[-(width - 1):]
+        # Elide in the middle: the first scope and the leaf both say which variable it is.
+        head = (width - 1) // 3
+        text = text[:head] + "…" + text[len(text) - (width - 1 - head):]
     return text.ljust(width)
 
 
@@ -139,3 +141,16 @@ def _short(value: Any, limit: int = 200) -> str:
     text = value if isinstance(value, str) else json.dumps(json_safe(value), allow_nan=False)
     text = safe_line(text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+#: What each kind of event holds, for the ambiguity message of ``cat``.
+KIND_MEANINGS = {"variable": "initial value", "snapshot": "value at the step",
+                 "endpoint": "endpoint", "random_op": "random values"}
+
+
+def ambiguous_name(name: str, step: int, events: Any) -> str:
+    """``cat``'s error when several kinds have ``name`` at ``step``."""
+    kinds = list(dict.fromkeys(ev.kind for ev in events))
+    listed = ", ".join(f"{k} ({KIND_MEANINGS.get(k, k)})" for k in kinds)
+    options = " or ".join(f"--kind {k}" for k in kinds)
+    return f"{name!r} at step {step} is recorded as {listed}; expected one: pass {options}"

@@ -14,7 +14,8 @@ from typing import Any
 from tftrace.compare.align import RandomGap
 from tftrace.compare.metrics import ElementPair, ValueComparison
 from tftrace.compare.result import DiffResult, PairResult
-from tftrace.report.words import KIND_LABELS
+from tftrace.report.words import (KIND_LABELS, ignored_caption, in_summary, measure_sentence,
+                                  near_miss_sentences, state_sentence)
 from tftrace.format.rules import random_attrs
 from tftrace.report import verdict
 from tftrace.report.escape import safe_line
@@ -30,6 +31,10 @@ STREAM_ADVICE = {
                     "random values) still matched, so the computation itself differs (ops, "
                     "TF version, device, dtype policy, training flags)."),
 }
+STREAM_ADVICE["optimizer"] = (
+    "optimizer state: the weights and computation before it matched, but the optimizer's "
+    "state (moments, accumulators, step count, learning rate) differs. Check the optimizer's "
+    "hyperparameters (epsilon, betas, momentum) and its learning-rate schedule.")
 STRUCTURE_PROBLEMS = ("missing", "extra", "shape", "dtype", "trainable", "op_type")
 STRUCTURE_ADVICE = {
     "variables": ("variable structure: the runs do not create the same variables (names, "
@@ -79,8 +84,10 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     lines.append(setting)
     if result.rename:
         lines.append("  rename: " + ", ".join(_quote(str(r)) for r in result.rename))
-    if len(result.kinds) < len(KIND_LABELS):
-        lines.append("  compared: " + ", ".join(KIND_LABELS[k] for k in result.kinds))
+    if len(result.kinds) < len(KIND_LABELS) or result.only_names:
+        lines.append("  compared: " + ", ".join(KIND_LABELS[k] for k in result.kinds) + (
+            "; only names matching " + ", ".join(repr(g) for g in result.only_names)
+            if result.only_names else ""))
     for note in result.notes:
         lines.append(f"  note: {note}")
 
@@ -95,6 +102,9 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
         lines.append("")
         lines.append(f"Suggested rename: many variable names differ by one prefix; try "
                      f"--rename {_quote(str(suggestion))}")
+    if result.near_miss is not None:
+        lines.append("")
+        lines.extend(near_miss_lines(result))
     lines.append("")
     lines.extend(_summary(result))
     if result.stopped_early:
@@ -175,6 +185,9 @@ def _first_divergence(first: PairResult, result: DiffResult, paint: Any) -> list
     seq_a = "-" if first.seq_a is None else f"#{first.seq_a}"
     seq_b = "-" if first.seq_b is None else f"#{first.seq_b}"
     lines.append(f"  sequence: A {seq_a}, B {seq_b}")
+    state = state_sentence(first.to_dict())
+    if state is not None:
+        lines.append(f"  optimizer state: {state}")
     if first.kind == "random_op":
         lines.append(f"  random op: A {_side_op(first.random_index_a, first.op_type_a)}, "
                      f"B {_side_op(first.random_index_b, first.op_type_b)}")
@@ -214,6 +227,9 @@ def value_lines(values: ValueComparison, indent: str = "") -> list[str]:
             lines.append(f"{indent}  {fmt_index(pair.index)}: A {fmt_value(pair.a)}, B {fmt_value(pair.b)}")
     if values.max_ulp is not None:
         lines.append(f"{indent}Max ULP distance: {values.max_ulp}")
+    measure = measure_sentence(values.to_dict())
+    if measure is not None:
+        lines.append(f"{indent}Whole-array measure: {measure}")
     return lines
 
 
@@ -237,12 +253,19 @@ def _side_array(shape: tuple[int, ...] | None, dtype: str | None) -> str:
 def _summary(result: DiffResult) -> list[str]:
     skipped = any(s.skipped for s in result.summary)
     gaps = any(s.gap for s in result.summary)
+    ignored = any(s.ignored_a or s.ignored_b for s in result.summary)
     columns = ["compared", "equal", "close", "diverged", "missing", "extra"] + \
-        (["skipped"] if skipped else []) + (["gap"] if gaps else [])
-    lines = ["Summary (close: within tolerance, not equal):",
-             "  " + f"{'kind':<12}" + "".join(f"{c:>10}" for c in columns)]
-    for s in result.summary:
-        lines.append("  " + f"{KIND_LABELS[s.kind]:<12}" + "".join(f"{getattr(s, c):>10}" for c in columns))
+        (["skipped"] if skipped else []) + (["gap"] if gaps else []) + \
+        (["ignored_a", "ignored_b"] if ignored else [])
+    # Optimizer state has a row when either trace holds some (TF1 runs without an
+    # optimizer, and every trace recorded before it was a kind, have none).
+    rows = [s for s in result.summary if in_summary(s.to_dict())]
+    width = max([12] + [len(KIND_LABELS[s.kind]) + 2 for s in rows])
+    lines = ["Summary (close: within tolerance, not equal" + (
+        "; " + ignored_caption(result.ignore) if ignored else "") + "):",
+             "  " + f"{'kind':<{width}}" + "".join(f"{c:>10}" for c in columns)]
+    for s in rows:
+        lines.append("  " + f"{KIND_LABELS[s.kind]:<{width}}" + "".join(f"{getattr(s, c):>10}" for c in columns))
     return lines
 
 
@@ -291,3 +314,11 @@ def _replay_line(replay: Any) -> str:
     if replay.get("error"):
         line += "; replay stopped with an error"
     return line
+
+
+def near_miss_lines(result: DiffResult) -> list[str]:
+    """"Fails only by small amounts": the tolerance that would pass, against the floor."""
+    assert result.near_miss is not None
+    default = result.tolerances.default
+    first, *rest = near_miss_sentences(result.near_miss.to_dict(), default.rtol, default.atol)
+    return [first] + [f"  {line}" for line in rest]

@@ -7,28 +7,49 @@ text, JSON, JUnit and HTML reports word things the same way and can change toget
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from tftrace.compare.metrics import ValueComparison
 from tftrace.compare.result import Note, PairResult
 
-#: Each kind's name in the plural, as reports say it.
+#: Each kind's name in the plural (optimizer state is a mass noun), as reports say it.
 KIND_LABELS = {"variable": "variables", "random_op": "random ops", "endpoint": "endpoints",
-               "snapshot": "snapshots"}
+               "snapshot": "snapshots", "optimizer_state": "optimizer state"}
 #: The kernel settings machine notes name (compare/machines.py), in words.
 KERNEL_SETTING_LABELS = {"onednn": "oneDNN optimizations", "intra_op_threads": "intra-op threads",
                          "inter_op_threads": "inter-op threads", "op_determinism": "op determinism"}
 SKIP_REASONS = {"a-ended": "not compared: A is incomplete and ends before this event",
                 "b-ended": "not compared: B is incomplete and ends before this event",
                 "stopped": "not compared: stopped at the first divergence"}
+#: Optimizer state that is not compared (compare/compare_state.py), and why.
+STATE_NOT_COMPARED = {
+    "state-tf1-rmsprop-initial": "not compared: TF1 RMSProp starts its mean square at 1.0, Keras at 0",
+    "state-keras-lr-not-recorded": "not compared: Keras keeps momentum as -learning_rate x TF1's "
+                                   "accumulator, and no learning-rate variable was recorded (a "
+                                   "schedule; with a schedule the two algorithms differ anyway)",
+    "state-no-initial-power": "not compared: beta is read from the power's initial value, which "
+                              "was not recorded",
+    "state-different-roles": "not compared: the two states have different roles",
+}
+#: Optimizer families and roles, in the words of the report.
+FAMILY_LABELS = {"tf1": "TF1", "tf_keras": "tf-keras", "keras3": "Keras 3"}
+#: How two related optimizer states were compared (``PairResult.conversion``).
+CONVERSIONS = {"beta_power": "compared as beta ** (step + 1) against the beta power",
+               "negative_lr": "compared as TF1's accumulator (Keras' momentum / -learning_rate)"}
+
+
+def kind_label(kind: str) -> str:
+    """A kind's name for one event: ``variable``, ``random op``, ``optimizer state``."""
+    label = KIND_LABELS[kind]
+    return label[:-1] if label.endswith("s") else label
 
 
 def pair_message(pair: PairResult) -> str:
     """One sentence for what the comparison of a pair found."""
-    label = KIND_LABELS[pair.kind][:-1]
+    label = kind_label(pair.kind)
     status, problem, values = pair.status, pair.problem, pair.values
     if status == "skipped":
-        return SKIP_REASONS.get(pair.skip_reason or "", "not compared")
+        return _skipped(pair)
     if status == "gap":
         if pair.seq_b is None:
             return f"{label} only in A; B did not capture it ({pair.gap_reason})"
@@ -64,6 +85,26 @@ def pair_message(pair: PairResult) -> str:
     return _errors(head, values)
 
 
+def _skipped(pair: PairResult) -> str:
+    reason = pair.skip_reason or ""
+    if reason == "initializer-only-in-a":
+        return (f"initializer draw only in A: B's variable {pair.replaced_variable!r} took A's "
+                f"initial value (replay) without drawing it")
+    if reason == "initializer-replaced":
+        return (f"initializer draw replaced: B's variable {pair.replaced_variable!r} took A's "
+                f"initial value (replay), so its own draw is not compared")
+    if reason == "state-only-in-one-family":
+        state = pair.state_a or pair.state_b
+        other = "B" if pair.state_a is not None else "A"
+        if state is not None:
+            return (f"not compared: {state.role} of the "
+                    f"{FAMILY_LABELS.get(state.family, state.family)} optimizer; {other}'s "
+                    f"optimizer family keeps no variable for it")
+    if reason in STATE_NOT_COMPARED:
+        return STATE_NOT_COMPARED[reason]
+    return SKIP_REASONS.get(reason, "not compared")
+
+
 def _errors(head: str, values: ValueComparison) -> str:
     parts = [head]
     if values.max_abs_error is not None:
@@ -72,6 +113,10 @@ def _errors(head: str, values: ValueComparison) -> str:
         parts.append(f"max rel error {values.max_rel_error.error:.6g}")
     if values.max_ulp is not None:
         parts.append(f"max {values.max_ulp} ULP")
+    if values.measure == "norm_relative" and values.norm_rel_error is not None:
+        parts.append(f"||B - A|| / ||A|| {values.norm_rel_error:.3g} (limit {values.limit:.3g})")
+    elif values.measure == "cosine" and values.cosine_similarity is not None:
+        parts.append(f"1 - cos {1 - values.cosine_similarity:.3g} (limit {values.limit:.3g})")
     return "; ".join(parts)
 
 
@@ -108,3 +153,65 @@ def note_sentence(note: Note) -> str:
         return f"{label} differ: A {facts['a']}, B {facts['b']}"
     raise ValueError(f"expected a note code among ends-early, cpu-flags, cpu-model, kernel-setting, "
                      f"got {note.code!r}")
+
+
+#: Summary columns that say a kind took part; optimizer state shows a row only with one.
+_PRESENT_COLUMNS = ("compared", "missing", "extra", "skipped", "gap", "ignored_a", "ignored_b")
+
+
+def in_summary(row: Mapping[str, Any]) -> bool:
+    """Whether a summary row (``KindSummary.to_dict()``) is shown: every kind always, but
+    optimizer state only when either trace holds some (TF1 runs without an optimizer,
+    and every trace recorded before it was compared, have none)."""
+    return row.get("kind") != "optimizer_state" or any(row.get(c) for c in _PRESENT_COLUMNS)
+
+
+def ignored_caption(ignore: list[str] | tuple[str, ...]) -> str:
+    """What the ignored_a / ignored_b columns count."""
+    return "ignored_a / ignored_b: events left out by --ignore " + ", ".join(repr(g) for g in ignore)
+
+
+def near_miss_sentences(miss: Mapping[str, Any], rtol: float, atol: float) -> list[str]:
+    """"Fails only by small amounts": the tolerance that would pass, against the noise
+    floor (``near_miss`` of the JSON report; ``rtol`` / ``atol``: the defaults in use)."""
+    options = []
+    if miss["rtol"] > rtol:
+        options.append(f"--rtol {miss['rtol']:.2g}")
+    if miss["atol"] > atol:
+        options.append(f"--atol {miss['atol']:.2g}")
+    lines = [f"Fails only by small amounts: {miss['pairs']} pair(s) diverge, none by more than "
+             f"0.1% of the reference value (worst: {miss['worst']!r} step {miss['worst_step']}); "
+             f"{' '.join(options) or 'a slightly wider tolerance'} would pass them."]
+    if miss.get("floor_ratio") is not None:
+        lines.append(f"Against the calibrated noise floor: the worst is {miss['floor_ratio']:.3g}x "
+                     f"its limit (||B - A|| / ||A||).")
+    else:
+        lines.append("No noise floor is known for these names: measure one with tftrace "
+                     "calibrate before widening the tolerance (docs/diff.md).")
+    return lines
+
+
+def state_sentence(pair: Mapping[str, Any]) -> str | None:
+    """What an optimizer-state pair's names mean (its JSON form), else None."""
+    sides = []
+    for label in ("a", "b"):
+        state = pair.get(f"state_{label}")
+        if isinstance(state, Mapping):
+            family = FAMILY_LABELS.get(str(state.get("family")), str(state.get("family")))
+            optimizer = f" {state['optimizer']}" if state.get("optimizer") else ""
+            target = f" of {state['target']}" if state.get("target") else ""
+            sides.append(f"{label.upper()} {family}{optimizer} {state.get('role')}{target}")
+    if not sides:
+        return None
+    conversion = CONVERSIONS.get(str(pair.get("conversion")))
+    return "; ".join(sides) + (f" ({conversion})" if conversion else "")
+
+
+def measure_sentence(values: Mapping[str, Any]) -> str | None:
+    """The whole-array measure a value comparison used (its JSON form), else None."""
+    measure, limit = values.get("measure"), values.get("limit")
+    if measure == "norm_relative" and values.get("norm_rel_error") is not None:
+        return f"||B - A|| / ||A|| = {values['norm_rel_error']:.3g} (limit {limit:.3g})"
+    if measure == "cosine" and values.get("cosine_similarity") is not None:
+        return f"1 - cos(A, B) = {1 - values['cosine_similarity']:.3g} (limit {limit:.3g})"
+    return None
