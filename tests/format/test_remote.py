@@ -251,3 +251,25 @@ def test_without_fsspec_a_url_names_the_extra_to_install(s3_env: dict[str, str])
     done = _run(s3_env, "-c", blocked)
     assert done.returncode == 2 and "pip install 'tftrace[s3]'" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_cluster_compares_traces_straight_from_the_store(s3_env: dict[str, str],
+                                                          recorded: tuple[str, Path],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    from tftrace.compare import divergence
+
+    url, tmp_path = recorded
+    scaled = f"s3://{BUCKET}/scaled.zarr"
+    assert _cli(s3_env, "pack", str(tmp_path / "scaled.zarr"), scaled + ".zip").returncode == 0
+    local = divergence.diff(url, scaled + ".zip")
+    assert local.first_divergence is not None and local.first_divergence.name == "y"
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a value comparison ran in the calling process")
+
+    monkeypatch.setattr(divergence, "compare_stored", refuse)  # only the workers may read values
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:  # workers inherit AWS_*
+        remote = divergence.diff(url, scaled + ".zip", dask=cluster.scheduler_address)
+    assert remote.to_dict() == local.to_dict()
