@@ -35,9 +35,16 @@ def partial_dir(zip_path: str | os.PathLike[str]) -> Path:
     return Path(str(zip_path) + PARTIAL_SUFFIX)
 
 
-def resolve_for_reading(path: str | os.PathLike[str]) -> Path:
-    """The path to read: the zip, or its ``.partial`` directory if recording never finished."""
-    p = Path(path)
+def resolve_for_reading(path: str | os.PathLike[str]) -> Path | str:
+    """The path to read: the zip, or its ``.partial`` directory if recording never finished.
+
+    A URL (``s3://...``, format/remote.py) stays a string; ``file://`` is a local path.
+    """
+    from tftrace.format import remote
+
+    if remote.is_url(path):
+        return remote.resolve_for_reading(str(path))
+    p = Path(remote.local_path(path))
     if "\0" in str(p):
         raise TraceNotFoundError(f"{p}: no such trace (a path never contains a NUL character)")
     if p.exists():
@@ -45,6 +52,15 @@ def resolve_for_reading(path: str | os.PathLike[str]) -> Path:
     if is_zip_path(p) and partial_dir(p).is_dir():
         return partial_dir(p)
     raise TraceNotFoundError(f"{p}: no such trace (expected a directory X.zarr or a file X.zarr.zip)")
+
+
+def open_read_store(resolved: Path | str) -> ReadStore:
+    """The :class:`ReadStore` of a path or URL :func:`resolve_for_reading` returned."""
+    if isinstance(resolved, str):
+        from tftrace.format.remote_store import RemoteReadStore
+
+        return RemoteReadStore(resolved)
+    return ReadStore(resolved)
 
 
 class ReadStore:
