@@ -34,7 +34,8 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
          tolerances: Mapping[str, tuple[float, float]] | Iterable[str] | None = None,
          rename: Iterable[str | tuple[str, str] | RenameRule] | None = None,
          only: str | Iterable[str] | None = None, stop_at_first: bool = False,
-         allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES) -> DiffResult:
+         allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
+         explain: bool = True) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -60,6 +61,9 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         ``equivalent-prefix`` (``equivalent`` is True) instead of ``incomplete``.
     block_bytes : int
         Bytes per block read from each array.
+    explain : bool
+        Add the diagnosis (docs/diagnosis.md): how the values at the first divergence
+        differ and which migration pitfall it looks like.
 
     Returns
     -------
@@ -79,8 +83,12 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
     try:
         trace_a = a if isinstance(a, Trace) else _open(a, opened)
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
-        return _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
-                       block_bytes, allow_incomplete).run()
+        result = _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
+                         block_bytes, allow_incomplete).run()
+        if explain:  # how the values differ and which pitfall it looks like (compare/explain/)
+            from tftrace.compare.explain.diagnose import diagnose_result
+            result = diagnose_result(result, trace_a, trace_b)
+        return result
     finally:
         for trace in opened:
             trace.close()

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tftrace.compare.align import RandomGap
+from tftrace.compare.explain.findings import Diagnosis
 from tftrace.format.rules import RenameRule
 from tftrace.compare.metrics import ValueComparison
 from tftrace.compare.tolerance import Tolerance, Tolerances
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 
 #: Verdicts, most important first: why a diff is or is not a pass. Only ``equivalent``
 #: and ``equivalent-prefix`` (asked for with ``allow_incomplete``) exit 0.
@@ -72,6 +73,7 @@ class PairResult:
     skip_reason: str | None = None
     gap_reason: str | None = None
     differences: tuple[tuple[str, Any, Any], ...] = ()
+    diagnosis: tuple[Diagnosis, ...] = ()  # the first divergence's (compare/explain/)
 
     @property
     def diverged(self) -> bool:
@@ -174,6 +176,7 @@ class DiffResult:
     stopped_early: bool = False
     note_facts: tuple[Note, ...] = field(default_factory=tuple)
     allow_incomplete: bool = False
+    diagnosis: tuple[Diagnosis, ...] = ()  # close but not equal: round-off and its settings
 
     @property
     def notes(self) -> tuple[str, ...]:
