@@ -37,6 +37,12 @@ def _scaled(f: Facts) -> str:
     return f"B = {_number(c)} * A{_at(f)}"
 
 
+def _offset(f: Facts) -> str:
+    c = f.get("c")
+    sign, size = ("-", -c) if isinstance(c, float) and c < 0 else ("+", c)
+    return f"B = A {sign} {_number(size)}{_at(f)}"
+
+
 def _permuted(f: Facts) -> str:
     text = f"the same values in another order ({f.get('same_values')}){_at(f)}"
     if f.get("a_axes") is not None:
@@ -142,7 +148,7 @@ def _epsilon(f: Facts) -> str:
     if "attribute" in f:
         detail = f"{f['attribute']} {f.get('a')} in A, {f.get('b')} in B"
     elif "epsilon_a" in f:
-        detail = f"epsilon {_number(f['epsilon_a'])} in A, {_number(f['epsilon_b'])} in B (from {f.get('input')!r}'s batch variance)"
+        detail = f"epsilon {_number(f['epsilon_a'])} in A, {_number(f['epsilon_b'])} in B (from the batch variance of {f.get('input')!r})"
     else:
         detail = f"per-channel scale {f.get('c')}"
     return (f"another epsilon{_at(f)}: {detail}. Fix: pass the old code's epsilon explicitly "
@@ -180,7 +186,7 @@ def _not_decided(f: Facts) -> str:
 
 SENTENCES: dict[str, Callable[[Facts], str]] = {
     "scaled": _scaled,
-    "offset": lambda f: f"B = A + {_number(f.get('c'))}{_at(f)}",
+    "offset": _offset,
     "sign-flip": lambda f: f"B = -A{_at(f)}",
     "permuted": _permuted, "lagged": _lagged, "stale": _stale, "lower-precision": _lower_precision,
     "masked": _masked, "noise": _noise, "training-flag": _training_flag,

@@ -150,14 +150,34 @@ def _lookup(record: Mapping[str, Any], path: Sequence[str]) -> Any:
     return value
 
 
+def _same_kerases(a: Any, b: Any) -> tuple[Any, Any]:
+    """The versions of the Keras packages both runs used (``"tf_keras 2.15.1"``): a port
+    from tf-keras or TF1 layers to Keras 3 changes the package on purpose; a version change
+    of the same package is an environment difference."""
+    def versions(text: Any) -> dict[str, str]:
+        out = {}
+        for part in str(text or "").split(", "):
+            name, _, version = part.partition(" ")
+            out[name] = version
+        return out
+
+    found_a, found_b = versions(a), versions(b)
+    common = sorted(set(found_a) & set(found_b))
+    return (", ".join(f"{n} {found_a[n]}" for n in common) or None,
+            ", ".join(f"{n} {found_b[n]}" for n in common) or None)
+
+
 def environment(evidence: Evidence) -> Diagnosis | None:
-    """The settings that change numbers and differ between the two runs."""
+    """The settings that change numbers and differ between the two runs (the Keras package
+    only when both runs used it, in another version)."""
     env_a, env_b = evidence.environment("a"), evidence.environment("b")
     differences = []
     for label, path in ENVIRONMENT_KEYS:
         value_a, value_b = _lookup(env_a, path), _lookup(env_b, path)
         if value_a is None and value_b is None:
             continue
+        if label == "keras":
+            value_a, value_b = _same_kerases(value_a, value_b)
         if value_a != value_b:
             differences.append([label, value_a, value_b])
     variables_a = _lookup(env_a, ("kernels", "variables")) or {}
