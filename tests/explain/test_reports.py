@@ -76,3 +76,23 @@ def test_the_environment_records_the_dtype_policy(tmp_path):
     policy = tftrace.open(tmp_path / "run.zarr").environment["kernels"]["dtype_policy"]
     plain = tftrace.open(tmp_path / "plain.zarr").environment["kernels"]["dtype_policy"]
     assert policy["keras"] == "mixed_bfloat16" and plain["keras"] == "float32"
+
+
+def test_statistics_only_traces_say_what_was_not_decided(tmp_path):
+    """``--capture stats`` keeps no values: the diagnosis names what it could not test
+    instead of guessing from statistics."""
+    from port_pairs import common, l2_halving
+
+    full, a, b = str(tmp_path / "full.zarr"), str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr")
+    l2_halving.record_a(full)  # replay takes its values from a full trace
+    with common.recording(a, capture="stats") as rec:
+        l2_halving.run_a(rec)
+    with common.recording(b, source=full, rename=l2_halving.RENAME, capture="stats") as rec:
+        l2_halving.run_b(rec, True)
+    result = tftrace.diff(a, b, rename=l2_halving.RENAME)
+    assert result.first_divergence.compared_by == "statistics"
+    found = {d.code: d for d in result.first_divergence.diagnosis}
+    assert "scaled" not in found and "l2-halving" not in found
+    assert found["not-decided"].evidence["reasons"] == ["values-not-stored"]
+    assert found["not-decided"].message.startswith(
+        "not decided (at endpoint 'regularization_loss' step 0): the values could not be read")
