@@ -85,6 +85,13 @@ def test_noise_is_round_off_everywhere():
     assert "noise" not in codes(A, A * 1.01)
 
 
+@pytest.mark.parametrize("a, b", [(np.zeros(0), np.zeros(0)), (np.zeros((0, 3)), np.zeros((3, 0))),
+                                  (np.zeros(()), np.ones(())), (np.zeros(5), np.zeros(5))],
+                         ids=["empty", "empty-reshaped", "zero-scalar", "zeros"])
+def test_degenerate_arrays_are_not_related(a, b):
+    assert codes(a, b) == set()
+
+
 def test_nan_is_not_related():
     b = A.copy()
     b[0, 0, 0, 0] = np.nan

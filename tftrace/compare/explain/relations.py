@@ -241,6 +241,8 @@ def relate(a: np.ndarray, b: np.ndarray, dtype_a: str, dtype_b: str,
     are not related.
     """
     found: list[tuple[str, dict[str, Any]]] = []
+    if a.size == 0 or b.size == 0:
+        return found
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return found  # NaN and Inf positions are their own finding (nan_inf), not a relation
     precision = lower_precision(a, b, dtype_a, dtype_b)
