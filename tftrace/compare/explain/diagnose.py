@@ -79,7 +79,8 @@ def _value_diagnoses(evidence: Evidence, pair: PairResult) -> list[Diagnosis]:
     if a is None or b is None:
         found.extend(pitfalls.attribute_pitfalls(evidence, pair))
         found.extend(p for p in [pitfalls.data_format(related)] if p is not None)
-        reasons = sorted({why for where, why in evidence.unread.items() if where.endswith(f"@{pair.step}")})
+        keys = {f"a:{pair.name}@{pair.step}", f"b:{pair.name_b or pair.name}@{pair.step}"}
+        reasons = sorted({why for where, why in evidence.unread.items() if where in keys})
         if reasons:
             found.append(Diagnosis("not-decided", {"at": at, "reasons": reasons,
                                                    "codes": list(VALUE_RELATIONSHIPS)}))
