@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from tftrace.compare.align import Pair, align
 from tftrace.compare.compare_state import converted, not_compared_reason
+from tftrace.compare.distributed import run_on_cluster
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.blocks import compare_stored
 from tftrace.compare.metrics import ValueComparison, compare_arrays
@@ -38,7 +39,8 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
          only: str | Iterable[str] | None = None, stop_at_first: bool = False,
          allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
          tolerances_file: str | os.PathLike[str] | None = None,
-         ignore: str | Iterable[str] | None = None, dask: str | None = None) -> DiffResult:
+         ignore: str | Iterable[str] | None = None, dask: str | None = None,
+         explain: bool = True) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -79,6 +81,9 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         address, or ``"local:N"`` for a local cluster of N worker processes
         (compare/distributed.py; ``pip install 'tftrace[dask]'``). The result is the
         same object a local diff gives.
+    explain : bool
+        Add the diagnosis (docs/diagnosis.md): how the values at the first divergence
+        differ and which migration pitfall it looks like.
 
     Returns
     -------
@@ -106,11 +111,11 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
         differ = _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
                          block_bytes, allow_incomplete, ignore_globs, only_names)
-        if dask is None:
-            return differ.run()
-        from tftrace.compare.distributed import run_on_cluster
-
-        return run_on_cluster(differ, dask)
+        result = differ.run() if dask is None else run_on_cluster(differ, dask)
+        if explain:  # how the values differ and which pitfall it looks like (compare/explain/)
+            from tftrace.compare.explain.diagnose import diagnose_result
+            result = diagnose_result(result, trace_a, trace_b)
+        return result
     finally:
         for trace in opened:
             trace.close()

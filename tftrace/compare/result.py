@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from tftrace.compare.align import RandomGap
+from tftrace.compare.explain.findings import Diagnosis
 from tftrace.compare.metrics import ValueComparison
 from tftrace.compare.near_miss import NearMiss
 from tftrace.compare.optimizer_state import StateName
 from tftrace.compare.tolerance import Tolerance, Tolerances
 from tftrace.format.rules import RenameRule
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 
 #: Verdicts, most important first: why a diff is or is not a pass. Only ``equivalent``
 #: and ``equivalent-prefix`` (asked for with ``allow_incomplete``) exit 0.
@@ -83,6 +84,7 @@ class PairResult:
     state_a: StateName | None = None
     state_b: StateName | None = None
     conversion: str | None = None
+    diagnosis: tuple[Diagnosis, ...] = ()  # the first divergence's (compare/explain/)
 
     @property
     def diverged(self) -> bool:
@@ -195,6 +197,7 @@ class DiffResult:
     only_names: tuple[str, ...] = ()
     #: Every divergence is a small value difference: the tolerance that would pass.
     near_miss: NearMiss | None = None
+    diagnosis: tuple[Diagnosis, ...] = ()  # close but not equal: round-off and its settings
 
     @property
     def notes(self) -> tuple[str, ...]:
