@@ -36,6 +36,16 @@ def test_per_channel_scale():
     assert found["scaled"]["c"] == pytest.approx(list(c)) and found["scaled"]["axis"] == 3
 
 
+def test_identical_rows_are_no_evidence_of_a_per_channel_scale():
+    rows = np.tile(np.array([[0.3, -1.2, 2.0]], np.float32), (8, 1))  # 8 identical rows
+    gelu_like = rows * (1 / (1 + np.exp(-1.702 * rows)))  # an elementwise change, not a scale
+    assert "scaled" not in codes(rows, gelu_like)
+    varied = rows * np.linspace(0.5, 1.5, 8, dtype=np.float32)[:, None]  # the control: rows differ
+    c = np.array([0.99, 0.995, 0.998], np.float32)
+    assert dict(relations.relate(varied, varied * c, "float32", "float32"))["scaled"]["c"] == \
+        pytest.approx(list(c), rel=1e-5)
+
+
 def test_offset_and_sign_flip():
     assert dict(relations.relate(A, A - 1.0, "float32", "float32"))["offset"]["c"] == -1.0
     assert codes(A, -A) == {"sign-flip"}

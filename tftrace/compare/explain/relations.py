@@ -80,7 +80,9 @@ def channel_scaled(a: np.ndarray, b: np.ndarray) -> dict[str, Any] | None:
         return None
     a2, b2 = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
     den = np.sum(a2 * a2, axis=0)
-    if np.any(den == 0):
+    # A channel whose values are all equal fits any c_j: no evidence of a scale (a batch of
+    # identical rows would make every elementwise change look per-channel scaled).
+    if np.any(den == 0) or np.any(np.ptp(a2, axis=0) == 0):
         return None
     c = np.sum(a2 * b2, axis=0) / den
     if np.all(np.abs(c - 1) <= MEANINGFUL) or np.ptp(c) <= 1e-7 * np.abs(c).max():
