@@ -212,3 +212,20 @@ def test_tests_share_helpers_as_a_package_not_through_sys_path() -> None:
     assert not bare, bare
     # Negative control: the old spelling is caught.
     assert sibling_imports("from recording_helpers import by_name\n", stems) == ["recording_helpers"]
+
+
+#: Reading an event's attrs by string key (instead of its typed fields) outside the vocabulary.
+STRING_ATTRS_READ = ("attrs.get(", 'attrs["', "attrs['")
+
+
+def string_attr_reads(text: str) -> list[int]:
+    return [n for n, line in enumerate(text.splitlines(), 1) if any(p in line for p in STRING_ATTRS_READ)]
+
+
+def test_attrs_are_read_by_string_only_in_the_vocabulary() -> None:
+    found = [f"{path.relative_to(PACKAGE.parent)}:{n}" for _, path in modules()
+             if path.name != "events.py" or path.parent.name != "format"
+             for n in string_attr_reads(path.read_text(encoding="utf-8"))]
+    assert found == []
+    # the control: the check sees such a read
+    assert string_attr_reads('x = 1\nmode = ev.attrs.get("mode")\n') == [2]

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from tftrace.compare.explain.evidence import Evidence
 from tftrace.compare.explain.findings import Diagnosis
-from tftrace.format.events import RandomOpAttrs, VariableAttrs
+from tftrace.format.events import RandomOpAttrs, SnapshotAttrs, VariableAttrs
 from tftrace.format.repeats import cached_random_ops, frozen_digests, series_by_name, step_random_ops
 from tftrace.format.schema import Event
 
@@ -121,7 +121,7 @@ def new_variables_per_call(evidence: Evidence) -> Diagnosis | None:
 
 def execution_mode(events: Iterable[Event]) -> str | None:
     """How a run computed: ``graph`` when most variables and snapshots were graph ones."""
-    modes = Counter(ev.attrs.get("mode") for ev in events if ev.kind in ("variable", "snapshot"))
+    modes = Counter(ev.attrs.mode for ev in events if isinstance(ev.attrs, (VariableAttrs, SnapshotAttrs)))
     modes.pop(None, None)
     return modes.most_common(1)[0][0] if modes else None
 
