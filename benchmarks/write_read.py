@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -133,13 +134,19 @@ def crc32c_one_thread(arrays: list[np.ndarray]) -> None:
         trace_digest.crc32c(a.reshape(-1).view(np.uint8))
 
 
-def timed(fn: Callable[..., object], *args: object, cpu: list[float] | None = None) -> float:
-    """Wall seconds of one call; appends the process's CPU seconds (all threads) to ``cpu``."""
-    before, start = os.times(), time.perf_counter()
+def timed(fn: Callable[..., object], *args: object, cpu: list[float] | None = None,
+          caller: list[tuple[float, float]] | None = None) -> float:
+    """Wall seconds of one call; appends the process's CPU seconds (all threads) to ``cpu``
+    and the calling thread's own (user, system) seconds to ``caller``."""
+    before, mine = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_THREAD)
+    start = time.perf_counter()
     fn(*args)
-    wall, after = time.perf_counter() - start, os.times()
+    wall = time.perf_counter() - start
+    after, mine_after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_THREAD)
     if cpu is not None:
-        cpu.append(after.user - before.user + after.system - before.system)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    if caller is not None:
+        caller.append((mine_after.ru_utime - mine.ru_utime, mine_after.ru_stime - mine.ru_stime))
     return wall
 
 
@@ -166,6 +173,7 @@ def main() -> None:
     traces = {scheme: work / f"{scheme}.zarr" for scheme in schemes}
     times: dict[str, list[float]] = defaultdict(list)
     cpu: dict[str, list[float]] = defaultdict(list)
+    caller: dict[str, list[tuple[float, float]]] = defaultdict(list)  # the calling thread's (user, system)
     load_before = os.getloadavg()[0]
     pool = ThreadPoolExecutor(max_workers=WORKERS)
     first = schemes[0]
@@ -185,7 +193,7 @@ def main() -> None:
                 for key, fn, where, extra in sides[shift:] + sides[:shift]:
                     shutil.rmtree(where, ignore_errors=True)
                     warm_memory(total)
-                    times[key].append(timed(fn, where, arrays, sync, *extra, cpu=cpu[key]))
+                    times[key].append(timed(fn, where, arrays, sync, *extra, cpu=cpu[key], caller=caller[key]))
             reads: list[tuple[str, Callable[..., int], tuple[object, ...]]] = [
                 ("trace_read", read_trace, (traces[first],)), ("npy_read", read_npy, (npy, len(arrays)))]
             for key, read, fargs in reads if round_ % 2 else reads[::-1]:
@@ -237,6 +245,16 @@ def main() -> None:
           f"{summaries}   statistics {cpu_per_gb('stats')}   sha256 {cpu_per_gb('sha256')}   "
           f"crc32 {cpu_per_gb('crc32')}   crc32c {cpu_per_gb('crc32c')}; with {os.cpu_count()} cores a write takes at least "
           f"its CPU time / {os.cpu_count()}")
+
+    def split(key: str) -> str:
+        user = statistics.median(u for u, _ in caller[key]) / gb
+        system = statistics.median(s for _, s in caller[key]) / gb
+        rest = max(0.0, statistics.median(c - u - s for c, (u, s) in zip(cpu[key], caller[key])) / gb)
+        return f"user {user:5.3f} s + system {system:5.3f} s, other threads {rest:5.3f} s"
+
+    print("CPU per GB by thread (to the page cache; system = the kernel, mostly copying into the page cache): "
+          + "   ".join(f"tftrace ({scheme}) calling thread {split(f'trace:{scheme}')}" for scheme in schemes)
+          + f"   np.save {split('npy')}")
 
 
 if __name__ == "__main__":

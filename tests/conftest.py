@@ -105,13 +105,13 @@ def trace_builders() -> TraceBuilders:
 
 @pytest.fixture
 def assert_inception_pair_matches() -> Callable[[Path, Path], None]:
-    import sample_pairs
+    from tests import sample_pairs
 
     return sample_pairs.assert_inception_pair_matches
 
 
 @pytest.fixture
 def assert_bn_pitfall_pair() -> Callable[[Path, Path], None]:
-    import sample_pairs
+    from tests import sample_pairs
 
     return sample_pairs.assert_bn_pitfall_pair

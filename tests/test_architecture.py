@@ -120,6 +120,33 @@ def test_recording_has_no_import_cycle_and_adapters_do_not_import_the_recorder()
     assert _find_cycle({"a": {"b"}, "b": {"a"}}) is not None  # the walk finds a cycle when there is one
 
 
+def test_capture_modules_and_adapters_get_the_sink_and_explicit_collaborators() -> None:
+    # Only the recorder builds the mechanisms; none takes the recorder (a wide object whose
+    # parts it could reach into): each constructor names what it uses.
+    wide = []
+    for name, path in modules():
+        if not name.startswith("tftrace.recording.") or name == "tftrace.recording.recorder":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                for arg in node.args.args:
+                    annotation = ast.unparse(arg.annotation) if arg.annotation else ""
+                    if arg.arg == "recorder" or annotation in ("Recorder", "Recording"):
+                        wide.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {arg.arg}")
+    assert not wide, wide
+    adapters = {name for name, _ in modules() if name.startswith("tftrace.recording.adapters")}
+    assert {"tftrace.recording.adapters.eager", "tftrace.recording.adapters.function",
+            "tftrace.recording.adapters.session"} <= adapters
+    # An adapter imports values, the sink, the patch helper (and the random op types'
+    # list) at run time; what it records through beyond that is handed to it (types only).
+    allowed = {f"tftrace.recording.{m}" for m in ("values", "sink", "patches", "random_ops")}
+    reaching = [f"{name} imports {target}" for name, path in modules() if name in adapters
+                for target, _, where in imports(path, name)
+                if where != "type-checking" and target.startswith("tftrace.recording")
+                and target not in allowed]
+    assert not reaching, reaching
+
+
 def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -162,3 +189,43 @@ def test_package_imports_are_light(module: str, absent: tuple[str, ...]) -> None
     proc = subprocess.run([sys.executable, "-c", f"import sys, {module}, tftrace.format.reader; "
                            "print('tftrace.format.reader' in sys.modules)"], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "True"
+
+
+TESTS = PACKAGE.parent / "tests"
+
+
+def sibling_imports(source: str, stems: set[str]) -> list[str]:
+    """Imports of a module of tests/ by its bare name (found through sys.path), not as
+    ``tests.<folder>.<module>``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        found.extend(n for n in names if n.split(".")[0] in stems)
+    return found
+
+
+def test_tests_share_helpers_as_a_package_not_through_sys_path() -> None:
+    stems = {p.stem for p in TESTS.rglob("*.py")} - {"__init__"}
+    bare = {str(p.relative_to(TESTS)): found for p in TESTS.rglob("*.py")
+            if (found := sibling_imports(p.read_text(encoding="utf-8"), stems))}
+    assert not bare, bare
+    # Negative control: the old spelling is caught.
+    assert sibling_imports("from recording_helpers import by_name\n", stems) == ["recording_helpers"]
+
+
+#: Reading an event's attrs by string key (instead of its typed fields) outside the vocabulary.
+STRING_ATTRS_READ = ("attrs.get(", 'attrs["', "attrs['")
+
+
+def string_attr_reads(text: str) -> list[int]:
+    return [n for n, line in enumerate(text.splitlines(), 1) if any(p in line for p in STRING_ATTRS_READ)]
+
+
+def test_attrs_are_read_by_string_only_in_the_vocabulary() -> None:
+    found = [f"{path.relative_to(PACKAGE.parent)}:{n}" for _, path in modules()
+             if path.name != "events.py" or path.parent.name != "format"
+             for n in string_attr_reads(path.read_text(encoding="utf-8"))]
+    assert found == []
+    # the control: the check sees such a read
+    assert string_attr_reads('x = 1\nmode = ev.attrs.get("mode")\n') == [2]

@@ -24,3 +24,11 @@ def test_diff_throughput_creates_its_dir_or_says_why_not(tmp_path: Path) -> None
     assert proc.stderr.splitlines()[-1] == (f"diff_throughput.py: error: --dir {blocked / 'sub'}: "
                                             "cannot write there: Not a directory")
     assert "Traceback" not in proc.stderr
+
+
+def test_explain_overhead_prints_a_row_per_sample_pair() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "explain_overhead.py"), "--repeats", "1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.splitlines()
+    assert rows[0].split() == ["pair", "without", "with", "ratio"] and len(rows) == 4

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import tftrace
-from sample_pairs import (MOVING_MEAN, MOVING_VARIANCE, assert_bn_pitfall_pair, assert_inception_pair_matches,
+from tests.sample_pairs import (MOVING_MEAN, MOVING_VARIANCE, assert_bn_pitfall_pair, assert_inception_pair_matches,
                           bn_pitfall, plain)
 from tftrace.lint import check
 

@@ -133,6 +133,9 @@ def _use_colour(output: str | None) -> bool:
 @click.option("--allow-incomplete", is_flag=True,
               help="Accept a run that did not complete (raised, interrupted, killed): compare "
                    "its events up to its end and exit 0 if they match, saying so.")
+@click.option("--dask", default=None, metavar="SCHEDULER",
+              help="Run the value comparisons on a dask.distributed cluster: its address "
+                   "(tcp://host:8786) or local:N for N local worker processes.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "html"]), default="text",
               show_default=True, help="Report format; html is one self-contained page (use -o).")
 @click.option("-o", "--output", type=click.Path(), default=None,
@@ -141,7 +144,8 @@ def _use_colour(output: str | None) -> bool:
 def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerances: tuple[str, ...],
          tolerances_file: str | None, rename: tuple[str, ...], ignore: tuple[str, ...],
          only: str | None, show_all: bool,
-         stop_at_first: bool, allow_incomplete: bool, fmt: str, output: str | None) -> None:
+         stop_at_first: bool, allow_incomplete: bool, dask: str | None, fmt: str,
+         output: str | None) -> None:
     """Compare trace B against trace A and report where they first diverge.
 
     Exit code 0 when equivalent; 1 on a divergence, a run that did not complete,
@@ -151,7 +155,7 @@ def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerance
 
     result = diff_traces(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename,
                          only=only, stop_at_first=stop_at_first, allow_incomplete=allow_incomplete,
-                         tolerances_file=tolerances_file, ignore=ignore)
+                         tolerances_file=tolerances_file, ignore=ignore, dask=dask)
     if fmt == "json":
         from tftrace.report.json import render_json
         report = render_json(result)

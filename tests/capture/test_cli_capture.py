@@ -42,7 +42,7 @@ def test_record_levels_and_filters_then_diff_only_ops(tmp_path):
                                  "--only", "ops", "--format", "json"])
     assert result.exit_code == 1, result.output
     report = json.loads(result.output)
-    assert report["report_version"] == 3 and report["kinds"] == ["op"]
+    assert report["report_version"] == 4 and report["kinds"] == ["op"]
     first = report["first_divergence"]
     assert first["layer"] == "conv2/BatchNorm"
     assert first["attribute_differences"] == [

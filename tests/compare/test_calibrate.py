@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import port_model as pm
+from tests.compare import port_model as pm
 import tftrace
 from tftrace.cli import cli
 from tftrace.compare.calibrate import NORM_FLOOR, calibrate, load_tolerances
 from tftrace.errors import UsageError
-from conftest import build_event as ev, build_trace as write_trace, build_variable as var
+from tests.conftest import build_event as ev, build_trace as write_trace, build_variable as var
 
 
 @pytest.fixture(scope="module")

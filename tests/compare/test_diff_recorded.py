@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 tf = pytest.importorskip("tensorflow")
-sys.path.insert(0, str(Path(__file__).parents[1] / "recording"))  # the recorder's test nets
-from slim_models import run_session, run_shim  # noqa: E402
+from tests.recording.slim_models import run_session, run_shim  # noqa: E402
 
 import tftrace  # noqa: E402
 

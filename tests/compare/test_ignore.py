@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import tftrace
 from tftrace.cli import cli
-from conftest import build_event as ev, build_trace as write_trace, build_variable as var, build_weights as weights
+from tests.conftest import build_event as ev, build_trace as write_trace, build_variable as var, build_weights as weights
 
 
 def traces(tmp_path):

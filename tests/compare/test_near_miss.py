@@ -10,7 +10,7 @@ import tftrace
 from tftrace.cli import cli
 from tftrace.compare.calibrate import calibrate
 from tftrace.report.text import render_text
-from conftest import build_event as ev, build_trace as write_trace
+from tests.conftest import build_event as ev, build_trace as write_trace
 
 BASE = np.linspace(1.0, 2.0, 50).astype(np.float32)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-import port_model as pm
+from tests.compare import port_model as pm
 import tftrace
 from tftrace.cli import cli
 

@@ -65,6 +65,20 @@ def test_crc32c_is_castagnoli() -> None:
     assert digest.crc32c(big) == google_crc32c.value(big.tobytes())
 
 
+def test_crc32c_loads_the_wheels_library_without_searching_the_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wheel ships its library: no ``find_library`` (it runs ldconfig and gcc, 50-60 ms)."""
+    import ctypes.util
+
+    def searched(name: str) -> None:
+        raise AssertionError(f"find_library({name!r}) was called")
+
+    monkeypatch.setattr(ctypes.util, "find_library", searched)
+    crc = digest._load_crc32c()
+    check = np.frombuffer(b"123456789", np.uint8)
+    assert crc(check, 0) == 0xE3069283
+    assert crc.__name__ == "direct"  # the C function on the array's memory, not the copying fallback
+
+
 @pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEMES)
 @pytest.mark.parametrize("n", [0, 1, LEAF_FLOATS, LEAF_FLOATS + 1, 2 * LEAF_FLOATS + 7],
                          ids=["empty", "one", "one-leaf", "leaf-plus-one", "three-leaves"])

@@ -19,7 +19,7 @@ from tftrace.errors import TraceFormatError, UsageError
 from tftrace.format import limits
 from tftrace.format.writer import TraceWriter
 
-from hostile import (chunk_files, edit_event, good_trace, log_records, patch_zip_entry, rewrite_log,
+from tests.format.hostile import (chunk_files, edit_event, good_trace, log_records, patch_zip_entry, rewrite_log,
                      run_tftrace, zip_store)
 
 

@@ -25,7 +25,7 @@ from tftrace.errors import TraceFormatError
 from tftrace.format.pack import pack_trace
 from tftrace.format.writer import TraceWriter
 
-from hostile import chunk_files, good_trace, tree_state
+from tests.format.hostile import chunk_files, good_trace, tree_state
 
 SECRET = "secret-outside-the-store\n"
 

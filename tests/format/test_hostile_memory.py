@@ -19,7 +19,7 @@ import tftrace
 from tftrace.errors import TraceFormatError
 from tftrace.format import arrays, limits
 
-from hostile import (BASELINE_BUDGET_MB, array_meta, chunk_files, edit_event, good_trace, run_tftrace,
+from tests.format.hostile import (BASELINE_BUDGET_MB, array_meta, chunk_files, edit_event, good_trace, run_tftrace,
                      set_array_meta, zip_store, zstd_rle_bomb)
 
 

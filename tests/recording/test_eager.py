@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from recording_helpers import KERAS3, by_name, events
+from tests.recording.recording_helpers import KERAS3, by_name, events
 from tftrace.errors import UsageError
 from tftrace.format.reader import open_trace
 

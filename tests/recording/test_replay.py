@@ -18,8 +18,8 @@ import tensorflow as tf
 import tf_slim as slim
 
 import tftrace
-from recording_helpers import by_name, events, requires_keras3
-from slim_models import small_net
+from tests.recording.recording_helpers import by_name, events, requires_keras3
+from tests.recording.slim_models import small_net
 from tftrace.errors import ReplayError
 from tftrace.report.text import render_text
 

@@ -35,7 +35,11 @@ WAITS = textwrap.dedent("""
     import tftrace
     tftrace.endpoint("x", tf.random.uniform((3,)))
     print("ready", flush=True)
-    time.sleep(60)
+    # Short sleeps, like the steps of a training loop: a signal the kernel hands to one of
+    # TensorFlow's threads only sets CPython's flag, which the main thread checks between
+    # bytecodes; one 60 s sleep would not see it until it ends.
+    for _ in range(600):
+        time.sleep(0.1)
 """)
 
 

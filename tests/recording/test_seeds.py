@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from recording_helpers import arrays, events, requires_keras3
+from tests.recording.recording_helpers import arrays, events, requires_keras3
 from tftrace.errors import SeedReuseError
 
 MODES = [pytest.param("num_random_ops", id="num_random_ops"),

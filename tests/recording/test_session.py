@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from recording_helpers import by_name, events
+from tests.recording.recording_helpers import by_name, events
 from tftrace.format.reader import open_trace
 
 

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from recording_helpers import by_name
-from slim_models import ENDPOINTS, run_session, run_shim
+from tests.recording.recording_helpers import by_name
+from tests.recording.slim_models import ENDPOINTS, run_session, run_shim
 
 RUNNERS = [pytest.param(run_session, id="session"), pytest.param(run_shim, id="shim")]
 TRAINING = [pytest.param(False, id="inference"), pytest.param(True, id="training")]

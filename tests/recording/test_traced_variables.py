@@ -11,7 +11,7 @@ import tensorflow as tf
 import tf_keras
 
 import tftrace
-from recording_helpers import requires_keras3
+from tests.recording.recording_helpers import requires_keras3
 from tftrace.format.reader import open_trace
 
 X = np.random.default_rng(0).random((32, 4), dtype=np.float32)

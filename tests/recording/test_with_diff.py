@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from slim_models import run_session, run_shim
+from tests.recording.slim_models import run_session, run_shim
 from tftrace.lint import check
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 import tftrace
-from recording_helpers import requires_keras3
+from tests.recording.recording_helpers import requires_keras3
 from tftrace.format.reader import open_trace
 
 

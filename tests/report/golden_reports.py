@@ -4,6 +4,8 @@ The committed sample pairs and a set of scenario pairs written with the writer a
 diffed and checked; every rendering is compared with the golden file of the same name
 in ``goldens/``. The goldens were written by the renderers as they were before the
 wording moved to ``report/`` (issue 12), so the test proves the move changed no byte.
+They were regenerated once on purpose since, when the diff report gained its diagnosis
+(report version 3: ``diagnosis`` keys and lines, nothing else changed).
 Regenerate only on purpose: ``python tests/report/golden_reports.py --regenerate``.
 """
 
@@ -185,8 +187,8 @@ def main(argv: list[str]) -> int:
         parser.error("expected --regenerate (the test compares; this script only rewrites)")
     import tempfile
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    import conftest
+    sys.path.insert(0, str(ROOT))  # run as a script: the tests package, from the checkout
+    from tests import conftest
 
     with tempfile.TemporaryDirectory() as tmp:
         write_goldens(conftest.TraceBuilders(), Path(tmp))

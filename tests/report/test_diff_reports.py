@@ -89,7 +89,9 @@ def test_json_report_is_strict_and_versioned(tmp_path, ev, write_trace):
     b = write_trace(tmp_path / "b.zarr", [ev("endpoint", "x", np.array([1.0, np.inf], np.float32))])
     text = render_json(diff(a, b))
     document = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
-    assert document["report_version"] == 3
+    assert document["report_version"] == 4
+    assert document["first_divergence"]["diagnosis"] == []  # NaN and Inf are not related
+    assert document["diagnosis"] == []
     assert document["first_divergence"]["values"]["mismatches"][0]["a"] == "nan"
     assert set(document) >= {"equivalent", "a", "b", "tolerance", "summary", "pairs", "broken_stream"}
 

@@ -9,15 +9,13 @@ equivalent, their snapshots within tolerance) and from the traces' events themse
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from browser import chromium as _chromium  # noqa: E402
-from test_html_report import HOSTILE, synthetic_document  # noqa: E402
+from tests.report.browser import chromium as _chromium  # noqa: E402
+from tests.report.test_html_report import HOSTILE, synthetic_document  # noqa: E402
 
 import tftrace  # noqa: E402
 from tftrace.report.html import render_html  # noqa: E402

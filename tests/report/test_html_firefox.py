@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from browser import INK, PNG_INK  # noqa: E402
-from firefox import firefox as _firefox  # noqa: E402
-from test_html_browser import BLUE, FIRST, RED, SAMPLES, names_of  # noqa: E402
-from test_html_report import HOSTILE  # noqa: E402
+from tests.report.browser import INK, PNG_INK  # noqa: E402
+from tests.report.firefox import firefox as _firefox  # noqa: E402
+from tests.report.test_html_browser import BLUE, FIRST, RED, SAMPLES, names_of  # noqa: E402
+from tests.report.test_html_report import HOSTILE  # noqa: E402
 
 import tftrace  # noqa: E402
 

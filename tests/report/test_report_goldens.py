@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 
-import golden_reports
+from tests.report import golden_reports
 
 
 def test_reports_match_their_goldens(tmp_path, trace_builders) -> None:

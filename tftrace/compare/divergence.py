@@ -13,8 +13,10 @@ from tftrace.compare.align import Pair, align
 from tftrace.compare.dataflow import differing_levels
 from tftrace.compare.first import first_in_dataflow
 from tftrace.compare.compare_state import converted, not_compared_reason
+from tftrace.compare.distributed import run_on_cluster
 from tftrace.compare.machines import machine_notes
-from tftrace.compare.metrics import ValueComparison, compare_arrays, compare_blocks
+from tftrace.compare.blocks import compare_stored
+from tftrace.compare.metrics import ValueComparison, compare_arrays
 from tftrace.compare.near_miss import near_miss
 from tftrace.compare.options import parse_ignore, parse_only
 from tftrace.compare.result import DiffResult, Note, PairResult, TraceInfo
@@ -22,7 +24,6 @@ from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tol
 from tftrace.format.digest import digests_prove_equal
 from tftrace.format.events import CAPTURED_KINDS, COMPARED_RULES, OpAttrs, VariableAttrs
 from tftrace.format.gaps import Gap, not_captured, read_gaps
-from tftrace.format.prefetch import prefetched
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.rules import (RENAMED_KINDS, RenameRule, is_initializer, normalize_name,
                                   parse_rename_rule, random_attrs, random_token, renamed)
@@ -40,7 +41,8 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
          only: str | Iterable[str] | None = None, stop_at_first: bool = False,
          allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
          tolerances_file: str | os.PathLike[str] | None = None,
-         ignore: str | Iterable[str] | None = None) -> DiffResult:
+         ignore: str | Iterable[str] | None = None, dask: str | None = None,
+         explain: bool = True) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -76,6 +78,14 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
     tolerances_file : path, optional
         A tolerances file (``tftrace calibrate -o``): its per-name tolerances apply first,
         ``tolerances`` after them (the last match wins).
+    dask : str, optional
+        Spread the value comparisons over a ``dask.distributed`` cluster: a scheduler
+        address, or ``"local:N"`` for a local cluster of N worker processes
+        (compare/distributed.py; ``pip install 'tftrace[dask]'``). The result is the
+        same object a local diff gives.
+    explain : bool
+        Add the diagnosis (docs/diagnosis.md): how the values at the first divergence
+        differ and which migration pitfall it looks like.
 
     Returns
     -------
@@ -101,8 +111,13 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
     try:
         trace_a = a if isinstance(a, Trace) else _open(a, opened)
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
-        return _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
-                       block_bytes, allow_incomplete, ignore_globs, only_names).run()
+        differ = _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
+                         block_bytes, allow_incomplete, ignore_globs, only_names)
+        result = differ.run() if dask is None else run_on_cluster(differ, dask)
+        if explain:  # how the values differ and which pitfall it looks like (compare/explain/)
+            from tftrace.compare.explain.diagnose import diagnose_result
+            result = diagnose_result(result, trace_a, trace_b)
+        return result
     finally:
         for trace in opened:
             trace.close()
@@ -144,6 +159,7 @@ class _Differ:
         self.stop_at_first = stop_at_first
         self.block_bytes = block_bytes
         self._replayed_variables: list[str] | None = None
+        self.remote: Any = None  # diff --dask: compare/distributed.py's DistributedValues
 
     def run(self) -> DiffResult:
         self.gaps_a = self._gap_index(self.a, ())
@@ -151,6 +167,10 @@ class _Differ:
         alignment = align(self.a.events, self.b.events, self.kinds, self.rename, self.ignore,
                           self.only_names)
         end_a, end_b = self._ends(alignment.pairs)
+        if self.remote is not None:  # every value comparison to the cluster, in recording order
+            for pair in alignment.pairs:
+                if not self._past_end(pair, end_a, end_b) and self._structure(pair) is None:
+                    self._submit(pair)
         results: list[PairResult] = []
         first: PairResult | None = None
         for pair in alignment.pairs:
@@ -168,6 +188,8 @@ class _Differ:
                         result = self._values(pair)
             if first is None and result.diverged and result.kind not in CAPTURED_KINDS:
                 first = result
+                if self.stop_at_first and self.remote is not None:
+                    self.remote.cancel_rest()
             results.append(result)
         first = first_in_dataflow(results, first, self.a.events, self.b.events, self.rename)
         notes = []
@@ -324,12 +346,19 @@ class _Differ:
             return self._result(pair, "equal", tolerance=tolerance, compared_by="digest")
         if not (a.stored and b.stored):
             return self._statistics(pair, tolerance)
-        shape = a.shape or ()
-        blocks = ((start_a, block_a, block_b) for (start_a, block_a), (start_b, block_b)
-                  in zip(self.a.iter_blocks(a, self.block_bytes), self.b.iter_blocks(b, self.block_bytes))
-                  if _same_start(start_a, start_b))
-        values = compare_blocks(prefetched(blocks), shape, a.dtype, tolerance)
-        return self._judged(pair, values, tolerance)
+        computed = None if self.remote is None else self.remote.result(a.seq, b.seq)
+        if computed is None:
+            computed = compare_stored(self.a, a, self.b, b, tolerance, self.block_bytes)
+        return self._judged(pair, computed, tolerance)
+
+    def _submit(self, pair: Pair) -> None:
+        """Send ``pair``'s element-wise comparison to the cluster if :meth:`_values` will need it."""
+        a, b = pair.a, pair.b
+        if (self.remote is None or a is None or b is None or a.dtype is None or not (a.stored and b.stored)
+                or (pair.state is not None and pair.state.conversion is not None)
+                or digests_prove_equal(a, b)):
+            return
+        self.remote.submit(a.seq, b.seq, self.tolerances.for_name(a.name))
 
     def _judged(self, pair: Pair, values: ValueComparison, tolerance: Tolerance) -> PairResult:
         if values.identical:
@@ -348,12 +377,6 @@ class _Differ:
             return self._result(pair, "diverged", problem="statistics", tolerance=tolerance,
                                 compared_by="statistics", differences=differs)
         return self._result(pair, "close", tolerance=tolerance, compared_by="statistics")
-
-
-def _same_start(start_a: int, start_b: int) -> bool:
-    if start_a != start_b:  # the reader promises equal blocks for equal shapes
-        raise AssertionError(f"blocks out of step: {start_a} vs {start_b}")
-    return True
 
 
 def _stats_differ(sa: Stats | None, sb: Stats | None,

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from tftrace.compare.align import RandomGap
 from tftrace.compare.dataflow import AttributeDifference, InputStatus
+from tftrace.compare.explain.findings import Diagnosis
 from tftrace.format.events import CAPTURED_KINDS
 from tftrace.compare.metrics import ValueComparison
 from tftrace.compare.near_miss import NearMiss
@@ -21,9 +22,9 @@ from tftrace.compare.optimizer_state import StateName
 from tftrace.compare.tolerance import Tolerance, Tolerances
 from tftrace.format.rules import RenameRule
 
-#: 3: the layer, op, gradient and optimizer kinds; a first divergence's layer, attribute
-#: differences, inputs and the ops one side ran and the other did not.
-REPORT_VERSION = 3
+#: 4: the layer, op, gradient and optimizer kinds; a first divergence's layer, attribute
+#: differences, inputs and the ops one side ran and the other did not (3: the diagnosis).
+REPORT_VERSION = 4
 
 #: Verdicts, most important first: why a diff is or is not a pass. Only ``equivalent``
 #: and ``equivalent-prefix`` (asked for with ``allow_incomplete``) exit 0.
@@ -100,6 +101,7 @@ class PairResult:
     state_a: StateName | None = None
     state_b: StateName | None = None
     conversion: str | None = None
+    diagnosis: tuple[Diagnosis, ...] = ()  # the first divergence's (compare/explain/)
 
     @property
     def diverged(self) -> bool:
@@ -212,6 +214,7 @@ class DiffResult:
     only_names: tuple[str, ...] = ()
     #: Every divergence is a small value difference: the tolerance that would pass.
     near_miss: NearMiss | None = None
+    diagnosis: tuple[Diagnosis, ...] = ()  # close but not equal: round-off and its settings
 
     @property
     def notes(self) -> tuple[str, ...]:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from typing import BinaryIO
 
 from tftrace.errors import TraceExistsError, TraceFormatError, UsageError
-from tftrace.format import store, zipping
+from tftrace.format import remote, store, zipping
 from tftrace.format.reader import open_trace
 
 COPY_BLOCK = 8 << 20
 
 
 def pack_trace(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
-               overwrite: bool = False) -> Path:
+               overwrite: bool = False) -> Path | str:
     """Validate ``source`` as a trace and write it as the single zip file ``out``.
 
     The source is left untouched; ``out`` appears whole or not at all: it is written
@@ -31,11 +32,13 @@ def pack_trace(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
     TraceWriteError
         Writing ``out`` failed (disk full, ...); nothing was left there.
     """
-    out_path = Path(out)
-    if not store.is_zip_path(out_path):
-        raise UsageError(f"{out_path}: the packed trace must end with {store.ZIP_SUFFIX}")
+    if not store.is_zip_path(out):
+        raise UsageError(f"{out}: the packed trace must end with {store.ZIP_SUFFIX}")
     with open_trace(source) as trace:
         src = trace.path
+    if isinstance(src, str) or remote.is_url(out):
+        return _pack_remote(src, str(out), overwrite)
+    out_path = Path(remote.local_path(out))
     resolved_out = out_path.resolve()
     if src.resolve() == resolved_out:
         raise UsageError(f"{out_path}: is the source itself")
@@ -50,6 +53,30 @@ def pack_trace(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
     else:  # already one zip file: copy it whole
         _copy_file(src, out_path)
     return out_path
+
+
+def _pack_remote(src: Path | str, out: str, overwrite: bool) -> str:
+    """Pack where the source or the output is on object storage: the zip is built in a
+    local temporary folder, then uploaded whole (an object appears whole or not at all)."""
+    if src == out:
+        raise UsageError(f"{out}: is the source itself")
+    if isinstance(src, str) and out.startswith(src.rstrip("/") + "/"):
+        raise UsageError(f"{out}: lies inside the trace being packed ({src}); choose a URL outside it")
+    if not remote.is_url(out):
+        local = Path(remote.local_path(out))
+        if (local.exists() or local.is_symlink()) and not overwrite:
+            raise TraceExistsError(f"{local}: already exists; choose another path or replace it",
+                                   option="overwrite")
+        zipping.pack(src, local)
+        return str(local)
+    if remote.exists(out) and not overwrite:
+        raise TraceExistsError(f"{out}: already exists; choose another URL or replace it",
+                               option="overwrite")
+    with tempfile.TemporaryDirectory(prefix="tftrace-pack-") as tmp:
+        local = Path(tmp) / "trace.zarr.zip"
+        zipping.pack(src, local)
+        remote.Mirror(out, Path(tmp), keep_local=True).upload_file(local)
+    return out
 
 
 def _copy_file(src: Path, out: Path) -> None:

@@ -34,8 +34,9 @@ class Trace:
 
     Attributes
     ----------
-    path : pathlib.Path
-        What was opened (for an unfinished ``.zarr.zip`` recording, its ``.partial`` directory).
+    path : pathlib.Path or str
+        What was opened (for an unfinished ``.zarr.zip`` recording, its ``.partial`` directory);
+        a URL string for a trace on object storage.
     environment : dict
         Versions, host, seeds, capture mode, start and end time, ...
     complete : bool
@@ -47,7 +48,7 @@ class Trace:
     format_version : int
     """
 
-    def __init__(self, path: Path, store_: store.ReadStore, format_version: int, environment: dict[str, Any],
+    def __init__(self, path: Path | str, store_: store.ReadStore, format_version: int, environment: dict[str, Any],
                  events: tuple[Event, ...], complete: bool, status: RunStatus | None = None):
         self.path = path
         self._store = store_
@@ -224,9 +225,11 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
 
     Parameters
     ----------
-    path : path-like
-        A ``X.zarr`` directory or ``X.zarr.zip`` file. For a ``.zarr.zip`` whose
-        recording was killed, the ``X.zarr.zip.partial`` directory is opened.
+    path : path-like or str
+        A ``X.zarr`` directory or ``X.zarr.zip`` file, or the URL of one on object
+        storage (``s3://bucket/run.zarr``: any fsspec URL, with ``tftrace[s3]`` or the
+        filesystem's package installed). For a ``.zarr.zip`` whose recording was
+        killed, the ``X.zarr.zip.partial`` directory is opened.
 
     Raises
     ------
@@ -236,7 +239,7 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
         A foreign, newer, truncated or corrupted store.
     """
     resolved = store.resolve_for_reading(path)
-    read_store = store.ReadStore(resolved)
+    read_store = store.open_read_store(resolved)
     try:
         root = read_store.get("zarr.json", MAX_ARRAY_META_BYTES)
         if root is None:
@@ -263,7 +266,7 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
     return Trace(resolved, read_store, version, environment, events, environment["complete"], status)
 
 
-def _read_log(read_store: store.ReadStore, path: Path) -> tuple[dict[str, Any], tuple[Event, ...],
+def _read_log(read_store: store.ReadStore, path: Path | str) -> tuple[dict[str, Any], tuple[Event, ...],
                                                                  dict[str, Any] | None]:
     environment: dict[str, Any] = {}
     events: list[Event] = []
@@ -338,7 +341,7 @@ def _end_status(record: dict[str, Any], where: str) -> None:
     _end_field(record, "signal", fields.STR, where)
 
 
-def _event(record: dict[str, Any], path: Path, segment: int) -> Event:
+def _event(record: dict[str, Any], path: Path | str, segment: int) -> Event:
     try:
         return Event.from_dict(record)
     except TraceFormatError as exc:

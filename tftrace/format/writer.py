@@ -22,7 +22,7 @@ import msgpack
 import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
-from tftrace.format import arrays, chunkio, digest, limits, store, zipping
+from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
 from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, Event, ValueSummary, array_key_for,
@@ -49,7 +49,7 @@ class TraceWriter:
     Use :meth:`create`; every method is thread-safe.
     """
 
-    def __init__(self, path: Path, directory: Path, capture: str, environment: Mapping[str, Any],
+    def __init__(self, path: Path | str, directory: Path, capture: str, environment: Mapping[str, Any],
                  digest_scheme: str = digest.DIGEST_SCHEME):
         self.path = path
         self.directory = directory
@@ -65,10 +65,10 @@ class TraceWriter:
         self._seq = 0
         self._closed = False
         self._output_lock: store.OutputLock | None = None
+        self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
-        self._group = store.open_write_group(
-            directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
-        self._group.require_group("arrays")
+        store.create_group(directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
+        store.create_group(directory / "arrays", {})
         env = {"capture": capture, "start_time": self._start, **dict(environment)}
         self._append({"type": "environment", "environment": _checked_environment(env)})
         self.flush()
@@ -99,7 +99,9 @@ class TraceWriter:
         if digest_scheme not in digest.WRITABLE_DIGEST_SCHEMES:
             raise UsageError(f"digest scheme must be one of {', '.join(digest.WRITABLE_DIGEST_SCHEMES)}; "
                              f"got {digest_scheme!r}")
-        target = Path(path)
+        if remote.is_url(path):
+            return cls._create_remote(str(path), environment or {}, capture, overwrite, digest_scheme)
+        target = Path(remote.local_path(path))
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
         # The lock comes first: a second recorder to this path fails here, having
         # touched nothing, even with overwrite.
@@ -115,6 +117,27 @@ class TraceWriter:
             lock.release()
             raise
         writer._output_lock = lock
+        return writer
+
+    @classmethod
+    def _create_remote(cls, url: str, environment: Mapping[str, Any], capture: str, overwrite: bool,
+                       digest_scheme: str) -> TraceWriter:
+        """Record into a local staging directory that :class:`remote.Mirror` uploads to ``url``
+        at every flush (a zip target: to ``url.partial``, packed and uploaded on close)."""
+        zipped = store.is_zip_path(url)
+        remote.Mirror.prepare(url, overwrite)
+        mirror_url = url + store.PARTIAL_SUFFIX if zipped else url
+        if zipped:
+            remote.Mirror.prepare(mirror_url, overwrite=True)  # a killed recording's leftovers
+        staging = remote.staging_directory()
+        try:
+            with writing(url):
+                writer = cls(url, staging / "trace", capture, environment, digest_scheme)
+            writer._mirror = remote.Mirror(mirror_url, staging / "trace", keep_local=zipped)
+            writer._mirror.sync()
+        except BaseException:
+            remote.remove_staging(staging)
+            raise
         return writer
 
     @property
@@ -217,6 +240,8 @@ class TraceWriter:
             self._segment += 1
             self._pending.clear()
             self._last_flush = time.monotonic()
+            if self._mirror is not None:
+                self._mirror.sync()
 
     def close(self, *, complete: bool = True, status: RunStatus | None = None) -> None:
         """Finish the trace: append the ``end`` record and, for a zip target, pack it.
@@ -237,14 +262,30 @@ class TraceWriter:
                 self.flush()  # raises TraceWriteError
                 self._closed = True
                 self._workers.shutdown()
-                if store.is_zip_path(self.path):
+                if self._mirror is not None:
+                    self._close_remote(self._mirror)
+                elif store.is_zip_path(self.path):
                     with writing(self.path):
-                        zipping.pack(self.directory, self.path)
+                        zipping.pack(self.directory, Path(self.path))
                     _remove_tree(self.directory)
             finally:
                 self._closed = True
                 if self._output_lock is not None:
                     self._output_lock.release()
+
+    def _close_remote(self, mirror: remote.Mirror) -> None:
+        """A zip URL: pack the staging directory, upload the zip, drop the ``.partial`` prefix."""
+        try:
+            if store.is_zip_path(self.path):
+                packed = self.directory.parent / "packed.zarr.zip"
+                with writing(packed):
+                    zipping.pack(self.directory, packed)
+                remote.Mirror(str(self.path), self.directory.parent, keep_local=True).upload_file(packed)
+                mirror.remove()
+        except TraceWriteError as exc:  # keep what the store does not hold
+            raise TraceWriteError(f"{exc}; what was not uploaded is kept in {self.directory}",
+                                  errno=exc.errno) from None
+        remote.remove_staging(self.directory.parent)
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -264,7 +305,7 @@ class TraceWriter:
 
 
 @contextlib.contextmanager
-def writing(path: Path) -> Iterator[None]:
+def writing(path: Path | str) -> Iterator[None]:
     """Turn an OS error while writing the trace at ``path`` into :class:`TraceWriteError`."""
     try:
         yield

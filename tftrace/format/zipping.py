@@ -9,18 +9,19 @@ from typing import BinaryIO, Iterator
 
 from tftrace.errors import TftraceError, TraceWriteError
 from tftrace.format import safe_fs
-from tftrace.format.store import ReadStore
+from tftrace.format.store import ReadStore, open_read_store
 
 
-def pack(source: Path, out: Path) -> None:
+def pack(source: Path | str, out: Path) -> None:
     """Pack a directory trace into one zip (entries stored: chunks are compressed already).
 
     The zip is written to a file with no name (or a fresh exclusive one) and renamed
     to ``out`` when whole; links and special files in ``source`` are refused, never
-    followed, and a failure leaves nothing behind. A write error names ``out``.
+    followed, and a failure leaves nothing behind. A write error names ``out``. The
+    source may be a URL on object storage (a prefix or a zip object), read the same way.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    read_store = ReadStore(source)
+    read_store = open_read_store(source)
     try:
         with exclusive_output(out) as output:
             with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:

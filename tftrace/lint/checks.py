@@ -13,6 +13,7 @@ from tftrace.format.digest import digests_prove_equal
 from tftrace.format.events import EventKind, RandomOpAttrs, VariableAttrs
 from tftrace.format.gaps import read_gaps
 from tftrace.format.reader import Trace, open_trace
+from tftrace.format.repeats import cached_random_ops
 from tftrace.format.rules import normalize_name
 from tftrace.format.schema import Event
 from tftrace.lint.result import CheckResult, Finding
@@ -25,7 +26,9 @@ def check(trace: Trace | str | os.PathLike[str]) -> CheckResult:
     model; non-trainable variables that never change across the snapshots of a
     training run (frozen batch-norm statistics); NaN or Inf values; random ops of one
     step sharing seed, op type and shape (equal values, as in ``constant`` seed
-    mode); variables with identical, non-constant initial values.
+    mode); random ops drawing equal values at every step they ran in (cached random
+    values: a stateless op with a fixed seed); variables with identical, non-constant
+    initial values.
 
     Parameters
     ----------
@@ -52,6 +55,7 @@ def check(trace: Trace | str | os.PathLike[str]) -> CheckResult:
     findings += _frozen_non_trainable(events)
     findings += _nan_inf(events)
     findings += _shared_seeds(events)
+    findings += [Finding("cached-random", tuple(found["seqs"]), found) for found in cached_random_ops(events)]
     findings += _identical_initial_values(events)
     return CheckResult(str(trace.path), trace.complete, len(events), tuple(findings),
                        trace.status.status)

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 #: Finding codes, in the order the report lists them.
 CODES = ("incomplete", "not-captured", "late-variable", "frozen-non-trainable", "nan-inf",
-         "shared-random-seed", "identical-initial-values")
+         "shared-random-seed", "cached-random", "identical-initial-values")
 
 
 @dataclass(frozen=True)

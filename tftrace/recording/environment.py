@@ -92,8 +92,28 @@ def onednn_opts() -> bool | None:
     return None
 
 
+def dtype_policies() -> dict[str, str] | None:
+    """The global dtype policy of each Keras the program imported (``mixed_bfloat16`` and
+    ``mixed_float16`` compute in 16 bits), or None when neither is imported."""
+    policies: dict[str, str] = {}
+    keras3 = sys.modules.get("keras")
+    try:
+        if keras3 is not None and hasattr(keras3, "config"):
+            policies["keras"] = str(keras3.config.dtype_policy().name)
+    except (AttributeError, RuntimeError, TypeError):
+        pass
+    tf_keras = sys.modules.get("tf_keras")
+    try:
+        if tf_keras is not None:
+            policies["tf_keras"] = str(tf_keras.mixed_precision.global_policy().name)
+    except (AttributeError, RuntimeError, TypeError):
+        pass
+    return policies or None
+
+
 def threading_and_kernels() -> dict[str, Any]:
-    """oneDNN, thread pools, op determinism, Grappler options and auto-jit, and the TF_*
+    """oneDNN, thread pools, op determinism, Grappler options and auto-jit, Keras dtype
+    policies, and the TF_*
     variables that set them (read again when the recording ends: the program may set them)."""
     onednn = onednn_opts()
     try:
@@ -116,6 +136,7 @@ def threading_and_kernels() -> dict[str, Any]:
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "op_determinism": determinism,
+        "dtype_policy": dtype_policies(),
         "variables": {name: os.environ.get(name) for name in TF_VARIABLES},
     }
 

@@ -16,7 +16,7 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -27,8 +27,11 @@ from tftrace.recording.neutrality import NeutralityCheck
 from tftrace.recording.independent import AcdTracker, observe_independently
 from tftrace.recording.values import observe_in_function
 from tftrace.report.recording import observer_effect_warning
-from tftrace.recording.sink import Recording
+from tftrace.recording.sink import EventSink
 from tftrace.recording.summaries import summarizable, summary_vector, value_summary
+
+if TYPE_CHECKING:
+    from tftrace.recording.gaps import GapList
 
 
 @dataclass
@@ -47,8 +50,9 @@ class Observation:
 class FunctionObservers:
     """Registered observations per function graph, and the hook that places them."""
 
-    def __init__(self, recorder: Recording) -> None:
-        self._recorder = recorder
+    def __init__(self, sink: EventSink, gaps: GapList) -> None:
+        self._sink = sink
+        self._gaps = gaps
         self._pending: weakref.WeakKeyDictionary[Any, list[Observation]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._original: Callable[..., Any] | None = None
@@ -89,7 +93,7 @@ class FunctionObservers:
     def _place(self, graph: Any, outputs: Any) -> None:
         with self._lock:
             pending = self._pending.pop(graph, [])
-        if not pending or not self._recorder.active:
+        if not pending or not self._sink.active:
             return
         returned = [t.name for t in tf.nest.flatten(outputs, expand_composites=True)
                     if isinstance(t, tf.Tensor) and getattr(t, "graph", None) is graph]
@@ -101,7 +105,7 @@ class FunctionObservers:
         kept = []
         for k, observation in enumerate(pending):
             if k in changing:
-                self._recorder.gaps.note(
+                self._gaps.note(
                     observation.kind, observation.name, "observer-effect",
                     f"graph tensor {observation.tensor.name}", function=str(graph.name),
                     call_site=observation.call_site)

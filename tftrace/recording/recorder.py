@@ -1,4 +1,5 @@
-"""The recorder: one event model fed by the eager, tf.function and Session adapters."""
+"""The recorder: the event sink, and the one place that builds the capture mechanisms
+and the eager, tf.function and Session adapters, handing each what it needs."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ from tftrace.report.recording import observer_effect_warning, recording_summary
 from tftrace.recording import environment
 from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
+from tftrace.recording.adapters import Adapters
+from tftrace.recording.adapters.eager import EagerAdapter
+from tftrace.recording.adapters.function import FunctionAdapter
+from tftrace.recording.adapters.replaying import DrawReplay
+from tftrace.recording.adapters.session import SessionAdapter
 from tftrace.recording.calls import CallCounter
-from tftrace.recording.capture.engines import CaptureEngines
+from tftrace.recording.capture.engines import CaptureEngines, RecordingSink
 from tftrace.recording.capture.sink import CaptureLevels
 from tftrace.recording.callsite import producer_call_site, user_call_site
 from tftrace.recording.ending import SigtermGuard, run_status
@@ -30,9 +36,8 @@ from tftrace.recording.replay import ReplaySource
 from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.observers import FunctionObservers
-from tftrace.recording.values import (execution_mode, handle_variable, in_function_value,
-                                     is_resource_handle, is_symbolic, to_numpy, variable_value,
-                                     xla_function)
+from tftrace.recording.values import (handle_variable, in_function_value, is_resource_handle,
+                                     is_symbolic, to_numpy, variable_value)
 from tftrace.recording.variables import VariableCapture
 
 _active: Recorder | None = None
@@ -62,15 +67,24 @@ class Recorder:
         self._graphs_lock = threading.Lock()
         self._hooks = PostImportHooks()
         self._calls = CallCounter(self._hooks)
-        self.variables = VariableCapture(self, self._calls)
-        self._random_ops = RandomOpCapture(self)
-        self._sessions = SessionCapture(self)
         self.sigterm = SigtermGuard()
         self.write_error: TraceWriteError | None = None
         self.gaps = GapList(writer)
         self.compiled = CompiledFunctions()
-        self.observers = FunctionObservers(self)
-        self.capture = CaptureEngines(self, levels or CaptureLevels(), self._hooks.after_import)
+        # Each mechanism gets the sink (this recorder) and what else it needs, explicitly.
+        self.variables = VariableCapture(self, self._calls, self.gaps, replay, self.graph_state)
+        self.observers = FunctionObservers(self, self.gaps)
+        self._sessions = SessionCapture(self, self.graph_state, self.variables, replay)
+        draws = DrawReplay(self, replay) if replay is not None and replay.random else None
+        self._eager = EagerAdapter(self, self.variables, draws)
+        self.adapters = Adapters(
+            self._eager, FunctionAdapter(self, self.observers, self.variables, self.not_observed, draws),
+            SessionAdapter(self.graph_state, self.variables))
+        self._random_ops = RandomOpCapture(seeds, self.variables, self.compiled, self.adapters)
+        self.capture = CaptureEngines(
+            RecordingSink(self, levels or CaptureLevels(), self.observers, self.graph_state,
+                          self.compiled, self.gaps, self.variables),
+            self._hooks.after_import)
 
     # -- public API -------------------------------------------------------------------
 
@@ -106,20 +120,8 @@ class Recorder:
             call_site = producer_call_site(value) or call_site
         attrs = EndpointAttrs(call_site=call_site)
         value = in_function_value(value)
-        mode = execution_mode(value.graph if is_symbolic(value) else None)
-        if mode == "function":
-            compiled = xla_function(value.graph)
-            if compiled is not None:  # a numpy_function would break XLA compilation
-                self.not_observed("endpoint", name, compiled, "", attrs.call_site)
-                return
-            self.observers.observe(value, lambda array: self.emit("endpoint", name, array, attrs),
-                                   "endpoint", name, attrs.call_site)
-            return
-        if mode == "graph":
-            self.graph_state(value.graph).watch_endpoint(name, value, attrs)
-            return
-        self.variables.record_pending_eager()
-        self.emit("endpoint", name, to_numpy(value, name), attrs)
+        self.adapters.for_graph(value.graph if is_symbolic(value) else None).endpoint(
+            name, value, attrs)
 
     def endpoints(self, values: Mapping[str, Any], prefix: str = "") -> None:
         """Record every entry of ``values`` (e.g. tf-slim ``end_points``) as ``prefix + key``."""
@@ -202,7 +204,9 @@ class Recorder:
         with self._graphs_lock:
             state = self._graphs.get(graph)
             if state is None:
-                state = self._graphs[graph] = GraphState(self, graph)
+                state = self._graphs[graph] = GraphState(self, graph, self.variables,
+                                                         self.observers.check,
+                                                         self.session_observer_effect)
             return state
 
     # -- lifetime ---------------------------------------------------------------------
@@ -223,6 +227,7 @@ class Recorder:
         for module_name in KERAS_SEED_MODULES:
             self._hooks.after_import(module_name, self.seeds.patch_keras)
         self.variables.install()
+        self._eager.install()
         self._random_ops.install()
         self._sessions.install()
         self.observers.install()
@@ -242,6 +247,7 @@ class Recorder:
             self.observers.uninstall()
             self._sessions.uninstall()
             self._random_ops.uninstall()
+            self._eager.uninstall()
             self.variables.uninstall()
             self.seeds.uninstall()
             self._calls.uninstall()

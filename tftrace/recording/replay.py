@@ -19,9 +19,12 @@ all at once before the first computation), so their draws interleave differently
 with dropout; the variable's value is what matters and it is replayed by name. An
 initializer's draw takes a compatible initializer value of A not yet taken, and keeps
 its own values when A has none; every other random op must match A's in order, or
-replay stops with an error. Where several of A's values would do, one rule picks
-(:meth:`ReplaySource._pick`): the same variable's draw, else the same op name, else
-the first in A's order.
+replay stops with an error. Every random op of B, whichever adapter asks, goes
+through one matching rule (:meth:`ReplaySource._match`): among A's values not yet taken
+in its window (the next one eagerly and in a tf.function, the current step in a
+Session run, every initializer draw for an initializer's draw), those of the same
+distribution, dtype and shape; where several would do, the same variable's draw, else
+the same op name, else the first in A's order (:meth:`ReplaySource._pick`).
 
 Op kinds agree when they draw from the same distribution: a TF1 ``RandomUniform``
 and the ``StatelessRandomUniformV2`` a Keras 3 dropout uses both produce uniform
@@ -106,74 +109,66 @@ class ReplaySource:
         with self._lock:
             self._cursor = max(self._cursor, bisect.bisect_left(self._steps, step))
 
-    def next_random(self, info: RandomOpInfo, shape: Sequence[int], dtype: str,
-                    step: int) -> tuple[np.ndarray, Event] | None:
-        """A's next random value, for an op B executes eagerly or in a tf.function
-        (None: an initializer's draw A has no match for; B keeps its own)."""
+    def draw(self, info: RandomOpInfo, shape: Sequence[int], dtype: str,
+             step: int) -> tuple[np.ndarray, Event] | None:
+        """A's value for a random op B executes eagerly or in a tf.function: the next one
+        of A's random stream (None: an initializer's draw A has no match for; B keeps its
+        own)."""
         with self._lock:
-            k = self._seen
-            self._seen += 1
-        if info.initializer and self._split:
-            return self._initializer_value(info, shape, dtype)
-        with self._lock:
-            while self._cursor < len(self._stream) and self._taken[self._cursor]:
-                self._cursor += 1
-            if self._cursor >= len(self._stream):
-                self._fail(self._mismatch(k, info, shape, dtype, step, None))
-            index = self._cursor
-            event = self._stream[index]
-            if not _compatible(event, info.op_type, shape, dtype):
-                self._fail(self._mismatch(k, info, shape, dtype, step, (index, event)))
-            self._take(index)
-        return self._value(event, info), event
+            match = self._match(info, shape, dtype, step, self._next_window())
+        return None if match is None else (self._value(match, info), match)
 
     def session_random(self, requests: Sequence[tuple[RandomOpInfo, Sequence[int | None] | None, str]],
                        step: int) -> list[tuple[np.ndarray, Event] | None]:
-        """A's values for the random ops one ``Session.run`` executes, in seed order.
+        """A's values for the random ops one ``Session.run`` executes, in seed order: each
+        may take any value of A's step ``step`` not yet taken (an initializer run and a
+        training run in one step each get their own)."""
+        with self._lock:
+            window = range(bisect.bisect_left(self._steps, step),
+                           bisect.bisect_right(self._steps, step))
+            matches = [self._match(info, shape, dtype, step, window)
+                       for info, shape, dtype in requests]
+        return [None if event is None else (self._value(event, info), event)
+                for event, (info, _, _) in zip(matches, requests)]
 
-        Each op takes the first value of A's step ``step`` not yet taken whose op
-        matches, preferring the same op name (the same program in another version).
+    def _next_window(self) -> range:
+        """The eager and tf.function window: the first value of A's stream not yet taken."""
+        while self._cursor < len(self._stream) and self._taken[self._cursor]:
+            self._cursor += 1
+        return range(self._cursor, min(self._cursor + 1, len(self._stream)))
+
+    def _match(self, info: RandomOpInfo, shape: Sequence[int | None] | None, dtype: str,
+               step: int, window: range) -> Event | None:
+        """The one matching rule every random op of B goes through (call with the lock held).
+
+        An initializer's draw (in a trace that marks them) looks among all of A's
+        initializer draws; any other among ``window`` of A's stream (the next value
+        eagerly and in a tf.function, the current step in a Session run). Candidates are
+        A's values not yet taken of the same distribution, dtype and shape; :meth:`_pick`
+        chooses one. With none, an initializer's draw keeps B's own value (None) and any
+        other op stops the replay with an error naming both ops.
         """
-        chosen: list[tuple[int, Event, RandomOpInfo]] = []
-        initializers: dict[int, tuple[np.ndarray, Event] | None] = {}
-        for position, (info, shape, dtype) in enumerate(requests):
-            if info.initializer and self._split:
-                initializers[position] = self._initializer_value(info, shape, dtype)
-        with self._lock:
-            lo = bisect.bisect_left(self._steps, step)
-            hi = bisect.bisect_right(self._steps, step)
-            for info, shape, dtype in requests:
-                k = self._seen
-                self._seen += 1
-                if info.initializer and self._split:
-                    continue
-                free = [i for i in range(lo, hi) if not self._taken[i]
-                        and _compatible(self._stream[i], info.op_type, shape, dtype)]
-                if not free:
-                    nearest = next(((i, self._stream[i]) for i in range(lo, hi)
-                                    if not self._taken[i]), None)
-                    self._fail(self._mismatch(k, info, shape, dtype, step, nearest))
-                pick = self._pick(free, self._stream, info)
-                self._take(pick)
-                chosen.append((k, self._stream[pick], info))
-        values = iter([(self._value(event, info), event) for k, event, info in chosen])
-        return [initializers[i] if i in initializers else next(values)
-                for i in range(len(requests))]
-
-    def _initializer_value(self, info: RandomOpInfo, shape: Sequence[int | None] | None,
-                           dtype: str) -> tuple[np.ndarray, Event] | None:
-        with self._lock:
-            free = [i for i, event in enumerate(self._initializers)
-                    if not self._initializers_taken[i]
-                    and _compatible(event, info.op_type, shape, dtype)]
-            if not free:
+        k = self._seen
+        self._seen += 1
+        initializer = bool(info.initializer and self._split)
+        events, taken = ((self._initializers, self._initializers_taken) if initializer
+                         else (self._stream, self._taken))
+        candidates = range(len(events)) if initializer else window
+        free = [i for i in candidates
+                if not taken[i] and _compatible(events[i], info.op_type, shape, dtype)]
+        if not free:
+            if initializer:
                 self._own_initializers += 1
                 return None
-            pick = self._pick(free, self._initializers, info)
-            self._initializers_taken[pick] = True
+            nearest = next(((i, events[i]) for i in window if not taken[i]), None)
+            self._fail(self._mismatch(k, info, shape, dtype, step, nearest))
+        pick = self._pick(free, events, info)
+        taken[pick] = True
+        if initializer:
             self._replayed_initializers += 1
-            event = self._initializers[pick]
-        return self._value(event, info), event
+        else:
+            self._replayed_random += 1
+        return events[pick]
 
     def _pick(self, free: Sequence[int], events: Sequence[Event], info: RandomOpInfo) -> int:
         """The one matching rule, among A's compatible values not yet taken (``free``,
@@ -191,10 +186,6 @@ class ReplaySource:
                 if random_attrs(events[i]).op_name == info.op_name:
                     return i
         return free[0]
-
-    def _take(self, index: int) -> None:
-        self._taken[index] = True
-        self._replayed_random += 1
 
     def _value(self, event: Event, info: RandomOpInfo) -> np.ndarray:
         try:

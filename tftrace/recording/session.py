@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import tensorflow as tf
 from tensorflow.python.client import session as session_lib
@@ -32,8 +32,12 @@ from tensorflow.python.client import session as session_lib
 from tftrace.format.events import EndpointAttrs
 from tftrace.recording.patches import Patches
 from tftrace.recording.random_ops import RandomOpInfo
-from tftrace.recording.variables import VariableInfo
-from tftrace.recording.sink import Recording
+from tftrace.recording.sink import EventSink
+from tftrace.recording.variables import VariableCapture, VariableInfo
+
+if TYPE_CHECKING:
+    from tftrace.recording.neutrality import NeutralityCheck
+    from tftrace.recording.replay import ReplaySource
 
 _ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
 _KIND_ORDER = {"random_op": 0, "variable": 1, "endpoint": 2, "layer": 2, "op": 2, "gradient": 2,
@@ -67,8 +71,12 @@ class Watch:
 class GraphState:
     """What the recorder watches in one TF1 graph."""
 
-    def __init__(self, recorder: Recording, graph: Any) -> None:
-        self._recorder = recorder
+    def __init__(self, sink: EventSink, graph: Any, variables: VariableCapture,
+                 check: NeutralityCheck, observer_effect: Callable[[Watch], None]) -> None:
+        self._sink = sink
+        self._variables = variables
+        self._check = check
+        self._observer_effect = observer_effect
         self._graph_ref = weakref.ref(graph)
         self._lock = threading.Lock()
         self.watches: list[Watch] = []
@@ -81,7 +89,7 @@ class GraphState:
 
     def watch_random_op(self, info: RandomOpInfo, output: Any) -> None:
         self._add(Watch("random_op", info.seed_index, output, output.op.name,
-                        lambda value, **extra: self._recorder.emit(
+                        lambda value, **extra: self._sink.emit(
                             "random_op", info.name, value, info.attrs(**extra)),
                         info=info))
 
@@ -95,7 +103,7 @@ class GraphState:
             return
 
         def deliver(value: Any, **extra: Any) -> None:
-            self._recorder.variables.record(info, value)
+            self._variables.record(info, value)
             with self._lock:
                 self.pending_variables.pop(variable.op.name, None)
 
@@ -107,7 +115,7 @@ class GraphState:
             order = self._endpoint_count
             self._endpoint_count += 1
         self._add(Watch("endpoint", order, tensor, tensor.op.name,
-                        lambda value, **extra: self._recorder.emit("endpoint", name, value, attrs),
+                        lambda value, **extra: self._sink.emit("endpoint", name, value, attrs),
                         name=name, call_site=attrs.call_site))
 
     def watch_value(self, kind: str, name: str, tensor: Any, on_value: Callable[[Any], object]) -> None:
@@ -177,13 +185,12 @@ class GraphState:
         key = (graph.version, names, tuple(sorted(fed)), tuple(w.tensor.name for w in free))
         left_out = self._neutral_cache.get(key)
         if left_out is None:
-            check = self._recorder.observers.check
-            changing = check.changing(graph, list(names),
+            changing = self._check.changing(graph, list(names),
                                       [w.tensor for w in free], as_fetches=True)
             left_out = frozenset(free[k].tensor.name for k in changing)
             self._neutral_cache[key] = left_out
             for k in sorted(changing):
-                self._recorder.session_observer_effect(free[k])
+                self._observer_effect(free[k])
         return [w for w in free if w.tensor.name not in left_out]
 
     def never_recorded_endpoints(self) -> list[tuple[Watch, bool]]:
@@ -227,8 +234,12 @@ def _ancestors(fetch_elements: list[Any], fed: set[str]) -> set[str]:
 class SessionCapture:
     """Wraps ``BaseSession.run`` while installed."""
 
-    def __init__(self, recorder: Recording) -> None:
-        self._recorder = recorder
+    def __init__(self, sink: EventSink, graph_state: Callable[[Any], GraphState],
+                 variables: VariableCapture, replay: ReplaySource | None) -> None:
+        self._sink = sink
+        self._graph_state = graph_state
+        self._variables = variables
+        self._replay = replay
         self._original: Callable[..., Any] | None = None
         self._patches = Patches()
 
@@ -255,15 +266,14 @@ class SessionCapture:
              run_metadata: Any) -> Any:
         original = self._original
         assert original is not None
-        recorder = self._recorder
-        state = recorder.graph_state(session.graph) if recorder.active else None
+        state = self._graph_state(session.graph) if self._sink.active else None
         if state is None:
             return original(session, fetches, feed_dict, options, run_metadata)
         state.session = weakref.ref(session)
         free, restored = state.plan(fetches, feed_dict)
         replayed: dict[int, dict[str, Any]] = {}
-        if recorder.replay is not None and free:
-            feeds, replayed = _replay_feeds(recorder, free)
+        if self._replay is not None and free:
+            feeds, replayed = _replay_feeds(self._replay, self._sink.step, free)
             if feeds:
                 feed_dict = {**(feed_dict or {}), **feeds}
         if not free:
@@ -280,22 +290,21 @@ class SessionCapture:
         if restored:
             values = self.read(session, [info.variable._as_graph_element() for info in restored])
             for info, value in zip(restored, values):
-                recorder.variables.record(info, value)
+                self._variables.record(info, value)
                 state.pending_variables.pop(info.variable.op.name, None)
         return result
 
 
-def _replay_feeds(recorder: Recording, free: list[Watch]) -> tuple[dict[Any, Any], dict[int, dict[str, Any]]]:
+def _replay_feeds(replay: ReplaySource, step: int,
+                  free: list[Watch]) -> tuple[dict[Any, Any], dict[int, dict[str, Any]]]:
     """Run A's values for the random ops and initializers of this run, as feeds."""
-    replay = recorder.replay
-    assert replay is not None
     feeds: dict[Any, Any] = {}
     extra: dict[int, dict[str, Any]] = {}
     if replay.random:
         randoms = sorted((w for w in free if w.kind == "random_op"), key=Watch.sort_key)
         requests = [(w.info, tuple(w.tensor.shape.as_list()) if w.tensor.shape.rank is not None
                      else None, w.tensor.dtype.base_dtype.name) for w in randoms]
-        for watch, taken in zip(randoms, replay.session_random(requests, recorder.step)):
+        for watch, taken in zip(randoms, replay.session_random(requests, step)):
             if taken is not None:  # None: an initializer draw A has no match for
                 feeds[watch.tensor] = taken[0]
                 extra[id(watch)] = {"replayed_from": taken[1].seq}

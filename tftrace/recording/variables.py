@@ -39,10 +39,13 @@ from tftrace.recording.calls import CallCounter
 from tftrace.recording.lifted import LiftedVariables
 from tftrace.recording.patches import Patches
 from tftrace.recording.values import is_function_graph
-from tftrace.recording.sink import Recording
+from tftrace.recording.sink import EventSink
 
 if TYPE_CHECKING:
+    from tftrace.recording.gaps import GapList
     from tftrace.recording.random_ops import RandomOpInfo
+    from tftrace.recording.replay import ReplaySource
+    from tftrace.recording.session import GraphState
 
 
 @dataclass
@@ -73,9 +76,13 @@ class VariableInfo:
 class VariableCapture:
     """Wraps TensorFlow's default variable creators while installed."""
 
-    def __init__(self, recorder: Recording, calls: CallCounter) -> None:
-        self._recorder = recorder
+    def __init__(self, sink: EventSink, calls: CallCounter, gaps: GapList,
+                 replay: ReplaySource | None, graph_state: Callable[[Any], GraphState]) -> None:
+        self._sink = sink
         self._calls = calls
+        self._gaps = gaps
+        self._replay_source = replay
+        self._graph_state = graph_state
         self._counter = itertools.count()
         self._lock = threading.Lock()
         self._patches = Patches()
@@ -124,13 +131,13 @@ class VariableCapture:
             yield creation
         finally:
             stack.pop()
-        if creation.variable is None or not self._recorder.active:
+        if creation.variable is None or not self._sink.active:
             return
         name = creation.keras_path or creation.variable.name
         for draw in creation.draws:
             draw.variable = name
         for draw, value in creation.deferred:  # eager draws: recorded now, with the name
-            self._recorder.emit("random_op", draw.name, value, draw.attrs())
+            self._sink.emit("random_op", draw.name, value, draw.attrs())
         self._on_created(creation.variable, creation.keras_path, lifted=lifted)
 
     def note_draw(self, draw: RandomOpInfo, value: Any = None) -> bool:
@@ -166,7 +173,7 @@ class VariableCapture:
         graph = variable.graph if graph_mode else None
         call_index = self._calls.current()
         if call_index is None:
-            call_index = self._recorder.graph_state(graph).runs if graph is not None else 0
+            call_index = self._graph_state(graph).runs if graph is not None else 0
         with self._lock:
             creation_index = next(self._counter)
         info = VariableInfo(
@@ -178,7 +185,7 @@ class VariableCapture:
         self._replay(info, lifted=lifted)
         self.seen.append(info)
         if graph_mode and not is_function_graph(graph):
-            self._recorder.graph_state(graph).watch_variable(info)
+            self._graph_state(graph).watch_variable(info)
         elif lifted:  # no value before its lifted initializer runs (reading it gives [])
             with self._lock:
                 self._pending_lifted.append(info)
@@ -216,7 +223,7 @@ class VariableCapture:
         return taken
 
     def _replay(self, info: VariableInfo, lifted: bool = False) -> None:
-        replay = self._recorder.replay
+        replay = self._replay_source
         if replay is None or not replay.variables:
             return
         variable = info.variable
@@ -253,9 +260,9 @@ class VariableCapture:
     def record(self, info: VariableInfo, value: Any) -> None:
         if not info.recorded:
             info.recorded = True
-            self._recorder.emit("variable", info.name, value, info.attrs())
+            self._sink.emit("variable", info.name, value, info.attrs())
             if info.initial_value == "after-first-execution":
-                self._recorder.gaps.note("variable", info.name, "initial-value-after-update",
+                self._gaps.note("variable", info.name, "initial-value-after-update",
                                          f"in {info.function}",
                                          call_site=info.call_site)
 
@@ -265,7 +272,7 @@ class VariableCapture:
             if not info.recorded:
                 info.initialized = False
                 self.record(info, None)
-                self._recorder.gaps.note("variable", info.name, "no-initial-value",
+                self._gaps.note("variable", info.name, "no-initial-value",
                                          "recorded without a value", call_site=info.call_site,
                                          write=False)
 

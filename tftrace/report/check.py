@@ -46,6 +46,10 @@ def finding_message(finding: Finding) -> str:
         return (f"{facts['count']} {facts['op_type']} ops of shape {facts['shape']} in step {facts['step']} "
                 f"share seed {facts['seed']} ({names}{more}): they produce equal values, which weakens "
                 "an equivalence test (seed_mode='constant'?)")
+    if code == "cached-random":
+        return (f"random op {facts['name']!r} drew the same values at every step it ran in "
+                f"({facts['steps']}): random values cached (a fixed stateless seed, or drawn once "
+                "and reused) where a new draw per step was meant?")
     if code == "identical-initial-values":
         names = ", ".join(repr(name) for name in facts["names"])
         return f"variables {names} have identical initial values (initializers given the same seed?)"

@@ -99,6 +99,7 @@ def first_divergence(document: Mapping[str, Any]) -> str:
         parts.append('<p class="note">No pair diverged.</p>' if document.get("equivalent")
                      else '<p class="note">No pair diverged, but this is not a pass.</p>')
         parts.extend(f'<p class="finding">{esc(reason)}</p>' for reason in verdict_words.document_reasons(document))
+        parts.append(_diagnosis(document.get("diagnosis")))  # values close, not equal
     else:
         kind = first["kind"].replace("_", " ")
         title = (f'<span class="kind">{esc(kind)}</span> <code id="first-name">'

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from tftrace.compare.result import REPORT_VERSION, DiffResult, PairResult
+from tftrace.report.diagnosis import diagnosis_document
 from tftrace.report.escape import json_safe
 from tftrace.report.words import note_sentence, pair_message
 
@@ -46,6 +47,15 @@ def _shape(shape: tuple[int, ...] | None) -> list[int] | None:
     return None if shape is None else list(shape)
 
 
+def _first_document(first: PairResult | None) -> dict[str, Any] | None:
+    """The first divergence: its pair, and its diagnosis (``{code, message, evidence}``)."""
+    if first is None:
+        return None
+    document = pair_document(first)
+    document["diagnosis"] = [diagnosis_document(d) for d in first.diagnosis]
+    return document
+
+
 def diff_document(result: DiffResult) -> dict[str, Any]:
     """The whole report as a dict (what the HTML report reads too)."""
     return {
@@ -60,7 +70,8 @@ def diff_document(result: DiffResult) -> dict[str, Any]:
         "kinds": list(result.kinds),
         "rename": [r.to_dict() for r in result.rename],
         "suggested_renames": [r.to_dict() for r in result.suggested_renames],
-        "first_divergence": pair_document(result.first_divergence) if result.first_divergence else None,
+        "first_divergence": _first_document(result.first_divergence),
+        "diagnosis": [diagnosis_document(d) for d in result.diagnosis],
         "broken_stream": result.broken_stream,
         "inputs_compared": result.inputs_compared,
         "random_gaps": [g.to_dict() for g in result.random_gaps],

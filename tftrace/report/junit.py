@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from tftrace.compare.result import DiffResult, PairResult
 from tftrace.report.words import KIND_LABELS
 from tftrace.report import verdict
+from tftrace.report.diagnosis import diagnosis_lines
 from tftrace.report.escape import safe_line, safe_text
 from tftrace.report.text import pair_line, value_lines
 
@@ -49,6 +50,9 @@ def render_junit(result: DiffResult) -> str:
                 if pair.values is not None:
                     body.extend(value_lines(pair.values))
                 body.append(f"call sites: A {pair.call_site_a or '-'}, B {pair.call_site_b or '-'}")
+                if pair.diagnosis:
+                    body.append("diagnosis:")
+                    body.extend(diagnosis_lines(pair.diagnosis))
                 failure.text = "\n".join(body)
             elif pair.status == "skipped":
                 ET.SubElement(case, "skipped", message=pair.message)

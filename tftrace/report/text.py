@@ -18,6 +18,7 @@ from tftrace.report.words import (KIND_LABELS, ignored_caption, in_summary, meas
                                   near_miss_sentences, state_sentence)
 from tftrace.format.rules import random_attrs
 from tftrace.report import verdict
+from tftrace.report.diagnosis import diagnosis_lines
 from tftrace.report.escape import safe_line
 
 STREAM_ADVICE = {
@@ -101,6 +102,10 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
     if first is not None:
         lines.append("")
         lines.extend(_first_divergence(first, result, paint))
+    elif result.diagnosis:
+        lines.append("")
+        lines.append("Diagnosis (values close, not equal):")
+        lines.extend(diagnosis_lines(result.diagnosis))
     for gap in result.random_gaps:
         lines.append("")
         lines.append("Random ops: " + gap_sentence(gap))
@@ -214,6 +219,9 @@ def _first_divergence(first: PairResult, result: DiffResult, paint: Any) -> list
             advice = ("computation (but variables and random values were not compared, so the "
                       "inputs may already differ: drop --only to check them).")
         lines.append(f"  broke first: {advice}")
+    if first.diagnosis:
+        lines.append("  diagnosis:")
+        lines.extend(diagnosis_lines(first.diagnosis, indent="    "))
     return lines
 
 

@@ -17,55 +17,68 @@ from tftrace.recording.capture.optimizers import OptimizerCapture
 from tftrace.recording.capture.sink import CaptureLevels, OnValue
 
 if TYPE_CHECKING:
-    from tftrace.recording.sink import Recording
+    from tftrace.recording.gaps import CompiledFunctions, GapList
+    from tftrace.recording.observers import FunctionObservers
+    from tftrace.recording.session import GraphState
+    from tftrace.recording.sink import EventSink
+    from tftrace.recording.variables import VariableCapture
 
 
 class RecordingSink:
-    """:class:`~tftrace.recording.capture.sink.CaptureSink` over a :class:`~tftrace.recording.sink.Recording`."""
+    """:class:`~tftrace.recording.capture.sink.CaptureSink` over the recording's
+    :class:`~tftrace.recording.sink.EventSink` and the collaborators it is handed."""
 
-    def __init__(self, recorder: Recording, levels: CaptureLevels) -> None:
-        self._recorder = recorder
-        self._levels = levels
+    def __init__(self, sink: EventSink, levels: CaptureLevels, observers: FunctionObservers,
+                 graph_state: Callable[[Any], GraphState], compiled: CompiledFunctions,
+                 gaps: GapList, variables: VariableCapture) -> None:
+        self._sink = sink
+        self.levels = levels
+        self._observers = observers
+        self._graph_state = graph_state
+        self._compiled = compiled
+        self._gaps = gaps
+        self._variables = variables
 
     @property
     def step(self) -> int:
-        return self._recorder.step
+        return self._sink.step
 
     @property
     def active(self) -> bool:
-        return self._recorder.active
+        return self._sink.active
 
     def emit(self, kind: str, name: str, value: Any, attrs: EventAttrs,
              keep_value: bool | None = None) -> int | None:
-        level = self._levels.of(EventKind(kind))
+        level = self.levels.of(EventKind(kind))
         if level == "off":
             return None
-        return self._recorder.emit(kind, name, value, attrs, keep_value=level == "full")
+        return self._sink.emit(kind, name, value, attrs, keep_value=level == "full")
 
     def observe_in_function(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
-        self._recorder.observers.observe(tensor, on_value, kind, name, None, grouped=True,
-                                         summary=self._levels.of(EventKind(kind)) == "stats")
+        self._observers.observe(tensor, on_value, kind, name, None, grouped=True,
+                                summary=self.levels.of(EventKind(kind)) == "stats")
 
     def watch_in_session(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
-        self._recorder.graph_state(tensor.graph).watch_value(kind, name, tensor, on_value)
+        self._graph_state(tensor.graph).watch_value(kind, name, tensor, on_value)
 
     def not_captured(self, kind: str, name: str, reason: str, detail: str = "",
                      function: str | None = None) -> None:
         if reason == "xla" and function is not None:
-            self._recorder.compiled.note(function, kind)
-        self._recorder.gaps.note(kind, name, reason, detail, function=function)
+            self._compiled.note(function, kind)
+        self._gaps.note(kind, name, reason, detail, function=function)
 
     def variable_name(self, variable: Any) -> str:
-        return self._recorder.variables.name_of(variable)
+        return self._variables.name_of(variable)
 
 
 class CaptureEngines:
     """Layers, ops, gradients and optimizer state, installed and removed together."""
 
-    def __init__(self, recorder: Recording, levels: CaptureLevels,
+    def __init__(self, sink: RecordingSink,
                  after_import: Callable[[str, Callable[[Any], None]], None]) -> None:
+        levels = sink.levels
         self.levels = levels
-        self.sink = RecordingSink(recorder, levels)
+        self.sink = sink
         self.layers = LayerCapture(self.sink, levels.layers, after_import)
         self.ops = OpCapture(self.sink, levels, self.layers.current_layer)
         self.gradients = GradientCapture(self.sink, levels.gradients, after_import)

@@ -1,0 +1,275 @@
+"""Traces on object storage: a real S3 API (moto's server on 127.0.0.1), real recordings.
+
+Every command runs as a user would run it: a separate process, credentials and the
+endpoint from the environment (AWS_* variables), the trace named by its s3:// URL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("s3fs")
+
+BUCKET = "traces"
+SECRET = "tftrace-test-secret-5f0c1e"  # must never reach a trace or a report
+
+PROGRAM = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    import tftrace
+
+    # one process, several recordings: OUT SCALE pairs
+    for out, scale in zip(sys.argv[1::2], map(float, sys.argv[2::2])):
+        with tftrace.record(out, overwrite=True) as rec:
+            w = tf.Variable(tf.random.normal([4, 3]), name="w")
+            x = tf.constant(np.arange(8, dtype=np.float32).reshape(2, 4))
+            for step in range(3):
+                y = tf.matmul(x, w) * scale
+                rec.endpoint("y", y)
+                rec.endpoint("loss", tf.reduce_sum(y * y))
+                w.assign_sub(0.01 * w)
+                rec.next_step()
+""")
+
+
+@pytest.fixture(scope="module")
+def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A moto S3 server on a free loopback port, a bucket, and the environment that reaches it."""
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    s3fs.S3FileSystem().mkdir(BUCKET)
+    try:
+        yield {**os.environ, **env}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()
+
+
+def _run(env: dict[str, str], *args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return _run(env, "-m", "tftrace", *args)
+
+
+def _record(env: dict[str, str], tmp_path: Path, *outs: tuple[str, float]) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(PROGRAM)
+    done = _run(env, str(script), *(str(x) for pair in outs for x in pair))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _objects(prefix: str) -> dict[str, bytes]:
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.invalidate_cache()
+    return {name: fs.cat_file(name) for name in fs.find(f"{BUCKET}/{prefix}")}
+
+
+@pytest.fixture(scope="module")
+def recorded(s3_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """One program recorded to S3 and, the same way, to a local directory, a local
+    recording of the program with its output scaled (the negative control), and the
+    program recorded to a zip URL."""
+    tmp_path = tmp_path_factory.mktemp("recorded")
+    url = f"s3://{BUCKET}/run-a.zarr"
+    _record(s3_env, tmp_path, (url, 1.0), (str(tmp_path / "local.zarr"), 1.0),
+            (str(tmp_path / "scaled.zarr"), 1.5), (f"s3://{BUCKET}/packed/run.zarr.zip", 1.0))
+    return url, tmp_path
+
+
+def test_a_trace_recorded_to_s3_reads_and_diffs_like_a_local_one(
+        s3_env: dict[str, str], recorded: tuple[str, Path]) -> None:
+    url, tmp_path = recorded
+
+    import tftrace
+
+    with tftrace.open(url) as remote, tftrace.open(tmp_path / "local.zarr") as local:
+        assert remote.path == url and remote.status.status == "completed"
+        assert [(e.kind, e.name, e.step) for e in remote.events] == \
+            [(e.kind, e.name, e.step) for e in local.events]
+        for ev in local.events:  # the same program, the same seeds: the same numbers, bit for bit
+            if ev.stored:
+                np.testing.assert_array_equal(remote.array(remote.event(ev.name, step=ev.step,
+                                                                        kind=ev.kind)), local.array(ev))
+    same = _cli(s3_env, "diff", url, str(tmp_path / "local.zarr"))
+    assert same.returncode == 0 and "EQUIVALENT" in same.stdout, same.stdout + same.stderr
+    differs = _cli(s3_env, "diff", url, str(tmp_path / "scaled.zarr"))  # the negative control
+    assert differs.returncode == 1 and "first divergence" in differs.stdout.lower(), differs.stdout
+    assert "y" in differs.stdout
+    show = _cli(s3_env, "show", url)
+    assert show.returncode == 0 and url in show.stdout and "completed" in show.stdout
+    cat = _cli(s3_env, "cat", url, "loss", "--step", "1")
+    assert cat.returncode == 0, cat.stderr
+    with tftrace.open(tmp_path / "local.zarr") as local:
+        loss = float(local.array(local.event("loss", step=1)))
+    assert f"{loss:.4g}"[:5] in cat.stdout
+    check = _cli(s3_env, "check", url)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_zip_urls_record_pack_and_read(s3_env: dict[str, str], recorded: tuple[str, Path],
+                                       tmp_path: Path) -> None:
+    url = f"s3://{BUCKET}/packed/run.zarr.zip"  # recorded by the fixture
+    objects = _objects("packed")
+    assert list(objects) == [f"{BUCKET}/packed/run.zarr.zip"]  # no .partial prefix left
+    local = tmp_path / "from-s3.zarr.zip"
+    assert _cli(s3_env, "pack", url, str(local)).returncode == 0
+    back = f"s3://{BUCKET}/repacked/run.zarr.zip"
+    packed = _cli(s3_env, "pack", str(local), back)
+    assert packed.returncode == 0, packed.stderr
+    again = _cli(s3_env, "pack", str(local), back)
+    assert again.returncode == 2 and "already exists" in again.stderr and "--overwrite" in again.stderr
+    dir_url = f"s3://{BUCKET}/run-a.zarr"  # recorded by the fixture, from the same program
+    from_dir = _cli(s3_env, "pack", dir_url, f"s3://{BUCKET}/from-dir.zarr.zip")
+    assert from_dir.returncode == 0, from_dir.stderr
+    for a, b in [(url, back), (back, str(local)), (f"s3://{BUCKET}/from-dir.zarr.zip", url)]:
+        same = _cli(s3_env, "diff", a, b)
+        assert same.returncode == 0 and "EQUIVALENT" in same.stdout, (a, b, same.stdout, same.stderr)
+
+
+KILLED = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import tftrace
+    from tftrace.format.writer import TraceWriter
+
+    w = TraceWriter.create(sys.argv[1], environment={"host": "test"})
+    for i in range(1000):
+        w.add_event("endpoint", f"e{i}", value=np.full((64,), i, np.float32))
+        if i == 40:
+            w.flush()
+            print("flushed", flush=True)
+        time.sleep(0.05)
+""")
+
+
+def test_a_killed_recording_leaves_a_readable_prefix_on_the_store(s3_env: dict[str, str],
+                                                                 tmp_path: Path) -> None:
+    url = f"s3://{BUCKET}/killed.zarr"
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED)
+    proc = subprocess.Popen([sys.executable, str(script), url], env=s3_env, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "flushed"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    import tftrace
+
+    with tftrace.open(url) as trace:
+        assert trace.status.status == "killed" and not trace.complete
+        names = [e.name for e in trace.events]
+        assert names[:41] == [f"e{i}" for i in range(41)]  # every event flushed before the kill
+        for ev in trace.events:  # ... with its values
+            np.testing.assert_array_equal(trace.array(ev), np.full((64,), int(ev.name[1:]), np.float32))
+    check = _cli(s3_env, "check", url)
+    assert check.returncode == 1 and "killed" in check.stdout, check.stdout + check.stderr
+
+
+def test_credentials_never_reach_a_trace_or_a_report(s3_env: dict[str, str],
+                                                     recorded: tuple[str, Path]) -> None:
+    url = recorded[0]
+    bodies = _objects("")
+    assert len(bodies) > 10
+    for name, body in bodies.items():
+        assert SECRET.encode() not in body, name
+    outputs = [_cli(s3_env, "show", "--json", url), _cli(s3_env, "diff", "--format", "json", url, url),
+               _cli(s3_env, "check", url)]
+    for done in outputs:
+        assert done.returncode == 0 and SECRET not in done.stdout + done.stderr
+    with_creds = _cli(s3_env, "show", f"s3://testing:{SECRET}@{BUCKET}/run-a.zarr")
+    assert with_creds.returncode == 2 and "credentials" in with_creds.stderr
+    assert SECRET not in with_creds.stderr and len(with_creds.stderr.strip().splitlines()) == 1
+
+
+def test_bad_urls_are_one_line_errors(s3_env: dict[str, str], recorded: tuple[str, Path]) -> None:
+    cases: list[tuple[list[str], str]] = [
+        (["show", f"s3://{BUCKET}/nothing-here.zarr"], "no such trace"),
+        (["show", "s3://no-such-bucket-tftrace/run.zarr"], "no such trace"),
+        (["show", "nosuchscheme://x/run.zarr"], "no filesystem"),
+    ]
+    for args, words in cases:
+        done = _cli(s3_env, *args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr
+    # a chunk object replaced by a bigger one than its array declares: corruption, not a read
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.copy(f"{BUCKET}/run-a.zarr", f"{BUCKET}/tampered.zarr", recursive=True)
+    url = f"s3://{BUCKET}/tampered.zarr"
+    intact = _cli(s3_env, "diff", url, url)
+    assert intact.returncode == 0, intact.stdout + intact.stderr  # the copy reads before tampering
+    chunk = next(n for n in fs.find(f"{BUCKET}/tampered.zarr/arrays")
+                 if n.rsplit("/", 1)[-1].startswith("c"))
+    fs.pipe_file(chunk, b"\0" * (fs.size(chunk) + 4096))
+    import tftrace
+
+    with tftrace.open(url) as trace:  # the log is intact; the chunk's event is found
+        key = chunk.split("/tampered.zarr/", 1)[1].rsplit("/", 1)[0]
+        event = next(e for e in trace.events if e.array_key == key)
+    done = _cli(s3_env, "cat", url, event.name, "--step", str(event.step), "--kind", event.kind.value
+                if hasattr(event.kind, "value") else str(event.kind))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "bytes" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_without_fsspec_a_url_names_the_extra_to_install(s3_env: dict[str, str]) -> None:
+    blocked = ("import sys; sys.modules['fsspec'] = None; sys.modules['fsspec.core'] = None; "
+               "from tftrace.cli import main; sys.argv = ['tftrace', 'show', 's3://b/run.zarr']; main()")
+    done = _run(s3_env, "-c", blocked)
+    assert done.returncode == 2 and "pip install 'tftrace[s3]'" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_cluster_compares_traces_straight_from_the_store(s3_env: dict[str, str],
+                                                          recorded: tuple[str, Path],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    from tftrace.compare import divergence
+
+    url, tmp_path = recorded
+    scaled = f"s3://{BUCKET}/scaled.zarr"
+    assert _cli(s3_env, "pack", str(tmp_path / "scaled.zarr"), scaled + ".zip").returncode == 0
+    local = divergence.diff(url, scaled + ".zip")
+    assert local.first_divergence is not None and local.first_divergence.name == "y"
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a value comparison ran in the calling process")
+
+    monkeypatch.setattr(divergence, "compare_stored", refuse)  # only the workers may read values
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:  # workers inherit AWS_*
+        remote = divergence.diff(url, scaled + ".zip", dask=cluster.scheduler_address)
+    assert remote.to_dict() == local.to_dict()

@@ -1,0 +1,136 @@
+"""The diagnosis of a diff: relationships at the first divergence, the pitfalls they and
+the runs show, and what could not be decided.
+
+Where the first divergence carries no values (a variable or random op only in one trace,
+often framework state such as an optimizer's iteration counter), the relationships are
+looked for at the first pair whose values diverged, and each says where (``at``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from tftrace.compare.explain import pitfalls, runs
+from tftrace.compare.explain.evidence import AttributeSource, Evidence
+from tftrace.compare.explain.findings import PITFALLS, RELATIONSHIPS, Diagnosis
+from tftrace.compare.explain.relations import relate
+from tftrace.compare.explain.series import lagged, stale
+from tftrace.compare.result import DiffResult, PairResult
+from tftrace.format.reader import Trace
+
+#: Problems of a pair whose two values can be related.
+VALUE_PROBLEMS = ("values", "shape", "dtype", "statistics", "nan_inf")
+#: Kinds whose values over steps are a series (variables have one value, random ops are draws).
+SERIES_KINDS = ("endpoint", "snapshot")
+#: Relationships that need the values of both sides.
+VALUE_RELATIONSHIPS = ("scaled", "offset", "sign-flip", "permuted", "lower-precision", "masked", "noise")
+
+
+def diagnose_result(result: DiffResult, a: Trace, b: Trace,
+                    attributes: AttributeSource | None = None) -> DiffResult:
+    """The result with its diagnosis: on ``first_divergence`` when something diverged,
+    else on the result itself when values were close but not equal (round-off and the
+    settings that explain it)."""
+    evidence = Evidence(a, b, result, attributes)
+    first = result.first_divergence
+    if first is not None:
+        explained = replace(first, diagnosis=diagnose_divergence(evidence, first))
+        pairs = tuple(explained if p is first else p for p in result.pairs)
+        return replace(result, first_divergence=explained, pairs=pairs)
+    close = next((p for p in result.pairs if p.status == "close" and p.compared_by == "values"), None)
+    if close is None:
+        return result
+    return replace(result, diagnosis=_ordered(diagnose_close(evidence, close)))
+
+
+def value_pair(result: DiffResult, first: PairResult) -> PairResult | None:
+    """The pair whose values are related: the first divergence, or the first later pair
+    whose values diverged."""
+    for pair in (first, *result.pairs):
+        if pair.status == "diverged" and pair.problem in VALUE_PROBLEMS and \
+                pair.seq_a is not None and pair.seq_b is not None:
+            return pair
+    return None
+
+
+def diagnose_divergence(evidence: Evidence, first: PairResult) -> tuple[Diagnosis, ...]:
+    found: list[Diagnosis] = []
+    pair = value_pair(evidence.result, first)
+    if pair is not None:
+        found.extend(_value_diagnoses(evidence, pair))
+    found.extend(_run_diagnoses(evidence))
+    return _ordered(found)
+
+
+def diagnose_close(evidence: Evidence, pair: PairResult) -> list[Diagnosis]:
+    found = _value_diagnoses(evidence, pair)
+    environment = runs.environment(evidence)
+    if environment is not None:
+        found.append(environment)
+    return found
+
+
+def _value_diagnoses(evidence: Evidence, pair: PairResult) -> list[Diagnosis]:
+    at = pitfalls.where(pair)
+    a, b = evidence.pair_values(pair)
+    found: list[Diagnosis] = []
+    related = pitfalls.Related(pair, a, b)
+    if a is None or b is None:
+        found.extend(pitfalls.attribute_pitfalls(evidence, pair))
+        found.extend(p for p in [pitfalls.data_format(related)] if p is not None)
+        keys = {f"a:{pair.name}@{pair.step}", f"b:{pair.name_b or pair.name}@{pair.step}"}
+        reasons = sorted({why for where, why in evidence.unread.items() if where in keys})
+        if reasons:
+            found.append(Diagnosis("not-decided", {"at": at, "reasons": reasons,
+                                                   "codes": list(VALUE_RELATIONSHIPS)}))
+        return found
+    relations = dict(relate(a, b, pair.dtype_a or "", pair.dtype_b or "", evidence.shapes()))
+    found.extend(Diagnosis(code, {"at": at, **facts}) for code, facts in relations.items())
+    related = pitfalls.Related(pair, a, b, relations)
+    found.extend(pitfalls.value_pitfalls(evidence, related))
+    if pair.kind in SERIES_KINDS:
+        found.extend(_series_diagnoses(evidence, pair))
+    noise = relations.get("noise")
+    if noise is not None and pair.kind == "endpoint":  # a forward value, not an update's drift
+        grappler = runs.grappler_arithmetic(evidence, noise)
+        if grappler is not None:
+            found.append(grappler)
+    return found
+
+
+def _series_diagnoses(evidence: Evidence, pair: PairResult) -> list[Diagnosis]:
+    steps, series_a, series_b = evidence.series(pair)
+    at = {"kind": pair.kind, "name": pair.name}
+    found = []
+    initial = evidence.initial_value(pair.name)
+    shift = lagged(steps, series_a, series_b, initial)
+    if shift is not None:
+        found.append(Diagnosis("lagged", {"at": at, **shift}))
+    frozen = stale(steps, series_a, series_b)
+    if frozen is not None:
+        found.append(Diagnosis("stale", {"at": at, **frozen}))
+        if runs.LEARNING_RATE.search(pair.name):
+            found.append(Diagnosis("constant-learning-rate", {"at": at, **frozen}))
+    return found
+
+
+def _run_diagnoses(evidence: Evidence) -> list[Diagnosis]:
+    found: list[Diagnosis] = []
+    for recognise in (runs.training_flag, runs.cached_random, runs.new_variables_per_call,
+                      runs.environment):
+        diagnosis = recognise(evidence)
+        if diagnosis is not None:
+            found.append(diagnosis)
+    found.extend(runs.constant_learning_rate(evidence))
+    return found
+
+
+def _ordered(found: list[Diagnosis]) -> tuple[Diagnosis, ...]:
+    """One diagnosis per code (the first found), relationships first, then pitfalls, then
+    what was not decided."""
+    first_of: dict[str, Diagnosis] = {}
+    for diagnosis in found:
+        first_of.setdefault(diagnosis.code, diagnosis)
+    rank: dict[str, Any] = {code: n for n, code in enumerate(RELATIONSHIPS + PITFALLS)}
+    return tuple(sorted(first_of.values(), key=lambda d: rank.get(d.code, len(rank))))
