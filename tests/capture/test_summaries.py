@@ -60,3 +60,19 @@ def test_a_trace_of_in_graph_statistics_diffs_against_an_eager_one(tmp_path) -> 
     record(tmp_path / "other.zarr", True, [CLEAN * 1.5])
     other = tftrace.diff(tmp_path / "other.zarr", tmp_path / "e.zarr", only="layers")
     assert other.first_divergence is not None and other.first_divergence.problem == "statistics"
+
+
+def test_statistics_with_a_nan_mean_on_both_sides_agree(tmp_path) -> None:
+    # Two runs of the same tf.function on an input with NaN: every layer's mean is NaN
+    # on both sides, and NaN in the same places is agreement, not a divergence.
+    record(tmp_path / "a.zarr", True, [HOSTILE])
+    layers = record(tmp_path / "b.zarr", True, [HOSTILE])
+    assert any(np.isnan(e.stats.mean) for e in layers)
+    result = tftrace.diff(tmp_path / "a.zarr", tmp_path / "b.zarr", only="layers")
+    assert result.verdict == "equivalent" and result.compared == 3
+    # Negative control: NaN in another place of the input changes the NaN count of a layer.
+    moved = HOSTILE.copy()
+    moved[1, 1] = np.nan
+    record(tmp_path / "moved.zarr", True, [moved])
+    other = tftrace.diff(tmp_path / "a.zarr", tmp_path / "moved.zarr", only="layers")
+    assert other.first_divergence is not None and other.first_divergence.problem == "statistics"

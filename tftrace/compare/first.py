@@ -76,7 +76,10 @@ def _localized(result: PairResult, results: Sequence[PairResult], by_seq_a: dict
                                                    lambda name: renamed(name, rename))
             fields["ops_only_a"], fields["ops_only_b"] = only_a, only_b
     if result.kind in ("gradient", "optimizer"):
-        fields["forward_compared"] = sum(
-            1 for r in results if r.kind in FORWARD_KINDS and r.step == result.step
-            and r.status in MATCHED and (r.seq_a or 0) < (result.seq_a or 0))
+        # An optimizer's hyperparameters are read first in a step, before the forward pass
+        # runs: when the step's forward values all matched, they all count.
+        forward = [r for r in results if r.kind in FORWARD_KINDS and r.step == result.step]
+        if any(r.diverged for r in forward):
+            forward = [r for r in forward if (r.seq_a or 0) < (result.seq_a or 0)]
+        fields["forward_compared"] = sum(1 for r in forward if r.status in MATCHED)
     return dataclasses.replace(result, **fields)  # type: ignore[arg-type]

@@ -30,10 +30,13 @@ show.
 Finding the observations responsible: the optimized graph with every observation is
 compared with the plain one once; when they differ, the suspects are the observed
 values whose op the plain optimization rewrote away (absent, or replaced by another
-op) but the observed one kept as it is; the others are checked together (and halved
-only if they still change the graph), then each suspect, in program order, is admitted
-if it changes nothing beside those admitted (more than ``MAX_ADMISSIONS`` suspects
-are all left out).
+op) but the observed one kept as it is; the others are checked together. When they
+still change the graph, the two optimized graphs show where: the first nodes computed
+differently (their inputs computed alike, themselves not) name the observations they
+read; those are tried as the culprits in one more optimization, and only when that
+guess is wrong is the set halved (each optimization of a large training step takes
+seconds). Then each suspect, in program order, is admitted if it changes nothing
+beside those admitted (more than ``MAX_ADMISSIONS`` suspects are all left out).
 """
 
 from __future__ import annotations
@@ -45,15 +48,20 @@ from typing import Any, Callable, Sequence
 from tensorflow.core.framework import graph_pb2, tensor_shape_pb2
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow.python.eager import context
-from tensorflow.python.framework import op_def_registry
 from tensorflow.python.grappler import tf_optimizer
 from tensorflow.python.ops import handle_data_util
+
+from tftrace.recording.graph_digest import PASS_THROUGH, computation, node_digests
 
 #: Observer nodes in the copy that is optimized (never in the user's graph).
 PROBE_PREFIX = "tftrace_probe"
 #: Suspects checked one by one at most (each costs one optimization of the graph);
 #: beyond, every suspect is left out (listed as not captured).
 MAX_ADMISSIONS = 32
+#: Rounds of reading the culprits off the optimized graphs before halving instead, and
+#: the largest guess then halved to keep the innocent ones (larger: left out whole).
+GUESS_ROUNDS = 4
+GUESS_HALVED = 8
 #: Where nodes without a device are placed for the check (the remapper fuses only
 #: nodes placed on a CPU).
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
@@ -131,7 +139,10 @@ def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence
     admitted = [i for i in everything if i not in suspects]
     found: set[int] = set()
     if admitted and computation(optimized_with(admitted), fetches) != plain:
-        found = _culprits(admitted, lambda chosen: computation(optimized_with(chosen), fetches) != plain)
+        def changes(chosen: Sequence[int]) -> bool:
+            return computation(optimized_with(chosen), fetches) != plain
+        guessed = _guessed(admitted, observed_graph, plain_graph, observed, fetches, optimized_with)
+        found = _culprits(admitted, changes) if guessed is None else guessed
         admitted = [i for i in admitted if i not in found]
     # A suspect may only look kept apart because another observation stopped the rewrite
     # (observing a batch norm's output keeps its Relu unfused too): each is admitted, in
@@ -157,11 +168,71 @@ def _kept_apart(plain: graph_pb2.GraphDef, observed_graph: graph_pb2.GraphDef,
     out = []
     for k, tensor in enumerate(observed):
         op = tensor.op
-        if op.type in _PASS_THROUGH or op.name not in needed:
+        if op.type in PASS_THROUGH or op.name not in needed:
             continue
         if plain_ops.get(op.name) != op.type and observed_ops.get(op.name) == op.type:
             out.append(k)
     return out
+
+
+def _guessed(admitted: list[int], observed_graph: graph_pb2.GraphDef, plain: graph_pb2.GraphDef,
+             observed: Sequence[Any], fetches: list[str],
+             optimized_with: Callable[[Sequence[int]], graph_pb2.GraphDef]) -> set[int] | None:
+    """The culprits among ``admitted`` read off where the optimized graphs differ, or None.
+
+    Each round takes the observations read where the graph optimized with the rest first
+    differs from the plain one, and optimizes again without them (a rewrite can hide
+    below another one: rounds peel them). The guess, once the rest changes nothing, is
+    halved when small; a large one is left out whole (each halving step is an
+    optimization). None when the rounds do not settle it."""
+    plain_digest = computation(plain, fetches)
+    guess: set[int] = set()
+    graph = observed_graph
+    for _ in range(GUESS_ROUNDS):
+        new = set(_read_where_changed(plain, graph, observed, fetches)) & set(admitted) - guess
+        if not new:
+            return None
+        guess |= new
+        rest = [i for i in admitted if i not in guess]
+        graph = optimized_with(rest)
+        if computation(graph, fetches) == plain_digest:
+            if len(guess) > GUESS_HALVED:
+                return guess
+            return _culprits(sorted(guess), lambda chosen: computation(
+                optimized_with(rest + list(chosen)), fetches) != plain_digest)
+    return None
+
+
+def _read_where_changed(plain: graph_pb2.GraphDef, observed_graph: graph_pb2.GraphDef,
+                        observed: Sequence[Any], fetches: Sequence[str]) -> list[int]:
+    """Observations that the first differently computed nodes of ``observed_graph`` read.
+
+    A node is computed differently when no node of ``plain`` has its digest (same ops on
+    the same inputs, :func:`computation`); the first such nodes are those whose inputs are
+    all computed alike. An observation stops a rewrite where its value is read, so its
+    tensor is the node itself or one of that node's inputs."""
+    probes = [f"{PROBE_PREFIX}_{k}" for k in range(len(observed))]
+    plain_digests = set(node_digests(plain, fetches).values())
+    digests = node_digests(observed_graph, list(fetches) + probes)
+    nodes = {node.name: node for node in observed_graph.node}
+
+    def source(tensor: str) -> str:  # the node a value comes from, past pass-throughs
+        name = tensor.lstrip("^").split(":")[0]
+        while name in nodes and nodes[name].op in PASS_THROUGH and nodes[name].input:
+            name = nodes[name].input[0].lstrip("^").split(":")[0]
+        return name
+
+    names: set[str] = set()
+    for name, digest in digests.items():
+        node = nodes[name]
+        if digest in plain_digests or name.startswith(PROBE_PREFIX) or node.op in PASS_THROUGH:
+            continue
+        inputs = [source(i) for i in node.input if not i.startswith("^")]
+        if all(digests.get(i) in plain_digests for i in inputs):
+            names.add(name)
+            names.update(inputs)
+    return [k for k, tensor in enumerate(observed)
+            if tensor.op.name in names or source(tensor.op.name) in names]
 
 
 def _culprits(indices: list[int], changes: Callable[[Sequence[int]], bool]) -> set[int]:
@@ -266,102 +337,3 @@ def _optimize(graph_def: graph_pb2.GraphDef, fetches: list[str],
     config = config_pb2.ConfigProto()
     config.CopyFrom(context.context().config)
     return tf_optimizer.OptimizeGraph(config, meta, graph_id=b"tftrace")
-
-
-#: Ops that pass a value on unchanged.
-_PASS_THROUGH = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGradient",
-                           "PlaceholderWithDefault", "EnsureShape", "CheckNumerics"})
-#: Binary ops whose two operands may swap without changing a bit (Grappler orders
-#: them by node names, which merging equal constants changes).
-_COMMUTATIVE = frozenset({"Add", "AddV2", "Mul", "Maximum", "Minimum", "Equal", "NotEqual",
-                          "LogicalAnd", "LogicalOr", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
-                          "SquaredDifference"})
-#: Ops whose value is their name: two graphs agree on them by name, not by structure.
-_SOURCES = frozenset({"Placeholder", "_Arg", "VarHandleOp", "VariableV2", "Variable",
-                      "_Recv", "_HostRecv"})
-
-
-def computation(graph_def: graph_pb2.GraphDef, fetches: Sequence[str]) -> tuple[int, ...]:
-    """A structural digest of how each fetch is computed in ``graph_def``.
-
-    Equal digests mean the same ops, with the same attributes, applied to the same
-    inputs: the same arithmetic, whatever the nodes are called (a fused node is named
-    after the last node it replaces). Node names, devices and control edges do not
-    count; values passed on unchanged (``Identity``...) are looked through; a value
-    computed from constants alone counts as "a constant" (folded or not, the CPU
-    computes it with the same kernel); the operands of a commutative binary op count in
-    either order; inputs (placeholders, variables) count by name. Each node's digest is
-    a hash of its op, attributes and its inputs' digests (a Merkle hash), so comparing
-    two graphs is linear in their size; the two graphs compared are hashed in the same
-    process.
-    """
-    nodes = {node.name: node for node in graph_def.node}
-    memo: dict[str, int] = {}
-    constant: dict[str, bool] = {}
-
-    def digest(tensor: str) -> int:
-        name, _, index = tensor.lstrip("^").partition(":")
-        node = nodes.get(name)
-        if node is None:
-            return hash(("missing", name))
-        out = int(index or 0)
-        if node.op in _PASS_THROUGH and node.input and out == 0:
-            return digest(node.input[0])
-        return hash((memo.get(name, hash(("cycle", name))), out))
-
-    for name in _post_order(nodes, [f.split(":")[0] for f in fetches]):
-        node = nodes[name]
-        inputs = [i for i in node.input if not i.startswith("^")]
-        if node.op == "Const":
-            constant[name] = True
-        elif node.op in _SOURCES or node.op.startswith("Var") or not inputs:
-            constant[name] = False
-        else:
-            constant[name] = not _stateful(node) and all(
-                constant.get(i.split(":")[0], False) for i in inputs)
-        if constant[name]:
-            memo[name] = hash(("constant", node.attr["dtype"].type if "dtype" in node.attr else None))
-            continue
-        attrs = tuple(sorted((key, value.SerializeToString(deterministic=True))
-                             for key, value in node.attr.items()
-                             if not key.startswith("_") and key != "shared_name"))
-        identity = name if node.op in _SOURCES or not inputs else None
-        operands = tuple(digest(i) for i in inputs)
-        if node.op in _COMMUTATIVE and len(operands) == 2:
-            operands = tuple(sorted(operands))
-        memo[name] = hash((node.op, attrs, identity, operands))
-    return tuple(digest(f) for f in fetches)
-
-
-def _post_order(nodes: dict[str, Any], roots: Sequence[str]) -> list[str]:
-    """Names of ``roots`` and their data inputs, each after its inputs (iterative: graphs
-    can be deep; a cycle, as in TF1 loops, is cut where it closes)."""
-    order: list[str] = []
-    state: dict[str, int] = {}  # 1: on the stack, 2: done
-    for root in roots:
-        if root not in nodes or root in state:
-            continue
-        stack = [(root, False)]
-        while stack:
-            name, expanded = stack.pop()
-            if expanded:
-                state[name] = 2
-                order.append(name)
-                continue
-            if name in state:
-                continue
-            state[name] = 1
-            stack.append((name, True))
-            for i in nodes[name].input:
-                if not i.startswith("^"):
-                    child = i.split(":")[0]
-                    if child in nodes and child not in state:
-                        stack.append((child, False))
-    return order
-
-
-def _stateful(node: Any) -> bool:
-    try:
-        return bool(op_def_registry.get(node.op).is_stateful)
-    except AttributeError:  # a function call or an unregistered op: not folded
-        return True

@@ -2,8 +2,9 @@
 the runs show, and what could not be decided.
 
 Where the first divergence carries no values (a variable or random op only in one trace,
-often framework state such as an optimizer's iteration counter), the relationships are
-looked for at the first pair whose values diverged, and each says where (``at``).
+often framework state such as an optimizer's iteration counter; a layer or op captured
+with statistics only), the relationships are looked for at the first pair whose values
+diverged and were stored, and each says where (``at``).
 """
 
 from __future__ import annotations
@@ -44,21 +45,27 @@ def diagnose_result(result: DiffResult, a: Trace, b: Trace,
     return replace(result, diagnosis=_ordered(diagnose_close(evidence, close)))
 
 
-def value_pair(result: DiffResult, first: PairResult) -> PairResult | None:
+def value_pair(evidence: Evidence, first: PairResult) -> PairResult | None:
     """The pair whose values are related: the first divergence, or the first later pair
-    whose values diverged."""
-    for pair in (first, *result.pairs):
-        if pair.status == "diverged" and pair.problem in VALUE_PROBLEMS and \
-                pair.seq_a is not None and pair.seq_b is not None:
+    whose values diverged; of those, the first whose values both traces stored (a layer
+    or op captured with statistics only has none to relate), else the first."""
+    candidates = [pair for pair in (first, *evidence.result.pairs)
+                  if pair.status == "diverged" and pair.problem in VALUE_PROBLEMS
+                  and pair.seq_a is not None and pair.seq_b is not None]
+    for pair in candidates:
+        events = (evidence.event("a", pair.seq_a), evidence.event("b", pair.seq_b))
+        if all(event is not None and event.stored for event in events):
             return pair
-    return None
+    return candidates[0] if candidates else None
 
 
 def diagnose_divergence(evidence: Evidence, first: PairResult) -> tuple[Diagnosis, ...]:
     found: list[Diagnosis] = []
-    pair = value_pair(evidence.result, first)
+    pair = value_pair(evidence, first)
     if pair is not None:
         found.extend(_value_diagnoses(evidence, pair))
+    if pair is not first:  # the first divergence's own attributes (an op's epsilon...)
+        found.extend(pitfalls.attribute_pitfalls(evidence, first))
     found.extend(_run_diagnoses(evidence))
     return _ordered(found)
 
