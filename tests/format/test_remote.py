@@ -6,6 +6,7 @@ endpoint from the environment (AWS_* variables), the trace named by its s3:// UR
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,16 +123,29 @@ def test_a_trace_recorded_to_s3_reads_and_diffs_like_a_local_one(
                                                                         kind=ev.kind)), local.array(ev))
     same = _cli(s3_env, "diff", url, str(tmp_path / "local.zarr"))
     assert same.returncode == 0 and "EQUIVALENT" in same.stdout, same.stdout + same.stderr
-    differs = _cli(s3_env, "diff", url, str(tmp_path / "scaled.zarr"))  # the negative control
-    assert differs.returncode == 1 and "first divergence" in differs.stdout.lower(), differs.stdout
-    assert "y" in differs.stdout
+    # the negative control: the program scales y by 1.5, from its first step on (w, its
+    # random draw and its updates do not depend on the scale), so y at step 0 is the first
+    # divergence and every element of B's is 1.5 times A's
+    differs = _cli(s3_env, "diff", "--format", "json", url, str(tmp_path / "scaled.zarr"))
+    assert differs.returncode == 1, differs.stdout + differs.stderr
+    first = json.loads(differs.stdout)["first_divergence"]
+    assert (first["kind"], first["name"], first["step"], first["status"]) == ("endpoint", "y", 0, "diverged")
+    with tftrace.open(tmp_path / "local.zarr") as local:
+        y = local.array(local.event("y", step=0))
+        loss = local.array(local.event("loss", step=1))
+        y_at_1 = local.array(local.event("y", step=1))
+    values = first["values"]
+    assert values["size"] == y.size and values["mismatched"] == y.size
+    for element in [values["max_abs_error"], *values["mismatches"]]:
+        a = y[tuple(element["index"])]
+        assert element["a"] == float(a) and element["b"] == float(a * np.float32(1.5)), element
     show = _cli(s3_env, "show", url)
     assert show.returncode == 0 and url in show.stdout and "completed" in show.stdout
     cat = _cli(s3_env, "cat", url, "loss", "--step", "1")
     assert cat.returncode == 0, cat.stderr
-    with tftrace.open(tmp_path / "local.zarr") as local:
-        loss = float(local.array(local.event("loss", step=1)))
-    assert f"{loss:.4g}"[:5] in cat.stdout
+    # the whole value, as the program computed it: loss = sum(y * y) of its step-1 y
+    np.testing.assert_allclose(loss, np.sum(y_at_1.astype(np.float64) ** 2), rtol=1e-6)
+    assert cat.stdout.strip().splitlines()[-1] == repr(loss.item()), cat.stdout
     check = _cli(s3_env, "check", url)
     assert check.returncode == 0, check.stdout + check.stderr
 
@@ -273,3 +287,4 @@ def test_a_cluster_compares_traces_straight_from_the_store(s3_env: dict[str, str
                                   dashboard_address=None) as cluster:  # workers inherit AWS_*
         remote = divergence.diff(url, scaled + ".zip", dask=cluster.scheduler_address)
     assert remote.to_dict() == local.to_dict()
+
