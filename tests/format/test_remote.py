@@ -288,3 +288,94 @@ def test_a_cluster_compares_traces_straight_from_the_store(s3_env: dict[str, str
         remote = divergence.diff(url, scaled + ".zip", dask=cluster.scheduler_address)
     assert remote.to_dict() == local.to_dict()
 
+
+FLUSHES = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from tftrace.format.writer import TraceWriter
+
+    w = TraceWriter.create(sys.argv[1], environment={"host": "test"})
+    # a file the writer did not write: a mirror that walks the staging directory uploads it
+    (w.directory / "arrays" / "stray").write_bytes(b"not written by the trace writer")
+    for flush in range(4):
+        for i in range(3):
+            w.add_event("endpoint", f"e{flush}.{i}", value=np.full((64,), flush, np.float32))
+        w.flush()
+    w.close()
+""")
+
+
+@pytest.fixture
+def logged_s3(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """A moto S3 server of its own (a process on a free loopback port) that logs every
+    request it serves, in order, to a file; the environment that reaches it."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    requests = tmp_path / "requests.jsonl"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+           "MOTO_ENABLE_RECORDING": "1", "MOTO_RECORDER_FILEPATH": str(requests)}
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/{BUCKET}", method="PUT")
+                urllib.request.urlopen(request, timeout=1).close()  # the bucket
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the moto server did not start")
+        yield env, requests
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+def test_a_flush_uploads_only_what_the_writer_added(logged_s3: tuple[dict[str, str], Path],
+                                                    tmp_path: Path) -> None:
+    import msgpack
+
+    env, requests = logged_s3
+    prefix = f"/{BUCKET}/flushes.zarr/"
+    script = tmp_path / "flushes.py"
+    script.write_text(FLUSHES)
+    done = _run(env, str(script), "s3:/" + prefix.rstrip("/"))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    from urllib.parse import unquote, urlsplit
+
+    puts = [unquote(urlsplit(entry["url"]).path)[len(prefix):]
+            for entry in map(json.loads, requests.read_text().splitlines())
+            if entry["method"] == "PUT" and urlsplit(entry["url"]).path.startswith(prefix)]
+    assert len(puts) == len(set(puts))  # no file is uploaded twice
+    assert "arrays/stray" not in puts  # nor any file the writer did not write
+
+    import s3fs
+
+    fs = s3fs.S3FileSystem(endpoint_url=env["AWS_ENDPOINT_URL"], key="testing", secret=SECRET)
+    stored = sorted(name[len(prefix) - 1:] for name in fs.find(prefix.strip("/")))
+    assert sorted(puts) == stored
+    # Between the uploads of segments k-1 and k come exactly the array files of the events
+    # segment k logs (read from the segment itself): what that flush added; the group's
+    # metadata only before segment 0.
+    segments = [key for key in puts if key.startswith("log/")]
+    assert segments == [f"log/{k}" for k in range(len(segments))] and len(segments) >= 6
+    start = 0
+    for k, segment in enumerate(segments):
+        end = puts.index(segment)
+        before = puts[start:end]
+        metadata = sorted(key for key in before if key.count("/") < 2)
+        assert metadata == ([] if k else ["arrays/zarr.json", "zarr.json"]), (segment, before)
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(fs.cat_file(prefix.strip("/") + "/" + segment))
+        logged = {record["array"] for record in unpacker if record.get("array")}
+        added = {"/".join(key.split("/")[:2]) for key in before if key.count("/") >= 2}
+        assert added == logged, (segment, before, logged)
+        start = end + 1
+    assert start == len(puts) and len({key for key in puts if key.count("/") >= 2}) >= 12 * 2
