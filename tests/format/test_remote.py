@@ -6,6 +6,7 @@ endpoint from the environment (AWS_* variables), the trace named by its s3:// UR
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,16 +123,29 @@ def test_a_trace_recorded_to_s3_reads_and_diffs_like_a_local_one(
                                                                         kind=ev.kind)), local.array(ev))
     same = _cli(s3_env, "diff", url, str(tmp_path / "local.zarr"))
     assert same.returncode == 0 and "EQUIVALENT" in same.stdout, same.stdout + same.stderr
-    differs = _cli(s3_env, "diff", url, str(tmp_path / "scaled.zarr"))  # the negative control
-    assert differs.returncode == 1 and "first divergence" in differs.stdout.lower(), differs.stdout
-    assert "y" in differs.stdout
+    # the negative control: the program scales y by 1.5, from its first step on (w, its
+    # random draw and its updates do not depend on the scale), so y at step 0 is the first
+    # divergence and every element of B's is 1.5 times A's
+    differs = _cli(s3_env, "diff", "--format", "json", url, str(tmp_path / "scaled.zarr"))
+    assert differs.returncode == 1, differs.stdout + differs.stderr
+    first = json.loads(differs.stdout)["first_divergence"]
+    assert (first["kind"], first["name"], first["step"], first["status"]) == ("endpoint", "y", 0, "diverged")
+    with tftrace.open(tmp_path / "local.zarr") as local:
+        y = local.array(local.event("y", step=0))
+        loss = local.array(local.event("loss", step=1))
+        y_at_1 = local.array(local.event("y", step=1))
+    values = first["values"]
+    assert values["size"] == y.size and values["mismatched"] == y.size
+    for element in [values["max_abs_error"], *values["mismatches"]]:
+        a = y[tuple(element["index"])]
+        assert element["a"] == float(a) and element["b"] == float(a * np.float32(1.5)), element
     show = _cli(s3_env, "show", url)
     assert show.returncode == 0 and url in show.stdout and "completed" in show.stdout
     cat = _cli(s3_env, "cat", url, "loss", "--step", "1")
     assert cat.returncode == 0, cat.stderr
-    with tftrace.open(tmp_path / "local.zarr") as local:
-        loss = float(local.array(local.event("loss", step=1)))
-    assert f"{loss:.4g}"[:5] in cat.stdout
+    # the whole value, as the program computed it: loss = sum(y * y) of its step-1 y
+    np.testing.assert_allclose(loss, np.sum(y_at_1.astype(np.float64) ** 2), rtol=1e-6)
+    assert cat.stdout.strip().splitlines()[-1] == repr(loss.item()), cat.stdout
     check = _cli(s3_env, "check", url)
     assert check.returncode == 0, check.stdout + check.stderr
 
@@ -273,3 +287,95 @@ def test_a_cluster_compares_traces_straight_from_the_store(s3_env: dict[str, str
                                   dashboard_address=None) as cluster:  # workers inherit AWS_*
         remote = divergence.diff(url, scaled + ".zip", dask=cluster.scheduler_address)
     assert remote.to_dict() == local.to_dict()
+
+
+FLUSHES = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from tftrace.format.writer import TraceWriter
+
+    w = TraceWriter.create(sys.argv[1], environment={"host": "test"})
+    # a file the writer did not write: a mirror that walks the staging directory uploads it
+    (w.directory / "arrays" / "stray").write_bytes(b"not written by the trace writer")
+    for flush in range(4):
+        for i in range(3):
+            w.add_event("endpoint", f"e{flush}.{i}", value=np.full((64,), flush, np.float32))
+        w.flush()
+    w.close()
+""")
+
+
+@pytest.fixture
+def logged_s3(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """A moto S3 server of its own (a process on a free loopback port) that logs every
+    request it serves, in order, to a file; the environment that reaches it."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    requests = tmp_path / "requests.jsonl"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+           "MOTO_ENABLE_RECORDING": "1", "MOTO_RECORDER_FILEPATH": str(requests)}
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/{BUCKET}", method="PUT")
+                urllib.request.urlopen(request, timeout=1).close()  # the bucket
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the moto server did not start")
+        yield env, requests
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+def test_a_flush_uploads_only_what_the_writer_added(logged_s3: tuple[dict[str, str], Path],
+                                                    tmp_path: Path) -> None:
+    import msgpack
+
+    env, requests = logged_s3
+    prefix = f"/{BUCKET}/flushes.zarr/"
+    script = tmp_path / "flushes.py"
+    script.write_text(FLUSHES)
+    done = _run(env, str(script), "s3:/" + prefix.rstrip("/"))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    from urllib.parse import unquote, urlsplit
+
+    puts = [unquote(urlsplit(entry["url"]).path)[len(prefix):]
+            for entry in map(json.loads, requests.read_text().splitlines())
+            if entry["method"] == "PUT" and urlsplit(entry["url"]).path.startswith(prefix)]
+    assert len(puts) == len(set(puts))  # no file is uploaded twice
+    assert "arrays/stray" not in puts  # nor any file the writer did not write
+
+    import s3fs
+
+    fs = s3fs.S3FileSystem(endpoint_url=env["AWS_ENDPOINT_URL"], key="testing", secret=SECRET)
+    stored = sorted(name[len(prefix) - 1:] for name in fs.find(prefix.strip("/")))
+    assert sorted(puts) == stored
+    # Between the uploads of segments k-1 and k come exactly the array files of the events
+    # segment k logs (read from the segment itself): what that flush added; the group's
+    # metadata only before segment 0.
+    segments = [key for key in puts if key.startswith("log/")]
+    assert segments == [f"log/{k}" for k in range(len(segments))] and len(segments) >= 6
+    start = 0
+    for k, segment in enumerate(segments):
+        end = puts.index(segment)
+        before = puts[start:end]
+        metadata = sorted(key for key in before if key.count("/") < 2)
+        assert metadata == ([] if k else ["arrays/zarr.json", "zarr.json"]), (segment, before)
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(fs.cat_file(prefix.strip("/") + "/" + segment))
+        logged = {record["array"] for record in unpacker if record.get("array")}
+        added = {"/".join(key.split("/")[:2]) for key in before if key.count("/") >= 2}
+        assert added == logged, (segment, before, logged)
+        start = end + 1
+    assert start == len(puts) and len({key for key in puts if key.count("/") >= 2}) >= 12 * 2

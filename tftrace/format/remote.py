@@ -159,9 +159,13 @@ def open_remote_zip(url: str) -> BinaryIO:
 class Mirror:
     """Uploads a recording's staging directory to its URL, in an order a reader can trust.
 
-    :meth:`sync` uploads every file not uploaded yet: the array files (chunks and their
-    ``zarr.json``) before the log segments that name them, and the segments in order,
-    so that any prefix of uploads is a readable trace. Array files of a directory-form
+    The writer tells the mirror what it wrote (:meth:`wrote`: an array's directory, a log
+    segment) and :meth:`sync` uploads just that, so a flush costs what it adds, not what
+    the recording holds; the first sync uploads the whole directory (the group metadata
+    and first segment, written before the mirror existed). The array files (chunks and
+    their ``zarr.json``) go before the log segments that name them, and the segments in
+    order, so that any prefix of uploads is a readable trace; what a failed upload left
+    is tried again, in the same order, at the next sync. Array files of a directory-form
     target are deleted locally once uploaded (the local disk then holds only what is
     not on the store yet); a zip target keeps them, to pack on close.
     """
@@ -171,7 +175,8 @@ class Mirror:
         self.fs, self.inner = filesystem(url)
         self.staging = staging
         self.keep_local = keep_local
-        self._uploaded: set[str] = set()
+        self._told: list[str] = [""]  # "" is the whole staging directory: the first sync
+        self._pending: dict[str, None] = {}  # files to upload, in the order they were told
 
     @staticmethod
     def prepare(url: str, overwrite: bool) -> None:
@@ -189,33 +194,33 @@ class Mirror:
                 raise TraceExistsError(f"{url}: exists and is not a trace; refusing to delete it")
             fs.rm(inner, recursive=True)
 
+    def wrote(self, key: str) -> None:
+        """The writer wrote ``key`` (a file or an array's directory) since the last sync."""
+        self._told.append(key)
+
     def sync(self) -> None:
-        """Upload what the staging directory holds that the store does not yet."""
-        arrays: list[str] = []
-        segments: list[tuple[int, str]] = []
-        top: list[str] = []
-        for key in _walk(self.staging):
-            if key in self._uploaded or key.rsplit("/", 1)[-1].startswith(".tmp-"):
-                continue
-            if key.startswith("log/"):
-                segments.append((int(key.split("/", 1)[1]), key))
-            elif key.startswith("arrays/"):
-                arrays.append(key)
-            else:
-                top.append(key)
-        for key in top + arrays:
+        """Upload what the writer wrote since the last sync, and what a failed sync left."""
+        for told in self._told:
+            for key in _walk(self.staging, told):
+                if not key.rsplit("/", 1)[-1].startswith(".tmp-"):
+                    self._pending[key] = None
+        self._told.clear()
+        segments = sorted((int(key.split("/", 1)[1]), key) for key in self._pending
+                          if key.startswith("log/"))
+        others = [key for key in self._pending if not key.startswith("log/")]
+        arrays = [key for key in others if key.startswith("arrays/")]
+        for key in sorted(others, key=lambda key: key.startswith("arrays/")):  # top level first
             self._put(key)
         if not self.keep_local:  # each array is whole once its event is added: drop its files
             for name in {key.split("/")[1] for key in arrays if key.count("/") >= 2}:
                 shutil.rmtree(self.staging / "arrays" / name, ignore_errors=True)
-        for _, key in sorted(segments):
+        for _, key in segments:
             self._put(key)
 
     def _put(self, key: str) -> None:
         with _errors(self.url, "write", key):
             self.fs.put_file(str(self.staging / key), f"{self.inner}/{key}")
-        if not (key.startswith("arrays/") and key.count("/") >= 2 and not self.keep_local):
-            self._uploaded.add(key)  # removed array files are never seen again
+        del self._pending[key]
 
     def upload_file(self, local: Path) -> None:
         """Put one local file at the URL itself (a packed zip)."""
@@ -227,8 +232,13 @@ class Mirror:
             self.fs.rm(self.inner, recursive=True)
 
 
-def _walk(root: Path) -> Iterator[str]:
-    for directory, _, names in os.walk(root):
+def _walk(root: Path, key: str = "") -> Iterator[str]:
+    """The files at ``key`` under ``root`` (the key itself, or the files below it), as keys."""
+    start = root / key if key else root
+    if start.is_file():
+        yield key
+        return
+    for directory, _, names in os.walk(start):
         rel = os.path.relpath(directory, root)
         for name in names:
             yield name if rel == "." else f"{rel}/{name}".replace(os.sep, "/")

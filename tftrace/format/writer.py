@@ -180,6 +180,8 @@ class TraceWriter:
                 _remove_tree(self.directory / array_key_for(seq))
                 raise
             self._pending.append(record)
+            if self._mirror is not None and fields.get("array_key"):
+                self._mirror.wrote(fields["array_key"])  # uploaded before the segment logging it
             self._seq += 1
             self.counts[kind] += 1
             self._occurrences[(kind, name, step)] += 1
@@ -237,6 +239,8 @@ class TraceWriter:
                 return
             data = b"".join(self._pending)
             store.write_atomic(self.directory / log_key(self._segment), data)
+            if self._mirror is not None:
+                self._mirror.wrote(log_key(self._segment))
             self._segment += 1
             self._pending.clear()
             self._last_flush = time.monotonic()

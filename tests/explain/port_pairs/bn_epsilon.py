@@ -91,15 +91,11 @@ def run_b(rec: Any, fault: bool = True, keras: str = "keras3") -> None:
 
 
 def record_a(path: str) -> str:
-    with common.recording(path) as rec:
-        run_a(rec)
-    return path
+    return common.record(path, run_a)
 
 
 def record_b(path: str, source: str | None = None, fault: bool = True,
              keras: str = "keras3") -> str:
     """``keras="tf_keras"``: the same layers from tf-keras, whose batch norm (fused, like
     slim's) updates the moving variance with the unbiased batch variance, as A does."""
-    with common.recording(path, source=source, rename=RENAME) as rec:
-        run_b(rec, fault, keras)
-    return path
+    return common.record(path, lambda rec: run_b(rec, fault, keras), source, RENAME)

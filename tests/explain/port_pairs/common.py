@@ -13,7 +13,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import contextlib  # noqa: E402
-from typing import Any, Iterator  # noqa: E402
+from typing import Any, Callable, Iterator, Sequence  # noqa: E402
 
 import tftrace  # noqa: E402
 
@@ -35,6 +35,16 @@ def recording(path: str, source: str | None = None, **options: Any) -> Iterator[
     else:
         with tftrace.replay(source, record_to=path, overwrite=True, **options) as rec:
             yield rec
+
+
+def record(path: str, run: Callable[[Any], None], source: str | None = None,
+           rename: Sequence[tuple[str, str]] = ()) -> str:
+    """Record ``run(recorder)`` into ``path`` (a replay of ``source`` when given, with
+    ``rename`` for its variable names) and return ``path``: one side of a pair program."""
+    options: dict[str, Any] = {"rename": list(rename)} if rename else {}
+    with recording(path, source=source, **options) as rec:
+        run(rec)
+    return path
 
 
 def reset_keras() -> None:

@@ -96,13 +96,9 @@ def record_a(path: str, arithmetic: bool = True, optimizer: bool = True,
     whole meta optimizer off; ``observe``: also record ``normalized`` (fetching it does not
     stop the rewrite: the rewritten node keeps its name);
     ``train``: 3 GradientDescent steps instead of one forward pass."""
-    with common.recording(path) as rec:
-        run_a(rec, arithmetic, optimizer, observe, train)
-    return path
+    return common.record(path, lambda rec: run_a(rec, arithmetic, optimizer, observe, train))
 
 
 def record_b(path: str, source: str | None = None, fault: Any = True,
              observe: bool = False, train: bool = False) -> str:
-    with common.recording(path, source=source) as rec:
-        run_b(rec, fault, observe, train)
-    return path
+    return common.record(path, lambda rec: run_b(rec, fault, observe, train), source)

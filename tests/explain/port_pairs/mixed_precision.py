@@ -56,12 +56,8 @@ def _run(rec: Any, policy: str) -> None:
 
 
 def record_a(path: str) -> str:
-    with common.recording(path) as rec:
-        _run(rec, "float32")
-    return path
+    return common.record(path, lambda rec: _run(rec, "float32"))
 
 
 def record_b(path: str, source: str | None = None, fault: Any = True) -> str:
-    with common.recording(path, source=source) as rec:
-        _run(rec, POLICIES[fault])
-    return path
+    return common.record(path, lambda rec: _run(rec, POLICIES[fault]), source)

@@ -56,12 +56,8 @@ def _run(rec: Any, broken: bool) -> None:
 
 
 def record_a(path: str) -> str:
-    with common.recording(path) as rec:
-        _run(rec, broken=False)
-    return path
+    return common.record(path, lambda rec: _run(rec, broken=False))
 
 
 def record_b(path: str, source: str | None = None, fault: bool = True) -> str:
-    with common.recording(path, source=source) as rec:
-        _run(rec, broken=fault)
-    return path
+    return common.record(path, lambda rec: _run(rec, broken=fault), source)

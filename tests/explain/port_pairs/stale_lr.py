@@ -75,12 +75,8 @@ def run_b(rec: Any, fault: bool = True) -> None:
 
 
 def record_a(path: str) -> str:
-    with common.recording(path) as rec:
-        run_a(rec)
-    return path
+    return common.record(path, run_a)
 
 
 def record_b(path: str, source: str | None = None, fault: bool = True) -> str:
-    with common.recording(path, source=source) as rec:
-        run_b(rec, fault)
-    return path
+    return common.record(path, lambda rec: run_b(rec, fault), source)
