@@ -34,9 +34,9 @@ def residual_net() -> keras.Model:
     return keras.Model(inputs, outputs, name="net")
 
 
-def train(path, steps: int = 1):
+def train(path, steps: int = 1, streams: str = "layers"):
     """Variables after ``steps`` training steps in a tf.function, recorded to ``path``
-    (layer outputs only) or not recorded (None)."""
+    (one stream at statistics, ``layers`` or ``gradients``) or not recorded (None)."""
     keras.utils.set_random_seed(0)
     model = residual_net()
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
@@ -56,8 +56,8 @@ def train(path, steps: int = 1):
     if path is None:
         losses = [step().numpy() for _ in range(steps)]
     else:
-        with tftrace.record(path, seed_mode="off", layers="stats", gradients="off",
-                            optimizer="off") as rec:
+        levels = {"layers": "off", "gradients": "off", streams: "stats"}
+        with tftrace.record(path, seed_mode="off", optimizer="off", **levels) as rec:
             losses = []
             for _ in range(steps):
                 losses.append(step().numpy())
@@ -85,4 +85,24 @@ def test_layer_capture_keeps_a_residual_training_step_bit_equal(tmp_path, monkey
     # Negative control: observing every layer output (no check) changes the numbers.
     monkeypatch.setattr(NeutralityCheck, "changing", lambda self, *args, **kwargs: set())
     observed = train(tmp_path / "observed.zarr")
+    assert differing(observed, plain) > 0
+
+
+def test_gradient_capture_keeps_a_training_step_bit_equal(tmp_path, monkeypatch) -> None:
+    # Grappler reassociates SGD's learning_rate * gradient with a batch norm gamma
+    # gradient's own Mul; observing that gradient stops it. No observed value is rewritten
+    # away, so the check reads the culprits off where the optimized graphs differ.
+    plain = train(None)
+    recorded = train(tmp_path / "t.zarr", streams="gradients")
+    np.testing.assert_array_equal(recorded[0], plain[0])
+    assert differing(recorded, plain) == 0
+    trace = open_trace(tmp_path / "t.zarr")
+    left_out = {g["name"] for g in trace.environment["not_captured"] if g["reason"] == "observer-effect"}
+    assert left_out == {"bn_0/gamma", "bn_1/gamma"}, left_out
+    captured = {e.name for e in trace.events if e.kind == "gradient"}
+    assert captured and not captured & left_out
+    assert any("conv_0" in name for name in captured), captured
+    # Negative control: observing every gradient (no check) changes the numbers.
+    monkeypatch.setattr(NeutralityCheck, "changing", lambda self, *args, **kwargs: set())
+    observed = train(tmp_path / "observed.zarr", streams="gradients")
     assert differing(observed, plain) > 0

@@ -138,10 +138,11 @@ def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence
     suspects = _kept_apart(plain_graph, observed_graph, observed, _needed(placed, fetches))
     admitted = [i for i in everything if i not in suspects]
     found: set[int] = set()
-    if admitted and computation(optimized_with(admitted), fetches) != plain:
+    rest_graph = observed_graph if not suspects else optimized_with(admitted) if admitted else None
+    if rest_graph is not None and computation(rest_graph, fetches) != plain:
         def changes(chosen: Sequence[int]) -> bool:
             return computation(optimized_with(chosen), fetches) != plain
-        guessed = _guessed(admitted, observed_graph, plain_graph, observed, fetches, optimized_with)
+        guessed = _guessed(admitted, rest_graph, plain_graph, observed, fetches, optimized_with)
         found = _culprits(admitted, changes) if guessed is None else guessed
         admitted = [i for i in admitted if i not in found]
     # A suspect may only look kept apart because another observation stopped the rewrite
