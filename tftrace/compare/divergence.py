@@ -14,6 +14,7 @@ from tftrace.compare.compare_state import converted, not_compared_reason
 from tftrace.compare.distributed import run_on_cluster
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.blocks import compare_stored
+from tftrace.compare.measures import stats_differ
 from tftrace.compare.metrics import ValueComparison, compare_arrays
 from tftrace.compare.near_miss import near_miss
 from tftrace.compare.options import parse_ignore, parse_only
@@ -25,7 +26,8 @@ from tftrace.format.gaps import Gap, not_captured, read_gaps
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.rules import (RENAMED_KINDS, RenameRule, is_initializer, normalize_name,
                                   parse_rename_rule, random_attrs, random_token, renamed)
-from tftrace.format.schema import Event, Stats
+from tftrace.format.progress import Counter, ProgressCallback, event_nbytes
+from tftrace.format.schema import Event
 
 #: Block size for reading arrays: bounds memory (a few blocks alive at once).
 BLOCK_BYTES = 8 << 20
@@ -40,7 +42,7 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
          allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
          tolerances_file: str | os.PathLike[str] | None = None,
          ignore: str | Iterable[str] | None = None, dask: str | None = None,
-         explain: bool = True) -> DiffResult:
+         explain: bool = True, progress: ProgressCallback | None = None) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -84,6 +86,9 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
     explain : bool
         Add the diagnosis (docs/diagnosis.md): how the values at the first divergence
         differ and which migration pitfall it looks like.
+    progress : callable, optional
+        Called with a :class:`~tftrace.format.progress.Work` after each pair (pairs and
+        array bytes done of all), locally and with ``dask``.
 
     Returns
     -------
@@ -111,6 +116,7 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
         differ = _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
                          block_bytes, allow_incomplete, ignore_globs, only_names)
+        differ.progress = progress
         result = differ.run() if dask is None else run_on_cluster(differ, dask)
         if explain:  # how the values differ and which pitfall it looks like (compare/explain/)
             from tftrace.compare.explain.diagnose import diagnose_result
@@ -158,6 +164,7 @@ class _Differ:
         self.block_bytes = block_bytes
         self._replayed_variables: list[str] | None = None
         self.remote: Any = None  # diff --dask: compare/distributed.py's DistributedValues
+        self.progress: ProgressCallback | None = None
 
     def run(self) -> DiffResult:
         self.gaps_a = self._gap_index(self.a, ())
@@ -171,6 +178,8 @@ class _Differ:
                     self._submit(pair)
         results: list[PairResult] = []
         first: PairResult | None = None
+        done = Counter(self.progress, len(alignment.pairs),
+                       sum(event_nbytes(p.a) + event_nbytes(p.b) for p in alignment.pairs))
         for pair in alignment.pairs:
             truncated = self._past_end(pair, end_a, end_b)
             if truncated:
@@ -189,6 +198,7 @@ class _Differ:
                 if self.stop_at_first and self.remote is not None:
                     self.remote.cancel_rest()
             results.append(result)
+            done.advance(1, event_nbytes(pair.a) + event_nbytes(pair.b))
         notes = []
         for side, trace in (("a", self.a), ("b", self.b)):
             if not trace.complete:
@@ -363,31 +373,11 @@ class _Differ:
     def _statistics(self, pair: Pair, tolerance: Tolerance) -> PairResult:
         a, b = pair.a, pair.b
         assert a is not None and b is not None
-        differs = _stats_differ(a.stats, b.stats, tolerance)
+        differs = stats_differ(a.stats, b.stats, tolerance)
         if differs:
             return self._result(pair, "diverged", problem="statistics", tolerance=tolerance,
                                 compared_by="statistics", differences=differs)
         return self._result(pair, "close", tolerance=tolerance, compared_by="statistics")
-
-
-def _stats_differ(sa: Stats | None, sb: Stats | None,
-                  tolerance: Tolerance) -> tuple[tuple[str, Any, Any], ...]:
-    """The statistics that differ: (field, A's, B's); ``("stats", A has them, B has them)``
-    when one side has none."""
-    if sa is None or sb is None:
-        return () if sa == sb else (("stats", sa is not None, sb is not None),)
-    out: list[tuple[str, Any, Any]] = []
-    for field_name in ("nan_count", "inf_count"):
-        if getattr(sa, field_name) != getattr(sb, field_name):
-            out.append((field_name, getattr(sa, field_name), getattr(sb, field_name)))
-    for field_name in ("min", "max", "mean"):
-        x, y = getattr(sa, field_name), getattr(sb, field_name)
-        if x is None or y is None:
-            if x != y:
-                out.append((field_name, x, y))
-        elif x != y and not abs(x - y) <= tolerance.atol + tolerance.rtol * abs(x):
-            out.append((field_name, x, y))
-    return tuple(out)
 
 
 def _op_type(ev: Event | None) -> str | None:
