@@ -85,11 +85,16 @@ def cat(trace: str, name: str, step: int, occurrence: int, kind: str | None) -> 
 @click.argument("trace", type=click.Path())
 @click.argument("out", type=click.Path())
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-def pack(trace: str, out: str, overwrite: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar on stderr (shown only on a terminal, after 2 s).")
+def pack(trace: str, out: str, overwrite: bool, quiet: bool) -> None:
     """Write TRACE as the single file OUT (*.zarr.zip), to archive or attach to CI."""
     from tftrace.format.pack import pack_trace
+    from tftrace.progress import TerminalProgress
 
-    click.echo(str(pack_trace(trace, out, overwrite=overwrite)))
+    with TerminalProgress("pack", quiet=quiet) as progress:
+        packed = pack_trace(trace, out, overwrite=overwrite, progress=progress)
+    click.echo(str(packed))
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -140,22 +145,42 @@ def _use_colour(output: str | None) -> bool:
               show_default=True, help="Report format; html is one self-contained page (use -o).")
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="Write the report to FILE instead of stdout.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar on stderr (shown only on a terminal, after 2 s).")
 @click.pass_context
 def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerances: tuple[str, ...],
          tolerances_file: str | None, rename: tuple[str, ...], ignore: tuple[str, ...],
          only: str | None, show_all: bool,
          stop_at_first: bool, allow_incomplete: bool, dask: str | None, fmt: str,
-         output: str | None) -> None:
+         output: str | None, quiet: bool) -> None:
     """Compare trace B against trace A and report where they first diverge.
+
+    A or B may name the traces of a multi-worker run: RUN.zarr for RUN.worker-K.zarr, or
+    a pattern with {worker}; worker k is compared with worker k (docs/scale.md).
 
     Exit code 0 when equivalent; 1 on a divergence, a run that did not complete,
     nothing compared or a capture gap; 2 on a usage error or an unreadable trace.
     """
     from tftrace.compare.divergence import diff as diff_traces
+    from tftrace.compare.workers import diff_workers, is_distributed
+    from tftrace.progress import TerminalProgress
 
-    result = diff_traces(a, b, rtol=rtol, atol=atol, tolerances=tolerances, rename=rename,
-                         only=only, stop_at_first=stop_at_first, allow_incomplete=allow_incomplete,
-                         tolerances_file=tolerances_file, ignore=ignore, dask=dask)
+    options: dict[str, Any] = dict(
+        rtol=rtol, atol=atol, tolerances=tolerances, rename=rename, only=only,
+        stop_at_first=stop_at_first, allow_incomplete=allow_incomplete,
+        tolerances_file=tolerances_file, ignore=ignore, dask=dask)
+    if is_distributed(a) or is_distributed(b):  # worker sets, replicas: docs/scale.md
+        if fmt not in ("text", "json"):
+            raise click.UsageError(f"--format {fmt} reports one pair of traces; for worker sets "
+                                   "choose text or json")
+        from tftrace.report.workers import render_workers_json, render_workers_text
+
+        workers = diff_workers(a, b, **options)
+        _emit(render_workers_json(workers) if fmt == "json" else render_workers_text(
+            workers, show_all=show_all, color=_use_colour(output)), output)
+        ctx.exit(EXIT_OK if workers.equivalent else EXIT_FOUND)
+    with TerminalProgress("diff", quiet=quiet) as progress:
+        result = diff_traces(a, b, progress=progress, **options)
     if fmt == "json":
         from tftrace.report.json import render_json
         report = render_json(result)
@@ -205,8 +230,10 @@ def check(ctx: click.Context, trace: str, fmt: str, output: str | None) -> None:
               help="Smallest norm-relative limit.")
 @click.option("--rename", multiple=True, metavar="REGEX=REPL",
               help="Rename the other runs' variables (re.sub) as diff's --rename.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar on stderr (shown only on a terminal, after 2 s).")
 def calibrate(runs: tuple[str, ...], output: str, safety_factor: float, norm_floor: float,
-              rename: tuple[str, ...]) -> None:
+              rename: tuple[str, ...], quiet: bool) -> None:
     """Per-name tolerances from two or more recordings of the same program (the first is
     the reference): repeated runs, other thread settings, another machine, or runs whose
     initial weights differ by one ULP. Use the file with `tftrace diff --tolerances`.
@@ -214,8 +241,11 @@ def calibrate(runs: tuple[str, ...], output: str, safety_factor: float, norm_flo
     from tftrace.compare.calibrate import calibrate as calibrate_runs
     from tftrace.report.calibrate import render_calibration
 
-    result = calibrate_runs(runs, safety_factor=safety_factor, norm_floor=norm_floor,
-                            rename=rename)
+    from tftrace.progress import TerminalProgress
+
+    with TerminalProgress("calibrate", quiet=quiet) as progress:
+        result = calibrate_runs(runs, safety_factor=safety_factor, norm_floor=norm_floor,
+                                rename=rename, progress=progress)
     result.write(output)
     click.echo(render_calibration(result, output), nl=False)
 
@@ -251,6 +281,8 @@ def calibrate(runs: tuple[str, ...], output: str, safety_factor: float, norm_flo
               help="With --ops: only ops whose name (scope) matches GLOB, e.g. 'block3/*'. Repeatable.")
 @click.option("--op-type", "op_types", multiple=True, metavar="GLOB",
               help="With --ops: only ops of a type matching GLOB, e.g. 'FusedBatchNorm*'. Repeatable.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar on stderr (shown only on a terminal, after 2 s).")
 @click.argument("script", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -258,7 +290,7 @@ def record(ctx: click.Context, output: str, seed: int, seed_mode: str, capture: 
            overwrite: bool, replay_source: str | None, replay_random: str,
            replay_variables: str, rename: tuple[str, ...], layers: str, ops: str,
            gradients: str, optimizer: str, op_scopes: tuple[str, ...], op_types: tuple[str, ...],
-           script: str, args: tuple[str, ...]) -> None:
+           quiet: bool, script: str, args: tuple[str, ...]) -> None:
     """Run SCRIPT (with ARGS) in this process, recording it into OUTPUT.
 
     The script runs as __main__ with sys.argv = [SCRIPT, *ARGS]; its exit status is
@@ -270,13 +302,18 @@ def record(ctx: click.Context, output: str, seed: int, seed_mode: str, capture: 
 
     if replay_source is None and (rename or replay_random != "on" or replay_variables != "on"):
         raise click.UsageError("--replay-random, --replay-variables and --rename need --replay A.zarr")
-    ctx.exit(run_script(script, args, output=output, seed=seed, seed_mode=seed_mode,
-                        capture=capture, overwrite=overwrite, replay=replay_source,
-                        replay_random=replay_random == "on",
-                        replay_variables=replay_variables == "on", rename=rename,
-                        levels=CaptureLevels(layers=layers, ops=ops, gradients=gradients,
-                                             optimizer=optimizer, op_scopes=op_scopes,
-                                             op_types=op_types)))
+    from tftrace.progress import TerminalProgress
+
+    with TerminalProgress("record", quiet=quiet) as progress:
+        status = run_script(script, args, output=output, seed=seed, seed_mode=seed_mode,
+                            capture=capture, overwrite=overwrite, replay=replay_source,
+                            replay_random=replay_random == "on",
+                            replay_variables=replay_variables == "on", rename=rename,
+                            levels=CaptureLevels(layers=layers, ops=ops, gradients=gradients,
+                                                 optimizer=optimizer, op_scopes=op_scopes,
+                                                 op_types=op_types),
+                            progress=progress)
+    ctx.exit(status)
 
 
 main = cli

@@ -33,6 +33,7 @@ from tftrace.compare.metrics import FLOAT_DTYPES, compare_blocks
 from tftrace.compare.tolerance import Tolerance, ToleranceRule
 from tftrace.errors import UsageError
 from tftrace.format.events import OPTIMIZER_STATE
+from tftrace.format.progress import Counter, ProgressCallback, event_nbytes
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.rules import RenameRule, parse_rename_rule
 
@@ -108,7 +109,8 @@ class Calibration:
 
 def calibrate(runs: Sequence[str | os.PathLike[str]], *, safety_factor: float = SAFETY_FACTOR,
               norm_floor: float = NORM_FLOOR,
-              rename: Iterable[str | tuple[str, str] | RenameRule] | None = None) -> Calibration:
+              rename: Iterable[str | tuple[str, str] | RenameRule] | None = None,
+              progress: ProgressCallback | None = None) -> Calibration:
     """Measure the spread between two or more recordings of the same program.
 
     Parameters
@@ -119,6 +121,8 @@ def calibrate(runs: Sequence[str | os.PathLike[str]], *, safety_factor: float = 
         A name's limit is ``max(norm_floor, safety_factor * spread)`` (module docstring).
     rename : iterable, optional
         Rules applied to the other runs' variable names, as ``diff``'s ``rename``.
+    progress : callable, optional
+        Called with a :class:`~tftrace.format.progress.Work` after each pair measured.
 
     Returns
     -------
@@ -136,10 +140,13 @@ def calibrate(runs: Sequence[str | os.PathLike[str]], *, safety_factor: float = 
     traces = [open_trace(r) for r in runs]
     try:
         reference = traces[0]
-        for other in traces[1:]:
-            alignment = align(reference.events, other.events, CALIBRATED_KINDS, rules)
-            for pair in alignment.pairs:
-                _measure(reference, other, pair, spreads, not_compared)
+        alignments = [(other, align(reference.events, other.events, CALIBRATED_KINDS, rules))
+                      for other in traces[1:]]
+        pairs = [(other, pair) for other, alignment in alignments for pair in alignment.pairs]
+        done = Counter(progress, len(pairs), sum(_nbytes(pair) for _, pair in pairs))
+        for other, pair in pairs:
+            _measure(reference, other, pair, spreads, not_compared)
+            done.advance(1, _nbytes(pair))
     finally:
         for trace in traces:
             trace.close()
@@ -171,6 +178,10 @@ def _measure(reference: Trace, other: Trace, pair: Any, spreads: dict[str, list[
     entry[2] = max(entry[2], float(max_abs) if math.isfinite(max_abs) else math.inf)
     entry[3] = max(entry[3], norm)
     entry[4] = max(entry[4], max(0.0, cosine))
+
+
+def _nbytes(pair: Any) -> int:
+    return event_nbytes(pair.a) + event_nbytes(pair.b)
 
 
 def escape_glob(name: str) -> str:

@@ -16,18 +16,20 @@ from tftrace.compare.compare_state import converted, not_compared_reason
 from tftrace.compare.distributed import run_on_cluster
 from tftrace.compare.machines import machine_notes
 from tftrace.compare.blocks import compare_stored
+from tftrace.compare.measures import stats_differ
 from tftrace.compare.metrics import ValueComparison, compare_arrays
 from tftrace.compare.near_miss import near_miss
 from tftrace.compare.options import parse_ignore, parse_only
 from tftrace.compare.result import DiffResult, Note, PairResult, TraceInfo
-from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances, stats_differ
+from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
 from tftrace.format.digest import digests_prove_equal
 from tftrace.format.events import CAPTURED_KINDS, COMPARED_RULES, OpAttrs, VariableAttrs
 from tftrace.format.gaps import Gap, not_captured, read_gaps
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.rules import (RENAMED_KINDS, RenameRule, is_initializer, normalize_name,
                                   parse_rename_rule, random_attrs, random_token, renamed)
-from tftrace.format.schema import Event, Stats
+from tftrace.format.progress import Counter, ProgressCallback, event_nbytes
+from tftrace.format.schema import Event
 
 #: Block size for reading arrays: bounds memory (a few blocks alive at once).
 BLOCK_BYTES = 8 << 20
@@ -42,7 +44,7 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
          allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
          tolerances_file: str | os.PathLike[str] | None = None,
          ignore: str | Iterable[str] | None = None, dask: str | None = None,
-         explain: bool = True) -> DiffResult:
+         explain: bool = True, progress: ProgressCallback | None = None) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -86,6 +88,9 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
     explain : bool
         Add the diagnosis (docs/diagnosis.md): how the values at the first divergence
         differ and which migration pitfall it looks like.
+    progress : callable, optional
+        Called with a :class:`~tftrace.format.progress.Work` after each pair (pairs and
+        array bytes done of all), locally and with ``dask``.
 
     Returns
     -------
@@ -113,6 +118,7 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         trace_b = b if isinstance(b, Trace) else _open(b, opened)
         differ = _Differ(trace_a, trace_b, tolerance_rules, rules, kinds, stop_at_first,
                          block_bytes, allow_incomplete, ignore_globs, only_names)
+        differ.progress = progress
         result = differ.run() if dask is None else run_on_cluster(differ, dask)
         if explain:  # how the values differ and which pitfall it looks like (compare/explain/)
             from tftrace.compare.explain.diagnose import diagnose_result
@@ -160,6 +166,7 @@ class _Differ:
         self.block_bytes = block_bytes
         self._replayed_variables: list[str] | None = None
         self.remote: Any = None  # diff --dask: compare/distributed.py's DistributedValues
+        self.progress: ProgressCallback | None = None
 
     def run(self) -> DiffResult:
         self.gaps_a = self._gap_index(self.a, ())
@@ -173,6 +180,8 @@ class _Differ:
                     self._submit(pair)
         results: list[PairResult] = []
         first: PairResult | None = None
+        done = Counter(self.progress, len(alignment.pairs),
+                       sum(event_nbytes(p.a) + event_nbytes(p.b) for p in alignment.pairs))
         for pair in alignment.pairs:
             truncated = self._past_end(pair, end_a, end_b)
             if truncated:
@@ -191,6 +200,7 @@ class _Differ:
                 if self.stop_at_first and self.remote is not None:
                     self.remote.cancel_rest()
             results.append(result)
+            done.advance(1, event_nbytes(pair.a) + event_nbytes(pair.b))
         first = first_in_dataflow(results, first, self.a.events, self.b.events, self.rename)
         notes = []
         for side, trace in (("a", self.a), ("b", self.b)):

@@ -10,7 +10,14 @@ memory stays bounded like the element-wise comparison (compare/metrics.py).
 
 from __future__ import annotations
 
+import math
+
+from typing import Any
+
 import numpy as np
+
+from tftrace.compare.tolerance import Tolerance
+from tftrace.format.schema import Stats
 
 
 class NormSums:
@@ -48,3 +55,24 @@ def whole_array_measures(diff_sq: float, a_sq: float, b_sq: float, ab: float
     else:
         cosine = 1.0 if a_sq == b_sq else 0.0
     return norm_rel, cosine
+
+
+def stats_differ(sa: Stats | None, sb: Stats | None,
+                 tolerance: Tolerance) -> tuple[tuple[str, Any, Any], ...]:
+    """The statistics that differ: (field, A's, B's); ``("stats", A has them, B has them)``
+    when one side has none."""
+    if sa is None or sb is None:
+        return () if sa == sb else (("stats", sa is not None, sb is not None),)
+    out: list[tuple[str, Any, Any]] = []
+    for field_name in ("nan_count", "inf_count"):
+        if getattr(sa, field_name) != getattr(sb, field_name):
+            out.append((field_name, getattr(sa, field_name), getattr(sb, field_name)))
+    for field_name in ("min", "max", "mean"):
+        x, y = getattr(sa, field_name), getattr(sb, field_name)
+        if x is None or y is None:
+            if x != y:
+                out.append((field_name, x, y))
+        elif x != y and not (math.isnan(x) and math.isnan(y)) \
+                and not abs(x - y) <= tolerance.atol + tolerance.rtol * abs(x):
+            out.append((field_name, x, y))  # NaN on both sides: the NaN counts compare them
+    return tuple(out)

@@ -62,7 +62,7 @@ ENVIRONMENT_TYPES: dict[str, FieldType] = {
     "platform": OPT_STR, "host": OPT_STR, "devices": STR_LIST, "command_line": STR_LIST,
     "seed": OPT_INT, "seed_mode": OPT_STR, "capture": STR, "eager": BOOL,
     "start_time": NUMBER, "end_time": NUMBER, "steps": OPT_INT, "error": OPT_STR,
-    "versions": OPT_MAP, "replay": OPT_MAP, "capture_levels": OPT_MAP,
+    "versions": OPT_MAP, "replay": OPT_MAP, "capture_levels": OPT_MAP, "distribution": OPT_MAP,
 }
 
 #: The ``replay`` map of the environment (docs/replay.md, "What the trace says").

@@ -10,18 +10,21 @@ from typing import BinaryIO
 
 from tftrace.errors import TraceExistsError, TraceFormatError, UsageError
 from tftrace.format import remote, store, zipping
+from tftrace.format.progress import Counter, ProgressCallback
 from tftrace.format.reader import open_trace
 
 COPY_BLOCK = 8 << 20
 
 
 def pack_trace(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
-               overwrite: bool = False) -> Path | str:
+               overwrite: bool = False, progress: ProgressCallback | None = None) -> Path | str:
     """Validate ``source`` as a trace and write it as the single zip file ``out``.
 
     The source is left untouched; ``out`` appears whole or not at all: it is written
     under no name (or a fresh exclusive one) and renamed into place, so a failure or a
     killed process leaves nothing behind, and no existing name beside it is followed.
+
+    ``progress`` is called with the files and bytes copied so far (format/progress.py).
 
     Raises
     ------
@@ -37,7 +40,7 @@ def pack_trace(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
     with open_trace(source) as trace:
         src = trace.path
     if isinstance(src, str) or remote.is_url(out):
-        return _pack_remote(src, str(out), overwrite)
+        return _pack_remote(src, str(out), overwrite, progress)
     out_path = Path(remote.local_path(out))
     resolved_out = out_path.resolve()
     if src.resolve() == resolved_out:
@@ -49,13 +52,14 @@ def pack_trace(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
         raise TraceExistsError(f"{out_path}: already exists; choose another path or replace it",
                                option="overwrite")
     if src.is_dir():
-        zipping.pack(src, out_path)
+        zipping.pack(src, out_path, progress)
     else:  # already one zip file: copy it whole
-        _copy_file(src, out_path)
+        _copy_file(src, out_path, progress)
     return out_path
 
 
-def _pack_remote(src: Path | str, out: str, overwrite: bool) -> str:
+def _pack_remote(src: Path | str, out: str, overwrite: bool,
+                 progress: ProgressCallback | None) -> str:
     """Pack where the source or the output is on object storage: the zip is built in a
     local temporary folder, then uploaded whole (an object appears whole or not at all)."""
     if src == out:
@@ -67,27 +71,30 @@ def _pack_remote(src: Path | str, out: str, overwrite: bool) -> str:
         if (local.exists() or local.is_symlink()) and not overwrite:
             raise TraceExistsError(f"{local}: already exists; choose another path or replace it",
                                    option="overwrite")
-        zipping.pack(src, local)
+        zipping.pack(src, local, progress)
         return str(local)
     if remote.exists(out) and not overwrite:
         raise TraceExistsError(f"{out}: already exists; choose another URL or replace it",
                                option="overwrite")
     with tempfile.TemporaryDirectory(prefix="tftrace-pack-") as tmp:
         local = Path(tmp) / "trace.zarr.zip"
-        zipping.pack(src, local)
+        zipping.pack(src, local, progress)
         remote.Mirror(out, Path(tmp), keep_local=True).upload_file(local)
     return out
 
 
-def _copy_file(src: Path, out: Path) -> None:
+def _copy_file(src: Path, out: Path, progress: ProgressCallback | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         source = open(src, "rb")
     except OSError as exc:
         raise TraceFormatError(f"{src}: cannot read the trace: {exc.strerror or exc}") from None
+    done = Counter(progress, 1, os.fstat(source.fileno()).st_size)
     with source, zipping.exclusive_output(out) as output:
         while block := _read(source, src):
             output.write(block)
+            done.advance(0, len(block))
+        done.advance(1)
 
 
 def _read(source: BinaryIO, src: Path) -> bytes:

@@ -72,6 +72,13 @@ class Trace:
     def close(self) -> None:
         self._store.close()
 
+    def view(self, events: tuple[Event, ...]) -> Trace:
+        """This trace seen with other events (some renamed or left out), reading the same
+        store: the arrays of an event are found by its ``array_key`` as before. Close
+        this trace, not the view."""
+        return Trace(self.path, self._store, self.format_version, self.environment, events,
+                     self.complete, self.status)
+
     def counts(self) -> dict[str, int]:
         """Number of events of each kind."""
         out: dict[str, int] = {}

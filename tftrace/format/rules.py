@@ -146,3 +146,30 @@ def random_token(event: Event) -> tuple[Any, ...]:
     """What must agree between two random ops for them to be the same op: the
     distribution they draw from (see :data:`RANDOM_FAMILIES`), shape and dtype."""
     return (random_family(random_attrs(event).op_type), event.shape, event.dtype)
+
+
+# -- tf.distribute: one trace per worker, values per replica (recording/distributed.py) ---
+
+#: Between a value's name and its replica's index: ``grads/w@replica-1``.
+REPLICA_SEPARATOR = "@replica-"
+#: In a trace path, replaced by the worker's index: ``run-{worker}.zarr``.
+WORKER_FIELD = "{worker}"
+_REPLICA_NAME = re.compile(r"^(?P<name>.+)" + re.escape(REPLICA_SEPARATOR) + r"(?P<replica>\d+)$")
+_TRACE_SUFFIXES = (".zarr.zip", ".zarr")
+
+
+def split_replica(name: str) -> tuple[str, int | None]:
+    """``grads/w@replica-1`` -> ``("grads/w", 1)``; a name without a replica -> ``(name, None)``."""
+    found = _REPLICA_NAME.match(name)
+    if found is None:
+        return name, None
+    return found["name"], int(found["replica"])
+
+
+def worker_trace_path(path: str, worker: int) -> str:
+    """Worker ``worker``'s trace beside ``path``: ``run.zarr`` -> ``run.worker-1.zarr``
+    (``.zarr.zip`` kept last; another suffix gets ``.worker-1`` appended)."""
+    for suffix in _TRACE_SUFFIXES:
+        if path.endswith(suffix):
+            return f"{path[:-len(suffix)]}.worker-{worker}{suffix}"
+    return f"{path.rstrip('/')}.worker-{worker}"

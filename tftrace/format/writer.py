@@ -25,6 +25,7 @@ from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, Usag
 from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
 from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
+from tftrace.format.progress import Work
 from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, Event, ValueSummary, array_key_for,
                                    check_name)
 from tftrace.format.status import RunStatus
@@ -62,6 +63,7 @@ class TraceWriter:
         self._last_flush = time.monotonic()
         self._occurrences: Counter[tuple[str, str, int]] = Counter()
         self.counts: Counter[str] = Counter()  # events written, per kind
+        self.value_bytes = 0  # bytes of the values given, for progress
         self._seq = 0
         self._closed = False
         self._output_lock: store.OutputLock | None = None
@@ -167,12 +169,14 @@ class TraceWriter:
             # All or nothing: a value whose record cannot be logged leaves no array behind,
             # and the next event gets this sequence number.
             try:
+                nbytes = 0
                 if isinstance(value, ValueSummary):  # statistics computed where the value was
                     fields = {"shape": value.shape, "dtype": value.dtype, "array_key": None,
                               "stats": value.stats, "digest": None}
                 elif value is not None:
                     keep = self.capture == "full" if keep_value is None else keep_value
-                    fields = self._store_value(seq, arrays.as_array(value), keep)
+                    array = arrays.as_array(value)
+                    fields, nbytes = self._store_value(seq, array, keep), array.nbytes
                 event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,
                               time=time.time() - self._start, attrs=checked_attrs, **fields)
                 record = _pack({"type": "event", **event.to_dict()}, "event record")
@@ -183,6 +187,7 @@ class TraceWriter:
             if self._mirror is not None and fields.get("array_key"):
                 self._mirror.wrote(fields["array_key"])  # uploaded before the segment logging it
             self._seq += 1
+            self.value_bytes += nbytes
             self.counts[kind] += 1
             self._occurrences[(kind, name, step)] += 1
             if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
@@ -225,6 +230,10 @@ class TraceWriter:
         layout = chunkio.layout_of(stored.shape, chunks, chunkio.SEPARATOR)
         assert layout is not None
         chunkio.write_chunks(directory, layout, stored, compress)
+
+    def progress(self) -> Work:
+        """Events written so far and the bytes of their values (no totals: still running)."""
+        return Work(self._seq, None, self.value_bytes, None)
 
     def update_environment(self, **fields: Any) -> None:
         """Merge fields into the environment record (appended to the log, read back merged)."""

@@ -9,26 +9,32 @@ from typing import BinaryIO, Iterator
 
 from tftrace.errors import TftraceError, TraceWriteError
 from tftrace.format import safe_fs
+from tftrace.format.progress import Counter, ProgressCallback
 from tftrace.format.store import ReadStore, open_read_store
 
 
-def pack(source: Path | str, out: Path) -> None:
+def pack(source: Path | str, out: Path, progress: ProgressCallback | None = None) -> None:
     """Pack a directory trace into one zip (entries stored: chunks are compressed already).
 
     The zip is written to a file with no name (or a fresh exclusive one) and renamed
     to ``out`` when whole; links and special files in ``source`` are refused, never
     followed, and a failure leaves nothing behind. A write error names ``out``. The
     source may be a URL on object storage (a prefix or a zip object), read the same way.
+    ``progress`` is called after each file copied (files and bytes done of all).
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     read_store = open_read_store(source)
     try:
         with exclusive_output(out) as output:
             with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for key in read_store.keys():
-                    if key.rsplit("/", 1)[-1].startswith(".tmp-"):
-                        continue  # a log segment a killed writer had not renamed yet
+                keys = [key for key in read_store.keys()
+                        # a log segment a killed writer had not renamed yet stays out
+                        if not key.rsplit("/", 1)[-1].startswith(".tmp-")]
+                sizes = [read_store.size(key) or 0 for key in keys] if progress else [0] * len(keys)
+                done = Counter(progress, len(keys), sum(sizes))
+                for key, size in zip(keys, sizes):
                     _copy_entry(read_store, key, zf)
+                    done.advance(1, size)
     finally:
         read_store.close()
 

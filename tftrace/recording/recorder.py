@@ -14,9 +14,10 @@ import tensorflow as tf
 
 from tftrace.errors import TraceWriteError, UsageError
 from tftrace.format.events import CAPTURED_KINDS, EndpointAttrs, EventAttrs, SnapshotAttrs
+from tftrace.format.progress import Work
 from tftrace.format.writer import TraceWriter
 from tftrace.report.recording import observer_effect_warning, recording_summary
-from tftrace.recording import environment
+from tftrace.recording import distributed, environment
 from tftrace.format.schema import check_name
 from tftrace.format.status import RunStatus
 from tftrace.recording.adapters import Adapters
@@ -27,6 +28,7 @@ from tftrace.recording.adapters.session import SessionAdapter
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.capture.engines import CaptureEngines, RecordingSink
 from tftrace.recording.capture.sink import CaptureLevels
+from tftrace.recording.distributed import ReplicaNaming
 from tftrace.recording.callsite import producer_call_site, user_call_site
 from tftrace.recording.ending import SigtermGuard, run_status
 from tftrace.recording.gaps import CompiledFunctions, GapList
@@ -71,6 +73,7 @@ class Recorder:
         self.write_error: TraceWriteError | None = None
         self.gaps = GapList(writer)
         self.compiled = CompiledFunctions()
+        self.replicas = ReplicaNaming(self.note_environment)
         # Each mechanism gets the sink (this recorder) and what else it needs, explicitly.
         self.variables = VariableCapture(self, self._calls, self.gaps, replay, self.graph_state)
         self.observers = FunctionObservers(self, self.gaps)
@@ -111,6 +114,12 @@ class Recorder:
             a variable there: its value at this point of each execution.
         """
         check_name(name, "endpoint name")  # here, not when a tf.function runs
+        parts = self.replicas.parts(name, value)  # under tf.distribute: per replica, or once
+        if len(parts) > 1:
+            for part_name, part in parts:
+                self.endpoint(part_name, part)
+            return
+        name, value = parts[0]
         call_site = user_call_site(2)
         if is_resource_handle(value):  # a variable's handle stands for the variable
             value = handle_variable(value, [info.variable for info in self.variables.seen], name)
@@ -158,6 +167,10 @@ class Recorder:
             values = self._sessions.read(session, [i.variable._as_graph_element() for i in infos])
             for info, value in zip(infos, values):
                 self.emit("snapshot", info.name, value, SnapshotAttrs(mode="graph"))
+
+    def written(self) -> Work | None:
+        """Events and value bytes written so far (progress of ``tftrace record``)."""
+        return self._writer.progress() if self._writer is not None else None
 
     def note_environment(self, **fields: Any) -> None:
         """Add fields to the trace's environment record (e.g. how a value was obtained)."""
@@ -317,6 +330,10 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
     if path is not None:
         env = environment.collect(seed=seed, seed_mode=seed_mode, capture=capture)
         env["capture_levels"] = levels.to_dict()
+        distribution = distributed.cluster()  # one trace per worker under tf.distribute
+        if distribution is not None:
+            env["distribution"] = distribution
+        path = distributed.worker_path(path, distribution)
         if replay is not None:
             env["replay"] = replay.summary()
         writer = TraceWriter.create(path, environment=env, capture=capture, overwrite=overwrite)

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
 import signal
 import sys
+import threading
 import traceback
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from tftrace.errors import ReplayError, TftraceError, UsageError
+from tftrace.format.progress import ProgressCallback
 from tftrace.recording.capture.sink import CaptureLevels
-from tftrace.recording.recorder import record
+from tftrace.recording.recorder import Recorder, record
 from tftrace.recording.recorder import replay as replay_run
+
+#: How often ``tftrace record`` reports progress.
+PROGRESS_SECONDS = 0.25
 
 
 def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: str,
                seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
                overwrite: bool = False, replay: str | os.PathLike[str] | None = None,
                replay_random: bool = True, replay_variables: bool = True,
-               rename: Sequence[str] = (), levels: CaptureLevels | None = None) -> int:
+               rename: Sequence[str] = (), levels: CaptureLevels | None = None,
+               progress: ProgressCallback | None = None) -> int:
     """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]`` inside ``record()``
     (or ``replay()`` when ``replay`` names trace A).
 
@@ -27,7 +34,9 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     1 when it raises (the traceback is printed as Python would), 130 on Ctrl-C and
     143 on SIGTERM. The trace is closed in every case and says how the run ended
     (completed, raised, interrupted). A :class:`TftraceError` raised in the script (a
-    replay mismatch, a seed reused) propagates, for the CLI's exit 2.
+    replay mismatch, a seed reused) propagates, for the CLI's exit 2. ``progress`` is
+    called every :data:`PROGRESS_SECONDS` from a thread of its own with the events
+    written so far, and once more before the recording closes.
     """
     script = os.fspath(script)
     if not os.path.isfile(script):
@@ -46,7 +55,7 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
                                    variables=replay_variables, rename=rename, seed=seed,
                                    seed_mode=seed_mode, capture=capture, overwrite=overwrite,
                                    levels=levels)
-        with recording as recorder:
+        with recording as recorder, _reporting(recorder, progress):
             try:
                 runpy.run_path(script, run_name="__main__")
             except Exception as exc:
@@ -70,6 +79,32 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
         if sys.path and sys.path[0] != saved_path0:
             del sys.path[0]
     return status
+
+
+@contextlib.contextmanager
+def _reporting(recorder: Recorder, progress: ProgressCallback | None) -> Iterator[None]:
+    """Poll the recorder's counts for ``progress`` while the script runs."""
+    if progress is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(PROGRESS_SECONDS):
+            written = recorder.written()
+            if written is not None:
+                progress(written)
+
+    thread = threading.Thread(target=poll, name="tftrace-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        written = recorder.written()
+        if written is not None:
+            progress(written.ended())  # the last call: the display ends its line
 
 
 def _exit_status(code: object) -> int:

@@ -36,6 +36,7 @@ from tensorflow.python.ops import variable_v1, variables
 from tftrace.format.events import VariableAttrs
 from tftrace.recording.callsite import user_call_site
 from tftrace.recording.calls import CallCounter
+from tftrace.recording.distributed import is_replica_copy
 from tftrace.recording.lifted import LiftedVariables
 from tftrace.recording.patches import Patches
 from tftrace.recording.values import is_function_graph
@@ -131,8 +132,8 @@ class VariableCapture:
             yield creation
         finally:
             stack.pop()
-        if creation.variable is None or not self._sink.active:
-            return
+        if creation.variable is None or not self._sink.active or is_replica_copy(creation.variable):
+            return  # a mirrored variable is recorded once, as its first copy
         name = creation.keras_path or creation.variable.name
         for draw in creation.draws:
             draw.variable = name

@@ -1,0 +1,233 @@
+"""Diffs of multi-worker recordings: worker k with worker k, or what must agree.
+
+A trace argument names a **worker set** (docs/scale.md) when it holds ``{worker}``
+(``run-{worker}.zarr``) or when it does not exist itself but ``run.worker-0.zarr``,
+``run.worker-1.zarr``, ... do (what ``tftrace.record("run.zarr")`` writes on each worker).
+
+- **Same layout** (as many workers and replicas on both sides): worker k of A is
+  diffed with worker k of B; every value, per-replica ones included, is compared.
+- **Another layout** (a single-process run against a multi-worker one, or 2 workers
+  against 4): only what must agree is compared. Per-replica values
+  (``NAME@replica-R``, recording/distributed.py) whose replicas all hold the same value
+  (all-reduced gradients) are compared as ``NAME``; those whose replicas differ (inputs,
+  gradients before the all-reduce) cannot be compared with another layout and are left
+  out, on both sides, named in :attr:`WorkersResult.per_replica`. Variables and
+  snapshots (mirrored: recorded once per worker) are compared as they are. The side with
+  more workers has each of its workers diffed against worker 0 of the other.
+
+Never imports TensorFlow. The result holds one :class:`~tftrace.compare.result.DiffResult`
+per pair of traces; report/workers.py puts it into words.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Mapping, Sequence
+
+from tftrace.compare.calibrate import escape_glob
+from tftrace.compare.result import DiffResult
+from tftrace.errors import UsageError
+from tftrace.format import remote
+from tftrace.format.digest import digests_prove_equal
+from tftrace.format.reader import Trace, open_trace
+from tftrace.format.rules import WORKER_FIELD, split_replica, worker_trace_path
+from tftrace.format.schema import Event
+
+#: More workers than this in one set is taken for a mistake (a runaway pattern).
+MAX_WORKERS = 4096
+
+
+def worker_paths(path: str | os.PathLike[str]) -> list[str] | None:
+    """The traces of the worker set ``path`` names, worker 0 first; None for one trace."""
+    text = os.fspath(path)
+    if WORKER_FIELD in text:
+        paths = list(_existing(lambda k: text.replace(WORKER_FIELD, str(k))))
+        if not paths:
+            raise UsageError(f"{text}: no worker traces found (expected "
+                             f"{text.replace(WORKER_FIELD, '0')} and so on)")
+        return paths
+    if _exists(text):
+        return None
+    paths = list(_existing(lambda k: worker_trace_path(text, k)))
+    return paths or None
+
+
+def is_distributed(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a worker set, or one trace recorded under ``tf.distribute``."""
+    if worker_paths(path) is not None:
+        return True
+    with open_trace(path) as trace:
+        return _layout(trace) != (1, 1)
+
+
+@dataclass(frozen=True)
+class WorkerPair:
+    """The diff of worker ``worker``'s trace with its counterpart."""
+
+    worker: int
+    path_a: str
+    path_b: str
+    result: DiffResult
+
+
+@dataclass(frozen=True)
+class WorkersResult:
+    """The diff of two worker sets (or a single trace and a worker set).
+
+    Attributes
+    ----------
+    mode : str
+        ``"paired"`` (worker k with worker k, everything compared) or ``"agree"`` (another
+        layout: only values that must agree compared).
+    layout_a, layout_b : tuple of int
+        (workers, replicas in all) of each side.
+    pairs : tuple of WorkerPair
+        One per worker, in worker order.
+    per_replica : tuple of str
+        Names whose values differ per replica, left out in ``agree`` mode.
+    """
+
+    mode: str
+    layout_a: tuple[int, int]
+    layout_b: tuple[int, int]
+    pairs: tuple[WorkerPair, ...]
+    per_replica: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = field(default=())
+
+    @property
+    def equivalent(self) -> bool:
+        return bool(self.pairs) and all(p.result.equivalent for p in self.pairs)
+
+    @property
+    def first_worker(self) -> int | None:
+        """The worker whose first divergence comes first (step, then A's order), else the
+        first not equivalent (a run that did not complete, ...); None when all are."""
+        found = [(p.result.first_divergence.step, p.result.first_divergence.seq_a or 0, p.worker)
+                 for p in self.pairs if p.result.first_divergence is not None]
+        if found:
+            return min(found)[2]
+        return next((p.worker for p in self.pairs if not p.result.equivalent), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        from tftrace.report.workers import workers_dict
+
+        return workers_dict(self)
+
+
+def diff_workers(a: str | os.PathLike[str], b: str | os.PathLike[str],
+                 **options: Any) -> WorkersResult:
+    """Diff two worker sets (module docstring); ``options`` are :func:`~tftrace.diff`'s.
+
+    ``ignore`` is extended, in ``agree`` mode, with the per-replica names left out.
+    """
+    from tftrace.compare.divergence import diff
+
+    paths_a = worker_paths(a) or [os.fspath(a)]
+    paths_b = worker_paths(b) or [os.fspath(b)]
+    with _opened(paths_a) as traces_a, _opened(paths_b) as traces_b:
+        layout_a, layout_b = _set_layout(traces_a), _set_layout(traces_b)
+        if layout_a == layout_b:  # as many traces on both sides
+            pairs = [WorkerPair(k, paths_a[k], paths_b[k], diff(traces_a[k], traces_b[k], **options))
+                     for k in range(len(traces_a))]
+            return WorkersResult("paired", layout_a, layout_b, tuple(pairs))
+        views_a, kept_a, dropped_a, unchecked_a = _agreeing(traces_a)
+        views_b, kept_b, dropped_b, unchecked_b = _agreeing(traces_b)
+        left_out = sorted(dropped_a | dropped_b | unchecked_a | unchecked_b)
+        ignore = _globs(options.pop("ignore", None)) + [escape_glob(n) for n in left_out]
+        many_b = len(views_b) >= len(views_a)
+        pairs = []
+        for k in range(max(len(views_a), len(views_b))):
+            view_a = views_a[0 if many_b else k]
+            view_b = views_b[k if many_b else 0]
+            pairs.append(WorkerPair(k, paths_a[0 if many_b else k], paths_b[k if many_b else 0],
+                                    diff(view_a, view_b, ignore=ignore, **options)))
+        return WorkersResult("agree", layout_a, layout_b, tuple(pairs),
+                             per_replica=tuple(sorted(dropped_a | dropped_b)),
+                             unchecked=tuple(sorted((unchecked_a | unchecked_b) - dropped_a - dropped_b)))
+
+
+def _agreeing(traces: Sequence[Trace]) -> tuple[list[Trace], set[str], set[str], set[str]]:
+    """Each worker's trace seen with its mirrored per-replica values under their plain name
+    and the others left out: (views, names kept, names differing per replica, names
+    with a single replica captured)."""
+    groups: dict[tuple[str, int, int], list[Event]] = {}
+    for trace in traces:
+        for event in trace.events:
+            base, replica = split_replica(event.name)
+            if replica is not None:
+                groups.setdefault((base, event.step, event.occurrence), []).append(event)
+    differing: set[str] = set()
+    single: set[str] = set()
+    for (base, _, _), events in groups.items():
+        if len(events) < 2:
+            single.add(base)
+        elif not all(digests_prove_equal(events[0], other) for other in events[1:]):
+            differing.add(base)
+    kept = {base for base, _, _ in groups} - differing - single
+    views = []
+    for trace in traces:
+        seen: set[tuple[str, int, int]] = set()
+        events = []
+        for event in trace.events:
+            base, replica = split_replica(event.name)
+            if replica is None:
+                events.append(event)
+            elif base in kept and (key := (base, event.step, event.occurrence)) not in seen:
+                seen.add(key)  # one replica per worker stands for the mirrored value
+                events.append(replace(event, name=base))
+        views.append(trace.view(tuple(events)))
+    return views, kept, differing, single
+
+
+def _layout(trace: Trace) -> tuple[int, int]:
+    distribution = trace.environment.get("distribution")
+    if not isinstance(distribution, Mapping):
+        return (1, 1)
+    workers = distribution.get("workers")
+    replicas = distribution.get("replicas")
+    return (workers if isinstance(workers, int) and workers > 0 else 1,
+            replicas if isinstance(replicas, int) and replicas > 0 else 1)
+
+
+def _set_layout(traces: Sequence[Trace]) -> tuple[int, int]:
+    """(workers, replicas in all) of a set: its traces' count and the replicas they noted."""
+    replicas = max((_layout(t)[1] for t in traces), default=1)
+    return (len(traces), max(replicas, len(traces)))
+
+
+class _opened:
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = paths
+        self.traces: list[Trace] = []
+
+    def __enter__(self) -> list[Trace]:
+        try:
+            for path in self.paths:
+                self.traces.append(open_trace(path))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.traces
+
+    def __exit__(self, *exc: object) -> None:
+        for trace in self.traces:
+            trace.close()
+
+
+def _existing(path_of: Any) -> Iterator[str]:
+    for k in range(MAX_WORKERS):
+        path = path_of(k)
+        if not _exists(path):
+            return
+        yield path
+
+
+def _exists(path: str) -> bool:
+    return remote.exists(path) if remote.is_url(path) else os.path.exists(remote.local_path(path))
+
+
+def _globs(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
