@@ -329,13 +329,11 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
     writer = None
     if path is not None:
         env = environment.collect(seed=seed, seed_mode=seed_mode, capture=capture)
-        env["capture_levels"] = levels.to_dict()
         distribution = distributed.cluster()  # one trace per worker under tf.distribute
-        if distribution is not None:
-            env["distribution"] = distribution
+        env.update({"capture_levels": levels.to_dict()},
+                   **({"distribution": distribution} if distribution is not None else {}),
+                   **({"replay": replay.summary()} if replay is not None else {}))
         path = distributed.worker_path(path, distribution)
-        if replay is not None:
-            env["replay"] = replay.summary()
         writer = TraceWriter.create(path, environment=env, capture=capture, overwrite=overwrite)
     recorder = Recorder(writer, seeds, replay, levels)
     try:
