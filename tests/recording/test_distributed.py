@@ -121,7 +121,11 @@ def test_single_run_against_two_workers_is_equivalent(runs: dict[str, Path]) -> 
     assert code == 0, output
     assert document["mode"] == "agree" and document["equivalent"] is True
     assert document["layout_b"] == {"workers": 2, "replicas": 2}
-    assert document["not_compared_per_replica"] == ["inputs", "local_grads/kernel"]
+    # the endpoints recorded inside strategy.run, and the per-replica gradients (before the
+    # all-reduce) and layer outputs the recording captures there by default
+    assert document["not_compared_per_replica"] == [
+        "gradient dense/bias:0", "gradient dense/kernel:0", "endpoint inputs",
+        "endpoint local_grads/kernel", "layer sequential", "layer sequential/dense"]
     for worker in document["workers"]:
         compared = {(p["name"], p["step"]): p["status"] for p in worker["report"]["pairs"]}
         for step in range(2):  # all-reduced gradients, updated weights, the reduced loss
@@ -152,15 +156,19 @@ def test_planted_difference_is_found_on_its_worker(runs: dict[str, Path]) -> Non
 
 def test_mirrored_strategy_records_per_replica(runs: dict[str, Path]) -> None:
     with open_trace(runs["mirrored"]) as trace:
-        names = [ev.name for ev in trace.events]
+        names = [ev.name for ev in trace.events if ev.kind not in ("gradient", "layer", "op")]
+        captured = {(ev.kind, ev.name) for ev in trace.events}
         assert trace.environment["distribution"] == {"replicas_per_worker": 2, "replicas": 2}
     assert {"inputs@replica-0", "inputs@replica-1", "local_grads/kernel@replica-1"} <= set(names)
     assert names.count("dense/kernel:0") == 1 + 2  # variable once, a snapshot per step
+    # the gradients the tape captures inside strategy.run are per replica too
+    assert {("gradient", "dense/kernel:0@replica-0"), ("gradient", "dense/kernel:0@replica-1")} <= captured
     code, output = _diff(runs["single"], runs["mirrored"])
     assert code == 0, output
     assert "B: 1 worker, 2 replicas" in output
     assert "not compared (values differ per replica, so they cannot agree with another layout): " \
-        "inputs, local_grads/kernel\n" in output
+        "gradient dense/bias:0, gradient dense/kernel:0, endpoint inputs, endpoint local_grads/kernel, " \
+        "layer sequential, layer sequential/dense\n" in output
     code, output = _diff(runs["single"], runs["mirrored"], "--format", "json")
     pairs = json.loads(output)["workers"][0]["report"]["pairs"]
     compared = {(p["name"], p["step"]): p["status"] for p in pairs}

@@ -25,7 +25,6 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping, Sequence
 
-from tftrace.compare.calibrate import escape_glob
 from tftrace.compare.result import DiffResult
 from tftrace.errors import UsageError
 from tftrace.format import remote
@@ -119,7 +118,7 @@ def diff_workers(a: str | os.PathLike[str], b: str | os.PathLike[str],
                  **options: Any) -> WorkersResult:
     """Diff two worker sets (module docstring); ``options`` are :func:`~tftrace.diff`'s.
 
-    ``ignore`` is extended, in ``agree`` mode, with the per-replica names left out.
+    In ``agree`` mode the per-replica values left out are removed from both sides by kind and name.
     """
     from tftrace.compare.divergence import diff
 
@@ -131,53 +130,69 @@ def diff_workers(a: str | os.PathLike[str], b: str | os.PathLike[str],
             pairs = [WorkerPair(k, paths_a[k], paths_b[k], diff(traces_a[k], traces_b[k], **options))
                      for k in range(len(traces_a))]
             return WorkersResult("paired", layout_a, layout_b, tuple(pairs))
-        views_a, kept_a, dropped_a, unchecked_a = _agreeing(traces_a)
-        views_b, kept_b, dropped_b, unchecked_b = _agreeing(traces_b)
-        left_out = sorted(dropped_a | dropped_b | unchecked_a | unchecked_b)
-        ignore = _globs(options.pop("ignore", None)) + [escape_glob(n) for n in left_out]
+        views_a, dropped_a, unchecked_a = _agreeing(traces_a)
+        views_b, dropped_b, unchecked_b = _agreeing(traces_b)
+        left_out = dropped_a | dropped_b | unchecked_a | unchecked_b
+        # left out on both sides, by kind and name (a variable keeps its name's gradient's
+        # fate apart): the other side holds them under their plain name
+        views_a = [_without(view, left_out) for view in views_a]
+        views_b = [_without(view, left_out) for view in views_b]
         many_b = len(views_b) >= len(views_a)
         pairs = []
         for k in range(max(len(views_a), len(views_b))):
             view_a = views_a[0 if many_b else k]
             view_b = views_b[k if many_b else 0]
             pairs.append(WorkerPair(k, paths_a[0 if many_b else k], paths_b[k if many_b else 0],
-                                    diff(view_a, view_b, ignore=ignore, **options)))
+                                    diff(view_a, view_b, **options)))
         return WorkersResult("agree", layout_a, layout_b, tuple(pairs),
-                             per_replica=tuple(sorted(dropped_a | dropped_b)),
-                             unchecked=tuple(sorted((unchecked_a | unchecked_b) - dropped_a - dropped_b)))
+                             per_replica=_labels(dropped_a | dropped_b),
+                             unchecked=_labels((unchecked_a | unchecked_b) - dropped_a - dropped_b))
 
 
-def _agreeing(traces: Sequence[Trace]) -> tuple[list[Trace], set[str], set[str], set[str]]:
+KindName = tuple[str, str]
+
+
+def _labels(names: set[KindName]) -> tuple[str, ...]:
+    """``kind name`` of each, sorted by name."""
+    return tuple(f"{kind} {name}" for kind, name in sorted(names, key=lambda kn: (kn[1], kn[0])))
+
+
+def _without(view: Trace, left_out: set[KindName]) -> Trace:
+    return view.view(tuple(e for e in view.events if (str(e.kind), e.name) not in left_out))
+
+
+def _agreeing(traces: Sequence[Trace]) -> tuple[list[Trace], set[KindName], set[KindName]]:
     """Each worker's trace seen with its mirrored per-replica values under their plain name
-    and the others left out: (views, names kept, names differing per replica, names
+    and the others left out: (views, (kind, name) differing per replica, (kind, name)
     with a single replica captured)."""
-    groups: dict[tuple[str, int, int], list[Event]] = {}
+    groups: dict[tuple[str, str, int, int], list[Event]] = {}
     for trace in traces:
         for event in trace.events:
             base, replica = split_replica(event.name)
             if replica is not None:
-                groups.setdefault((base, event.step, event.occurrence), []).append(event)
-    differing: set[str] = set()
-    single: set[str] = set()
-    for (base, _, _), events in groups.items():
+                groups.setdefault((str(event.kind), base, event.step, event.occurrence), []).append(event)
+    differing: set[KindName] = set()
+    single: set[KindName] = set()
+    for (kind, base, _, _), events in groups.items():
         if len(events) < 2:
-            single.add(base)
+            single.add((kind, base))
         elif not all(digests_prove_equal(events[0], other) for other in events[1:]):
-            differing.add(base)
-    kept = {base for base, _, _ in groups} - differing - single
+            differing.add((kind, base))
+    kept = {(kind, base) for kind, base, _, _ in groups} - differing - single
     views = []
     for trace in traces:
-        seen: set[tuple[str, int, int]] = set()
+        seen: set[tuple[str, str, int, int]] = set()
         events = []
         for event in trace.events:
             base, replica = split_replica(event.name)
+            key = (str(event.kind), base, event.step, event.occurrence)
             if replica is None:
                 events.append(event)
-            elif base in kept and (key := (base, event.step, event.occurrence)) not in seen:
+            elif key[:2] in kept and key not in seen:
                 seen.add(key)  # one replica per worker stands for the mirrored value
                 events.append(replace(event, name=base))
         views.append(trace.view(tuple(events)))
-    return views, kept, differing, single
+    return views, differing, single
 
 
 def _layout(trace: Trace) -> tuple[int, int]:
@@ -225,9 +240,3 @@ def _existing(path_of: Any) -> Iterator[str]:
 
 def _exists(path: str) -> bool:
     return remote.exists(path) if remote.is_url(path) else os.path.exists(remote.local_path(path))
-
-
-def _globs(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)

@@ -86,7 +86,7 @@ class Recorder:
         self._random_ops = RandomOpCapture(seeds, self.variables, self.compiled, self.adapters)
         self.capture = CaptureEngines(
             RecordingSink(self, levels or CaptureLevels(), self.observers, self.graph_state,
-                          self.compiled, self.gaps, self.variables),
+                          self.compiled, self.gaps, self.variables, self.replicas),
             self._hooks.after_import)
 
     # -- public API -------------------------------------------------------------------

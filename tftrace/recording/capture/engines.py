@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tftrace.recording.observers import FunctionObservers
     from tftrace.recording.session import GraphState
     from tftrace.recording.sink import EventSink
+    from tftrace.recording.distributed import ReplicaNaming
     from tftrace.recording.variables import VariableCapture
 
 
@@ -30,7 +31,7 @@ class RecordingSink:
 
     def __init__(self, sink: EventSink, levels: CaptureLevels, observers: FunctionObservers,
                  graph_state: Callable[[Any], GraphState], compiled: CompiledFunctions,
-                 gaps: GapList, variables: VariableCapture) -> None:
+                 gaps: GapList, variables: VariableCapture, replicas: ReplicaNaming) -> None:
         self._sink = sink
         self.levels = levels
         self._observers = observers
@@ -38,6 +39,7 @@ class RecordingSink:
         self._compiled = compiled
         self._gaps = gaps
         self._variables = variables
+        self._replicas = replicas
 
     @property
     def step(self) -> int:
@@ -69,6 +71,9 @@ class RecordingSink:
 
     def variable_name(self, variable: Any) -> str:
         return self._variables.name_of(variable)
+
+    def in_replica(self, name: str) -> str:
+        return self._replicas.parts(name, None)[0][0]
 
 
 class CaptureEngines:

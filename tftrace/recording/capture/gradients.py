@@ -102,6 +102,8 @@ class GradientCapture:
             attrs = GradientAttrs(variable=name, source=producer, mode=mode_of(grad),
                                   call_site=call_site)
 
+            name = sink.in_replica(name)  # per replica inside strategy.run
+
             def on_value(array: Any, name: str = name, attrs: GradientAttrs = attrs) -> None:
                 sink.emit(EventKind.GRADIENT, name, array, attrs)
 

@@ -215,8 +215,8 @@ class LayerCapture:
         for index, tensor in enumerate(tensors):
             if not is_numeric(tensor.dtype):
                 continue
-            event_name = name if index == 0 else f"{name}:{index}"
             sink = self._sink
+            event_name = sink.in_replica(name if index == 0 else f"{name}:{index}")
             attrs = LayerAttrs(layer_type=layer_type, family=family, output_index=index,
                                mode=mode_of(tensor))
 

@@ -124,7 +124,7 @@ class OpCapture:
         for index, output in enumerate(outputs):
             if not _recorded_dtype(output.dtype) or (index and op_type in FIRST_OUTPUT_ONLY):
                 continue
-            event_name = f"{name}:{index}"
+            event_name = sink.in_replica(f"{name}:{index}")
             seq = sink.emit(EventKind.OP, event_name, output.numpy(),
                             op_attrs.replace(output_index=index))
             if seq is not None:
@@ -164,7 +164,7 @@ class OpCapture:
     def _watch(self, tensor: Any, index: int, base: OpAttrs,
                input_refs: list[tuple[int, str]], graph_key: int) -> None:
         sink, latest, key = self._sink, self._latest, (graph_key, tensor.name)
-        event_name = tensor.name
+        event_name = sink.in_replica(tensor.name)
 
         def on_value(array: np.ndarray) -> None:
             attrs = base.replace(output_index=index,

@@ -48,6 +48,10 @@ class CaptureSink(EventSink, Protocol):
     def variable_name(self, variable: Any) -> str:
         """The name the trace gives ``variable`` (its variable event's name)."""
 
+    def in_replica(self, name: str) -> str:
+        """``name`` on the replica being run or traced under ``tf.distribute`` with more
+        than one replica (``name@replica-R``), else ``name`` (docs/scale.md)."""
+
 
 @dataclass(frozen=True)
 class CaptureLevels:
