@@ -4,6 +4,7 @@ inputs with A's and with B's attributes (and on B's inputs, when recorded)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +108,25 @@ def test_json_holds_the_isolation_under_the_first_divergence(conv_a, tmp_path):
     codes = [d["code"] for d in document["first_divergence"]["diagnosis"]]
     assert codes[-1] == "attribute"
     assert any(note.startswith("isolation re-ran op Conv2D") for note in document["notes"])
+
+
+def test_tanh_of_two_tensorflow_versions_is_a_kernel_difference():
+    """sample_traces/kernel_tanh_tf2.{21,15}: the same tanh on the same inputs, recorded with
+    TensorFlow 2.21 and 2.15 (up to 4 ULP apart). At zero tolerance the first divergence is
+    the tanh whose input matched bit for bit, and the re-run names both versions."""
+    samples = Path(__file__).resolve().parents[2] / "sample_traces"
+    a, b = samples / "kernel_tanh_tf2.21.zarr.zip", samples / "kernel_tanh_tf2.15.zarr.zip"
+    result = explain(a, b, rtol=0.0, atol=0.0)
+    first = models.first_op(result)
+    assert first.op_type_a == "Tanh" and [i.status for i in first.inputs] == ["equal"]
+    (found,) = isolation(result)
+    assert found.code == "kernel", render_text(result)
+    assert found.evidence["tensorflow"] == ["2.21.0", "2.15.1"]
+    assert found.evidence["inputs_differ"] is False and found.evidence["attributes"] == []
+    # this machine's TensorFlow computes the tanh as one of the two versions did, bit for
+    # bit, whichever inputs and attributes it is given (they are the same)
+    reproduced = set(found.evidence["reproduced"].values())
+    assert len(reproduced) == 1 and reproduced <= {"a", "b"}
+    assert "a kernel difference (TensorFlow A 2.21.0, B 2.15.1;" in found.message
+    # the control: at the default tolerance the two traces are equivalent, nothing is re-run
+    assert explain(a, b).equivalent

@@ -32,7 +32,8 @@ def _runs(f: Facts) -> str:
                        ("a_inputs_b_attributes", "on A's inputs with B's attributes"),
                        ("b_inputs_b_attributes", "on B's inputs with B's attributes")):
         if key in reproduced:
-            parts.append(f"{label} it gives {_GAVE.get(reproduced[key], reproduced[key])}")
+            gave = _GAVE.get(reproduced[key], reproduced[key])
+            parts.append(f"{label} gives {gave}" if not parts else f"{label}, {gave}")
     return f"{f.get('op_type')} re-run " + "; ".join(parts)
 
 
@@ -54,9 +55,8 @@ def _kernel(f: Facts) -> str:
     versions, devices = f.get("tensorflow") or [None, None], f.get("devices") or [None, None]
     machine = f.get("machine") or {}
     return (f"same inputs and attributes, different output: a kernel difference (TensorFlow A "
-            f"{versions[0]}, B {versions[1]}; devices A {devices[0]}, B {devices[1]}); re-run here "
-            f"on TensorFlow {machine.get('tensorflow')} ({machine.get('device')}){_where(f)}: "
-            f"{_runs(f)}")
+            f"{versions[0]}, B {versions[1]}; devices A {devices[0]}, B {devices[1]}){_where(f)}: "
+            f"{_runs(f)}, here with TensorFlow {machine.get('tensorflow')} on {machine.get('device')}")
 
 
 def _not_reproduced(f: Facts) -> str:
