@@ -27,7 +27,7 @@ def _where(f: Facts) -> str:
 def _runs(f: Facts) -> str:
     """What each re-run gave: ``re-run on A's inputs with A's attributes it gives A's output; ...``."""
     reproduced = f.get("reproduced") or {}
-    parts = []
+    parts: list[str] = []
     for key, label in (("a_inputs_a_attributes", "on A's inputs with A's attributes"),
                        ("a_inputs_b_attributes", "on A's inputs with B's attributes"),
                        ("b_inputs_b_attributes", "on B's inputs with B's attributes")):
