@@ -96,8 +96,8 @@ def test_statistics_only_inputs_say_so_and_how_to_record_them(tmp_path):
     assert found.code == "not-isolated", render_text(result)
     assert found.evidence["missing"] == [[0, "conv/Relu:0", "stats"], ["output", "conv/Conv2D:0", "stats"]]
     assert found.message == (
-        "op Conv2D 'conv/Conv2D:0' step 0 was not re-run: A's input 0 'conv/Relu:0' recorded at "
-        "statistics level only; its output recorded at statistics level only. Fix: record A (and B) "
+        "op Conv2D 'conv/Conv2D:0' step 0 was not re-run: A's input 0 'conv/Relu:0': recorded at "
+        "statistics level only; its output: recorded at statistics level only. Fix: record A (and B) "
         "with ops='full', op_scopes=['conv/*'] (tftrace record --ops full --op-scope 'conv/*')")
     assert "TensorFlow not imported" in result.notes[-1]
 
@@ -130,3 +130,16 @@ def test_tanh_of_two_tensorflow_versions_is_a_kernel_difference():
     assert "a kernel difference (TensorFlow A 2.21.0, B 2.15.1;" in found.message
     # the control: at the default tolerance the two traces are equivalent, nothing is re-run
     assert explain(a, b).equivalent
+
+
+def test_a_constant_input_is_named_and_no_recording_fix_is_offered():
+    """sample_traces/localize_*: slim's batch norm (scale=False) takes a constant scale, which
+    op capture never records; the epsilon is still named by the diff, the op is not re-run."""
+    samples = Path(__file__).resolve().parents[2] / "sample_traces"
+    result = explain(samples / "localize_session.zarr.zip", samples / "localize_shim_epsilon.zarr.zip")
+    (found,) = isolation(result)
+    assert found.code == "not-isolated", render_text(result)
+    assert found.evidence["missing"] == [[1, "const", "constant"]]
+    assert found.message.endswith("A's input 1 'const': a constant (op capture records none): the op "
+                                  "cannot be re-run from the trace")
+    assert "TensorFlow not imported" in result.notes[-1]

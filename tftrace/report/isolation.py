@@ -10,7 +10,12 @@ Facts = Mapping[str, Any]
 _GAVE = {"a": "A's output", "b": "B's output", "both": "A's and B's (they are that close)",
          "neither": "neither side's output", "error": "an error"}
 #: Why an input of A has no value, and what to do.
-_MISSING = {"stats": "recorded at statistics level only", "not-recorded": "not recorded",
+_MISSING = {"stats": "recorded at statistics level only",
+            "not-recorded": "not recorded (outside the op capture filter)",
+            "constant": "a constant (op capture records none)",
+            "feed": "a feed (op capture records none)",
+            "unnamed": "produced by no recorded op (an eager variable read or a tensor made "
+                       "outside recorded ops)",
             "variable-later-step": "a variable read after step 0 (no event holds its value then)",
             "too-large": "too large to read", "unreadable": "unreadable"}
 
@@ -69,17 +74,17 @@ def _not_reproduced(f: Facts) -> str:
 
 def _not_isolated(f: Facts) -> str:
     missing = f.get("missing") or []
-    parts = [f"input {index} {name!r} {_MISSING.get(str(why), why)}" if index != "output" else
-             f"its output {_MISSING.get(str(why), why)}" for index, name, why in missing]
+    parts = [f"input {index} {name!r}: {_MISSING.get(str(why), why)}" if index != "output" else
+             f"its output: {_MISSING.get(str(why), why)}" for index, name, why in missing]
     scopes = _scopes(f)
     fix = ""
-    if any(why in ("stats", "not-recorded") for _, _, why in missing):
+    if missing and all(why in ("stats", "not-recorded") for _, _, why in missing):
         globs = ", ".join(repr(s) for s in scopes)
         options = " ".join(f"--op-scope {s!r}" for s in scopes)
         fix = (f". Fix: record A (and B) with ops='full', op_scopes=[{globs}] "
                f"(tftrace record --ops full {options})")
-        if any(why == "not-recorded" for _, _, why in missing):
-            fix += "; a constant or a feed is never recorded"
+    elif any(why in ("constant", "feed", "unnamed") for _, _, why in missing):
+        fix = ": the op cannot be re-run from the trace"
     return f"{_at(f)} was not re-run: A's " + "; ".join(parts) + fix
 
 
@@ -88,7 +93,7 @@ def _scopes(f: Facts) -> list[str]:
     found: dict[str, None] = {}
     names = [(f.get("at") or {}).get("name") or ""] + [str(n) for _, n, _ in f.get("missing") or []]
     for name in names:
-        if ":" in name and not name.startswith(("variable:", "input:")):
+        if ":" in name and not name.startswith(("variable:", "input:")):  # an op's output
             scope = name.rsplit(":", 1)[0].rpartition("/")[0]
             found[f"{scope}/*" if scope else name.rsplit(":", 1)[0]] = None
     return list(found)

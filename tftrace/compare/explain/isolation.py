@@ -31,9 +31,10 @@ RUNS = (("a", "a"), ("a", "b"), ("b", "b"))
 @dataclass(frozen=True)
 class OpInput:
     """One input of the op on one side: where its value comes from, or why there is none
-    (``stats``: recorded at statistics level only; ``not-recorded``: a constant, a feed,
-    or an op outside the capture filter; ``variable-later-step``: a variable read after
-    step 0, whose value at that moment no event holds; ``too-large``; ``unreadable``)."""
+    (``stats``: recorded at statistics level only; ``not-recorded``: an op outside the
+    capture filter; ``constant``, ``feed``: never recorded; ``unnamed``: an eager input no
+    recorded op produced, such as a variable read; ``variable-later-step``: a variable read
+    after step 0, whose value at that moment no event holds; ``too-large``; ``unreadable``)."""
 
     index: int
     name: str
@@ -180,8 +181,19 @@ def _inputs(trace: Trace, attrs: OpAttrs, step: int) -> tuple[OpInput, ...]:
         elif name.startswith("variable:"):
             out.append(_variable(trace, index, name, step))
         else:
-            out.append(OpInput(index, name, None, None, "not-recorded"))
+            out.append(OpInput(index, name, None, None, _unrecorded(name)))
     return tuple(out)
+
+
+def _unrecorded(name: str) -> str:
+    """Why an input has no event: a constant or a feed (op capture records neither), an
+    eager input with no recorded producer (a variable read, a tensor made outside
+    recorded ops), or an op the capture filter left out."""
+    if name == "const":
+        return "constant"
+    if name.startswith("input:"):
+        return "feed"
+    return "unnamed" if not name else "not-recorded"
 
 
 def _variable(trace: Trace, index: int, name: str, step: int) -> OpInput:
