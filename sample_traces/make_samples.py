@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 MAX_BYTES = 5 * 1024 * 1024
 
-#: What sample 4's virtual environment gets. tf-keras is installed without its
+#: What the virtual environment of samples 4 and 6 gets. tf-keras is installed without its
 #: dependencies, else pip pulls the full ``tensorflow`` 2.15 wheel over tensorflow-cpu.
 TF215_PACKAGES = ["tensorflow-cpu==2.15.1", "numpy==1.26.4", "tf-slim==1.1.0", "zarr==3.1.5",
                   "msgpack", "click", "ml_dtypes"]
@@ -46,6 +46,8 @@ SAMPLES: dict[str, tuple[str, list[str]]] = {
     "localize_session": ("installed", ["samples/localize_net.py", "OUT", "session"]),
     "localize_shim_epsilon": ("installed", ["samples/localize_net.py", "OUT", "shim", "--change",
                                             "epsilon"]),
+    "kernel_tanh_tf2.21": ("installed", ["samples/kernel_tanh.py", "OUT"]),
+    "kernel_tanh_tf2.15": ("2.15", ["samples/kernel_tanh.py", "OUT"]),
 }
 
 
@@ -85,7 +87,7 @@ def main() -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"samples to make (default: all): "
                         f"{', '.join(SAMPLES)}")
     parser.add_argument("--tf215-python", metavar="PATH",
-                        help="Python with TensorFlow 2.15 for sample 4 (default: create "
+                        help="Python with TensorFlow 2.15 for samples 4 and 6 (default: create "
                              "build/venv-tf2.15)")
     args = parser.parse_args()
     unknown = [n for n in args.names if n not in SAMPLES]

@@ -20,7 +20,11 @@ ALLOWED = {
     "compare": {"errors", "format", "compare"},
     "lint": {"errors", "format", "lint"},
     "report": {"errors", "format", "compare", "lint", "report"},
+    # op isolation (tftrace explain): the diff, then a re-run of one op with TensorFlow
+    "isolate": {"errors", "format", "compare", "isolate"},
 }
+#: Folders that never import TensorFlow, at any level (reading traces stays TensorFlow-free).
+NO_TENSORFLOW = ("format", "compare", "lint", "report")
 #: Methods of result objects that word themselves through report/ (imported when called).
 WORDING_METHODS = {"message", "notes", "to_dict", "to_json", "to_html"}
 MAX_LINES = 400
@@ -96,6 +100,22 @@ def test_the_import_rule_catches_a_step_backwards(tmp_path, monkeypatch) -> None
     (fake / "bad.py").write_text("from tftrace.compare.result import DiffResult\n")
     (found,) = imports(fake / "bad.py", "tftrace.format.bad")
     assert part_of(found[0]) == "compare" and part_of(found[0]) not in ALLOWED["format"]
+
+
+def tensorflow_imports(path: Path) -> list[int]:
+    """Lines that import tensorflow (any submodule), anywhere in the module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [node.lineno for node in ast.walk(tree)
+            if (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "tensorflow" for a in node.names))
+            or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tensorflow")]
+
+
+def test_only_recording_and_isolation_import_tensorflow() -> None:
+    wrong = [f"{path.relative_to(PACKAGE.parent)}:{line}" for name, path in modules()
+             if part_of(name) in NO_TENSORFLOW for line in tensorflow_imports(path)]
+    assert not wrong, wrong
+    # the control: the isolation's re-run does import it (inside its functions)
+    assert tensorflow_imports(PACKAGE / "isolate" / "rerun.py")
 
 
 def test_no_module_is_longer_than_400_lines() -> None:
@@ -179,6 +199,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     pytest.param("tftrace.lint", ("zarr", "tensorflow", "tftrace.format.reader"), id="lint"),
     pytest.param("tftrace.format", ("zarr", "tensorflow", "tftrace.format.reader"), id="format"),
     pytest.param("tftrace", ("zarr", "tensorflow", "msgpack"), id="tftrace"),
+    pytest.param("tftrace.isolate", ("zarr", "tensorflow", "tftrace.format.reader"), id="isolate"),
 ])
 def test_package_imports_are_light(module: str, absent: tuple[str, ...]) -> None:
     code = (f"import sys, {module}; loaded = [m for m in {list(absent)!r} if m in sys.modules]; "

@@ -36,7 +36,7 @@ def sample(name: str) -> Path:
 def test_the_issue_samples_are_committed() -> None:
     names = {p.name.removesuffix(".zarr.zip") for p in TRACES}
     assert names >= {"inception_v2_session", "inception_v2_eager", "bn_pitfall_training_missing",
-                     "bn_pitfall_training_true", "new_variables_per_call",
+                     "bn_pitfall_training_true", "new_variables_per_call", "kernel_tanh_tf2.21", "kernel_tanh_tf2.15",
                      "inception_v2_session_tf2.15"}
 
 

@@ -17,6 +17,9 @@ from tftrace.format.events import LEVELS
 from tftrace.errors import TftraceError
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+#: Diverging pairs diagnosed one by one with --all (each reads at most two arrays of 4 Mi
+#: elements and a 16-step series); later ones are listed without a diagnosis.
+PAIR_DIAGNOSES = 32
 
 
 class TftraceGroup(click.Group):
@@ -110,34 +113,75 @@ def _use_colour(output: str | None) -> bool:
     return output is None and sys.stdout.isatty()
 
 
+def _compare_options(command: Any) -> Any:
+    """The options `diff` and `explain` share: tolerances, renames, what to compare."""
+    options = [
+        click.option("--rtol", type=float, default=DEFAULT_RTOL, show_default=True,
+                     help="Relative tolerance for floats: |a - b| <= atol + rtol * |a| (A is the "
+                          "reference)."),
+        click.option("--atol", type=float, default=DEFAULT_ATOL, show_default=True,
+                     help="Absolute tolerance for floats."),
+        click.option("--tol", "tolerances", multiple=True, metavar="GLOB=RTOL,ATOL",
+                     help="Tolerance for names matching GLOB, e.g. 'grads/*=1e-4,1e-4'. Repeatable; "
+                          "the last match wins."),
+        click.option("--tolerances", "tolerances_file", type=click.Path(), default=None,
+                     metavar="TOL.json", help="Per-name tolerances from `tftrace calibrate` "
+                                              "(applied before --tol rules)."),
+        click.option("--rename", multiple=True, metavar="REGEX=REPL",
+                     help="Rename B's variables and snapshots (re.sub), e.g. '^model/='. "
+                          "Repeatable, applied in order."),
+        click.option("--ignore", multiple=True, metavar="GLOB",
+                     help="Leave out events whose name matches GLOB (both traces, every kind), "
+                          "e.g. 'loss/*'. Repeatable; counted in the summary."),
+        click.option("--only", default=None, metavar="KINDS",
+                     help="Compare only these kinds: comma-separated among variables, random, "
+                          "endpoints, snapshots, layers, ops, gradients, optimizer, "
+                          "optimizer-state."),
+        click.option("--all", "show_all", is_flag=True,
+                     help="List every pair with its status and errors, and diagnose each "
+                          f"diverging pair (the first {PAIR_DIAGNOSES})."),
+        click.option("--first", "stop_at_first", is_flag=True,
+                     help="Stop reading values at the first divergence (fast; later pairs are "
+                          "'skipped')."),
+        click.option("--allow-incomplete", is_flag=True,
+                     help="Accept a run that did not complete (raised, interrupted, killed): "
+                          "compare its events up to its end and exit 0 if they match, saying so."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _comparison(rtol: float, atol: float, tolerances: tuple[str, ...], tolerances_file: str | None,
+                rename: tuple[str, ...], ignore: tuple[str, ...], only: str | None,
+                show_all: bool, stop_at_first: bool, allow_incomplete: bool) -> dict[str, Any]:
+    """The shared options as keyword arguments of `tftrace.diff`."""
+    return {"rtol": rtol, "atol": atol, "tolerances": tolerances, "tolerances_file": tolerances_file,
+            "rename": rename, "ignore": ignore, "only": only, "stop_at_first": stop_at_first,
+            "allow_incomplete": allow_incomplete, "explain_pairs": PAIR_DIAGNOSES if show_all else 0}
+
+
+def _render(result: Any, fmt: str, show_all: bool, output: str | None, traces: tuple[str, str]) -> str:
+    if fmt == "json":
+        from tftrace.report.json import render_json
+        return render_json(result)
+    if fmt == "junit":
+        from tftrace.report.junit import render_junit
+        return render_junit(result)
+    if fmt == "html":
+        from tftrace.report.html import render_html
+        return render_html(result, traces=traces)
+    from tftrace.report.text import render_text
+    return render_text(result, show_all=show_all, color=_use_colour(output))
+
+
 @cli.command()
 @click.argument("a", type=click.Path())
 @click.argument("b", type=click.Path())
-@click.option("--rtol", type=float, default=DEFAULT_RTOL, show_default=True,
-              help="Relative tolerance for floats: |a - b| <= atol + rtol * |a| (A is the reference).")
-@click.option("--atol", type=float, default=DEFAULT_ATOL, show_default=True,
-              help="Absolute tolerance for floats.")
-@click.option("--tol", "tolerances", multiple=True, metavar="GLOB=RTOL,ATOL",
-              help="Tolerance for names matching GLOB, e.g. 'grads/*=1e-4,1e-4'. Repeatable; "
-                   "the last match wins.")
-@click.option("--tolerances", "tolerances_file", type=click.Path(), default=None,
-              metavar="TOL.json", help="Per-name tolerances from `tftrace calibrate` (applied "
-                                       "before --tol rules).")
-@click.option("--rename", multiple=True, metavar="REGEX=REPL",
-              help="Rename B's variables and snapshots (re.sub), e.g. '^model/='. Repeatable, "
-                   "applied in order.")
-@click.option("--ignore", multiple=True, metavar="GLOB",
-              help="Leave out events whose name matches GLOB (both traces, every kind), e.g. "
-                   "'loss/*'. Repeatable; counted in the summary.")
-@click.option("--only", default=None, metavar="KINDS",
-              help="Compare only these kinds: comma-separated among variables, random, "
-                   "endpoints, snapshots, layers, ops, gradients, optimizer, optimizer-state.")
-@click.option("--all", "show_all", is_flag=True, help="List every pair with its status and errors.")
-@click.option("--first", "stop_at_first", is_flag=True,
-              help="Stop reading values at the first divergence (fast; later pairs are 'skipped').")
-@click.option("--allow-incomplete", is_flag=True,
-              help="Accept a run that did not complete (raised, interrupted, killed): compare "
-                   "its events up to its end and exit 0 if they match, saying so.")
+@_compare_options
+@click.option("--no-diagnosis", is_flag=True,
+              help="Skip the diagnosis (relationships and pitfalls): it reads the values of "
+                   "the first divergence, a series of at most 16 steps and a few scalars again.")
 @click.option("--dask", default=None, metavar="SCHEDULER",
               help="Run the value comparisons on a dask.distributed cluster: its address "
                    "(tcp://host:8786) or local:N for N local worker processes.")
@@ -148,11 +192,8 @@ def _use_colour(output: str | None) -> bool:
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar on stderr (shown only on a terminal, after 2 s).")
 @click.pass_context
-def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerances: tuple[str, ...],
-         tolerances_file: str | None, rename: tuple[str, ...], ignore: tuple[str, ...],
-         only: str | None, show_all: bool,
-         stop_at_first: bool, allow_incomplete: bool, dask: str | None, fmt: str,
-         output: str | None, quiet: bool) -> None:
+def diff(ctx: click.Context, a: str, b: str, no_diagnosis: bool, dask: str | None, fmt: str,
+         output: str | None, quiet: bool, **comparison: Any) -> None:
     """Compare trace B against trace A and report where they first diverge.
 
     A or B may name the traces of a multi-worker run: RUN.zarr for RUN.worker-K.zarr, or
@@ -165,10 +206,7 @@ def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerance
     from tftrace.compare.workers import diff_workers, is_distributed
     from tftrace.progress import TerminalProgress
 
-    options: dict[str, Any] = dict(
-        rtol=rtol, atol=atol, tolerances=tolerances, rename=rename, only=only,
-        stop_at_first=stop_at_first, allow_incomplete=allow_incomplete,
-        tolerances_file=tolerances_file, ignore=ignore, dask=dask)
+    options: dict[str, Any] = dict(dask=dask, explain=not no_diagnosis, **_comparison(**comparison))
     if is_distributed(a) or is_distributed(b):  # worker sets, replicas: docs/scale.md
         if fmt not in ("text", "json"):
             raise click.UsageError(f"--format {fmt} reports one pair of traces; for worker sets "
@@ -177,23 +215,35 @@ def diff(ctx: click.Context, a: str, b: str, rtol: float, atol: float, tolerance
 
         workers = diff_workers(a, b, **options)
         _emit(render_workers_json(workers) if fmt == "json" else render_workers_text(
-            workers, show_all=show_all, color=_use_colour(output)), output)
+            workers, show_all=comparison["show_all"], color=_use_colour(output)), output)
         ctx.exit(EXIT_OK if workers.equivalent else EXIT_FOUND)
     with TerminalProgress("diff", quiet=quiet) as progress:
         result = diff_traces(a, b, progress=progress, **options)
-    if fmt == "json":
-        from tftrace.report.json import render_json
-        report = render_json(result)
-    elif fmt == "junit":
-        from tftrace.report.junit import render_junit
-        report = render_junit(result)
-    elif fmt == "html":
-        from tftrace.report.html import render_html
-        report = render_html(result, traces=(a, b))
-    else:
-        from tftrace.report.text import render_text
-        report = render_text(result, show_all=show_all, color=_use_colour(output))
-    _emit(report, output)
+    _emit(_render(result, fmt, comparison["show_all"], output, (a, b)), output)
+    ctx.exit(EXIT_OK if result.equivalent else EXIT_FOUND)
+
+
+@cli.command()
+@click.argument("a", type=click.Path())
+@click.argument("b", type=click.Path())
+@_compare_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "html"]), default="text",
+              show_default=True, help="Report format; html is one self-contained page (use -o).")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Write the report to FILE instead of stdout.")
+@click.pass_context
+def explain(ctx: click.Context, a: str, b: str, fmt: str, output: str | None,
+            **comparison: Any) -> None:
+    """The diff of A and B with its diagnosis, and the isolation of the first diverging op:
+    re-run eagerly on A's recorded inputs with A's and with B's attributes (this step, and
+    only it, imports TensorFlow). Needs op capture (record --ops full).
+
+    Exit codes as diff.
+    """
+    from tftrace.isolate.first_op import explain as explain_traces
+
+    result = explain_traces(a, b, **_comparison(**comparison))
+    _emit(_render(result, fmt, comparison["show_all"], output, (a, b)), output)
     ctx.exit(EXIT_OK if result.equivalent else EXIT_FOUND)
 
 

@@ -10,21 +10,20 @@ import os
 from typing import Any, Iterable, Mapping, Sequence
 
 from tftrace.compare.align import Pair, align
-from tftrace.compare.dataflow import differing_levels
 from tftrace.compare.first import first_in_dataflow
 from tftrace.compare.compare_state import converted, not_compared_reason
 from tftrace.compare.distributed import run_on_cluster
-from tftrace.compare.machines import machine_notes
+from tftrace.compare.machines import run_notes, trace_info
 from tftrace.compare.blocks import compare_stored
 from tftrace.compare.measures import stats_differ
 from tftrace.compare.metrics import ValueComparison, compare_arrays
 from tftrace.compare.near_miss import near_miss
 from tftrace.compare.options import parse_ignore, parse_only
-from tftrace.compare.result import DiffResult, Note, PairResult, TraceInfo
+from tftrace.compare.result import DiffResult, PairResult
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
 from tftrace.format.digest import digests_prove_equal
 from tftrace.format.events import CAPTURED_KINDS, COMPARED_RULES, OpAttrs, VariableAttrs
-from tftrace.format.gaps import Gap, not_captured, read_gaps
+from tftrace.format.gaps import Gap, read_gaps
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.rules import (RENAMED_KINDS, RenameRule, is_initializer, normalize_name,
                                   parse_rename_rule, random_attrs, random_token, renamed)
@@ -44,7 +43,8 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
          allow_incomplete: bool = False, block_bytes: int = BLOCK_BYTES,
          tolerances_file: str | os.PathLike[str] | None = None,
          ignore: str | Iterable[str] | None = None, dask: str | None = None,
-         explain: bool = True, progress: ProgressCallback | None = None) -> DiffResult:
+         explain: bool = True, explain_pairs: int = 0,
+         progress: ProgressCallback | None = None) -> DiffResult:
     """Compare two traces and report where they first diverge.
 
     Parameters
@@ -88,6 +88,9 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
     explain : bool
         Add the diagnosis (docs/diagnosis.md): how the values at the first divergence
         differ and which migration pitfall it looks like.
+    explain_pairs : int
+        With ``explain``, also diagnose the first ``explain_pairs`` later diverging pairs
+        (``PairResult.diagnosis``; a note counts those left out). ``diff --all``: 32.
     progress : callable, optional
         Called with a :class:`~tftrace.format.progress.Work` after each pair (pairs and
         array bytes done of all), locally and with ``dask``.
@@ -122,7 +125,7 @@ def diff(a: TraceLike, b: TraceLike, *, rtol: float = DEFAULT_RTOL, atol: float 
         result = differ.run() if dask is None else run_on_cluster(differ, dask)
         if explain:  # how the values differ and which pitfall it looks like (compare/explain/)
             from tftrace.compare.explain.diagnose import diagnose_result
-            result = diagnose_result(result, trace_a, trace_b)
+            result = diagnose_result(result, trace_a, trace_b, pairs=explain_pairs)
         return result
     finally:
         for trace in opened:
@@ -133,21 +136,6 @@ def _open(path: str | os.PathLike[str], opened: list[Trace]) -> Trace:
     trace = open_trace(path)
     opened.append(trace)
     return trace
-
-
-def _info(trace: Trace) -> TraceInfo:
-    env = trace.environment
-    versions = env.get("versions")
-    tf = versions.get("tensorflow") if isinstance(versions, Mapping) else \
-        env.get("tensorflow_version", env.get("tensorflow"))
-    host = env.get("host")
-    replay = env.get("replay")
-    status = trace.status
-    return TraceInfo(str(trace.path), trace.complete, len(trace.events),
-                     tf if isinstance(tf, str) else None, host if isinstance(host, str) else None,
-                     replay if isinstance(replay, Mapping) else None, status=status.status,
-                     exception_type=status.exception_type, exception_message=status.message,
-                     signal=status.signal, not_captured=not_captured(trace))
 
 
 class _Differ:
@@ -202,18 +190,10 @@ class _Differ:
             results.append(result)
             done.advance(1, event_nbytes(pair.a) + event_nbytes(pair.b))
         first = first_in_dataflow(results, first, self.a.events, self.b.events, self.rename)
-        notes = []
-        for side, trace in (("a", self.a), ("b", self.b)):
-            if not trace.complete:
-                notes.append(Note("ends-early", {"side": side, "last_seq": trace.events[-1].seq
-                                                 if trace.events else None}))
-        notes.extend(machine_notes(self.a.environment, self.b.environment))
-        levels = differing_levels(self.a.environment, self.b.environment)
-        if levels:
-            notes.append(Note("capture-levels", {"streams": [list(level) for level in levels]}))
+        notes = run_notes(self.a, self.b)
         inputs = all(k in self.kinds for k in ("variable", "random_op"))
         return DiffResult(
-            a=_info(self.a), b=_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
+            a=trace_info(self.a), b=trace_info(self.b), tolerances=self.tolerances, kinds=self.kinds,
             pairs=tuple(results), first_divergence=first,
             broken_stream=COMPARED_RULES[first.kind].stream if first else None, inputs_compared=inputs,
             random_gaps=alignment.random_gaps, rename=self.rename,

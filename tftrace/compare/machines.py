@@ -1,16 +1,53 @@
-"""What differs between the machines two traces were recorded on, as far as kernels care.
+"""What the two runs were (``trace_info``), and what differs between the machines they were
+recorded on, as far as kernels care (the diff's notes).
 
 Never imports TensorFlow: reads the ``cpu`` and ``kernels`` environment entries.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from tftrace.compare.result import Note
+from tftrace.compare.dataflow import differing_levels
+from tftrace.compare.result import Note, TraceInfo
+from tftrace.format.gaps import not_captured
+
+if TYPE_CHECKING:
+    from tftrace.format.reader import Trace
 
 #: The kernel settings compared, in the order the notes list them.
 KERNEL_SETTINGS = ("onednn", "intra_op_threads", "inter_op_threads", "op_determinism")
+
+
+def trace_info(trace: Trace) -> TraceInfo:
+    """A trace's line in the report: path, completeness, TensorFlow version, host, replay."""
+    env = trace.environment
+    versions = env.get("versions")
+    tf = versions.get("tensorflow") if isinstance(versions, Mapping) else \
+        env.get("tensorflow_version", env.get("tensorflow"))
+    host = env.get("host")
+    replay = env.get("replay")
+    status = trace.status
+    return TraceInfo(str(trace.path), trace.complete, len(trace.events),
+                     tf if isinstance(tf, str) else None, host if isinstance(host, str) else None,
+                     replay if isinstance(replay, Mapping) else None, status=status.status,
+                     exception_type=status.exception_type, exception_message=status.message,
+                     signal=status.signal, not_captured=not_captured(trace))
+
+
+def run_notes(a: Trace, b: Trace) -> list[Note]:
+    """The notes of a diff about the runs: a run that ended early, how the machines'
+    kernels differ, streams captured at other levels."""
+    notes = []
+    for side, trace in (("a", a), ("b", b)):
+        if not trace.complete:
+            notes.append(Note("ends-early", {"side": side, "last_seq": trace.events[-1].seq
+                                             if trace.events else None}))
+    notes.extend(machine_notes(a.environment, b.environment))
+    levels = differing_levels(a.environment, b.environment)
+    if levels:
+        notes.append(Note("capture-levels", {"streams": [list(level) for level in levels]}))
+    return notes
 
 
 def machine_notes(env_a: Mapping[str, Any], env_b: Mapping[str, Any]) -> list[Note]:

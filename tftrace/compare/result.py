@@ -101,7 +101,7 @@ class PairResult:
     state_a: StateName | None = None
     state_b: StateName | None = None
     conversion: str | None = None
-    diagnosis: tuple[Diagnosis, ...] = ()  # the first divergence's (compare/explain/)
+    diagnosis: tuple[Diagnosis, ...] = ()  # the first divergence's; others' with diff --all
 
     @property
     def diverged(self) -> bool:
@@ -124,7 +124,8 @@ class PairResult:
 @dataclass(frozen=True)
 class Note:
     """Something the report notes beside the pairs: a ``code`` (``ends-early``,
-    ``cpu-flags``, ``cpu-model``, ``kernel-setting``, ``capture-levels``) and its facts."""
+    ``cpu-flags``, ``cpu-model``, ``kernel-setting``, ``capture-levels``, ``isolation``: what ``tftrace explain`` re-ran,
+    ``pair-diagnoses``: diverging pairs left without a diagnosis) and its facts."""
 
     code: str
     facts: Mapping[str, Any] = field(default_factory=dict)

@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping
 
 from tftrace.compare.explain.findings import Diagnosis
 from tftrace.report.escape import json_safe
+from tftrace.report.isolation import ISOLATION_SENTENCES
 
 Facts = Mapping[str, Any]
 
@@ -195,6 +196,7 @@ SENTENCES: dict[str, Callable[[Facts], str]] = {
     "keep-prob-vs-rate": _keep_prob, "default-epsilon": _epsilon, "l2-halving": _l2,
     "data-format": _data_format, "grappler-arithmetic": _grappler, "environment": _environment,
     "not-decided": _not_decided,
+    **ISOLATION_SENTENCES,
 }
 
 

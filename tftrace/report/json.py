@@ -30,6 +30,7 @@ def pair_document(pair: PairResult) -> dict[str, Any]:
         "inputs": [i.to_dict() for i in pair.inputs],
         "ops_only_a": list(pair.ops_only_a), "ops_only_b": list(pair.ops_only_b),
         "forward_compared": pair.forward_compared,
+        "diagnosis": [diagnosis_document(d) for d in pair.diagnosis],
         **_state(pair),
     }
 
@@ -51,9 +52,7 @@ def _first_document(first: PairResult | None) -> dict[str, Any] | None:
     """The first divergence: its pair, and its diagnosis (``{code, message, evidence}``)."""
     if first is None:
         return None
-    document = pair_document(first)
-    document["diagnosis"] = [diagnosis_document(d) for d in first.diagnosis]
-    return document
+    return pair_document(first)
 
 
 def diff_document(result: DiffResult) -> dict[str, Any]:

@@ -125,6 +125,8 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
         lines.append("All pairs:")
         for pair in result.pairs:
             lines.append("  " + pair_line(pair))
+            if pair.diagnosis and pair is not first:
+                lines.extend(diagnosis_lines(pair.diagnosis, indent="      "))
     return "\n".join(painted.render(line, color) for line in lines) + "\n"
 
 

@@ -161,9 +161,28 @@ def note_sentence(note: Note) -> str:
         differing = "; ".join(f"{stream} A {_level(a)}, B {_level(b)}" for stream, a, b in facts["streams"])
         return (f"the runs were captured at different levels ({differing}): events one side "
                 f"did not capture are not paired")
+    if note.code == "isolation":
+        return isolation_sentence(facts)
+    if note.code == "pair-diagnoses":
+        one = facts["left"] == 1
+        return (f"{facts['left']} diverging {'pair' if one else 'pairs'} after the first "
+                f"{facts['limit']} diagnosed {'has' if one else 'have'} no diagnosis of "
+                f"{'its' if one else 'their'} own (each diagnosis reads the pair's values again)")
     raise ValueError(f"expected a note code among ends-early, cpu-flags, cpu-model, kernel-setting, "
-                     f"capture-levels, "
+                     f"capture-levels, isolation, pair-diagnoses, "
                      f"got {note.code!r}")
+
+
+def isolation_sentence(facts: Mapping[str, Any]) -> str:
+    """What ``tftrace explain`` re-ran (the one step that imports TensorFlow), or why nothing."""
+    if facts.get("ran"):
+        return (f"isolation re-ran op {facts.get('op_type')} ({facts.get('op')!r}) {facts.get('runs')} "
+                f"times eagerly with TensorFlow {facts.get('tensorflow')} on {facts.get('device')}: "
+                f"the one step that imports TensorFlow")
+    if facts.get("reason") == "inputs":
+        return (f"isolation re-ran nothing: A's inputs of op {facts.get('op_type')} "
+                f"({facts.get('op')!r}) are not all in the trace (TensorFlow not imported)")
+    return "isolation re-ran nothing: no op event diverged (TensorFlow not imported)"
 
 
 def _level(value: Any) -> str:

@@ -17,7 +17,7 @@ from tftrace.compare.explain.evidence import AttributeSource, Evidence
 from tftrace.compare.explain.findings import PITFALLS, RELATIONSHIPS, Diagnosis
 from tftrace.compare.explain.relations import relate
 from tftrace.compare.explain.series import lagged, stale
-from tftrace.compare.result import DiffResult, PairResult
+from tftrace.compare.result import DiffResult, Note, PairResult
 from tftrace.format.reader import Trace
 
 #: Problems of a pair whose two values can be related.
@@ -29,29 +29,52 @@ VALUE_RELATIONSHIPS = ("scaled", "offset", "sign-flip", "permuted", "lower-preci
 
 
 def diagnose_result(result: DiffResult, a: Trace, b: Trace,
-                    attributes: AttributeSource | None = None) -> DiffResult:
+                    attributes: AttributeSource | None = None, pairs: int = 0) -> DiffResult:
     """The result with its diagnosis: on ``first_divergence`` when something diverged,
     else on the result itself when values were close but not equal (round-off and the
-    settings that explain it)."""
+    settings that explain it). With ``pairs``, also the relationships and value pitfalls
+    of each later diverging pair, for the first ``pairs`` of them."""
     evidence = Evidence(a, b, result, attributes)
     first = result.first_divergence
     if first is not None:
         explained = replace(first, diagnosis=diagnose_divergence(evidence, first))
-        pairs = tuple(explained if p is first else p for p in result.pairs)
-        return replace(result, first_divergence=explained, pairs=pairs)
+        diagnosed = tuple(explained if p is first else p for p in result.pairs)
+        if pairs:
+            diagnosed = _diagnose_pairs(evidence, diagnosed, explained, pairs)
+        notes = result.note_facts
+        left = sum(1 for p in diagnosed if p is not explained and _diagnosable(p) and not p.diagnosis)
+        if pairs and left:
+            notes = (*notes, Note("pair-diagnoses", {"limit": pairs, "left": left}))
+        return replace(result, first_divergence=explained, pairs=diagnosed, note_facts=notes)
     close = next((p for p in result.pairs if p.status == "close" and p.compared_by == "values"), None)
     if close is None:
         return result
     return replace(result, diagnosis=_ordered(diagnose_close(evidence, close)))
 
 
+def _diagnosable(pair: PairResult) -> bool:
+    return pair.status == "diverged" and pair.problem in VALUE_PROBLEMS and \
+        pair.seq_a is not None and pair.seq_b is not None
+
+
+def _diagnose_pairs(evidence: Evidence, pairs: tuple[PairResult, ...], first: PairResult,
+                    limit: int) -> tuple[PairResult, ...]:
+    """Each diverging pair after the first with its own value diagnosis (``limit`` pairs at
+    most: each reads two arrays of at most ``MAX_ELEMENTS`` and a bounded series)."""
+    out, done = [], 0
+    for pair in pairs:
+        if pair is not first and done < limit and _diagnosable(pair):
+            pair = replace(pair, diagnosis=_ordered(_value_diagnoses(evidence, pair)))
+            done += 1
+        out.append(pair)
+    return tuple(out)
+
+
 def value_pair(evidence: Evidence, first: PairResult) -> PairResult | None:
     """The pair whose values are related: the first divergence, or the first later pair
     whose values diverged; of those, the first whose values both traces stored (a layer
     or op captured with statistics only has none to relate), else the first."""
-    candidates = [pair for pair in (first, *evidence.result.pairs)
-                  if pair.status == "diverged" and pair.problem in VALUE_PROBLEMS
-                  and pair.seq_a is not None and pair.seq_b is not None]
+    candidates = [pair for pair in (first, *evidence.result.pairs) if _diagnosable(pair)]
     for pair in candidates:
         events = (evidence.event("a", pair.seq_a), evidence.event("b", pair.seq_b))
         if all(event is not None and event.stored for event in events):

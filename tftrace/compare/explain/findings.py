@@ -14,7 +14,11 @@ PITFALLS = ("training-flag", "cached-random", "constant-learning-rate", "new-var
             "data-format", "grappler-arithmetic", "environment")
 #: Said when the evidence needed was not in the traces (statistics only, too large).
 UNDECIDED = ("not-decided",)
-CODES = RELATIONSHIPS + PITFALLS + UNDECIDED
+#: What re-running the first diverging op said (``tftrace explain``, tftrace/isolate/):
+#: its attributes are the cause, it passes on error it got, the kernel differs, neither
+#: side's output came back, or A's inputs are not in the trace.
+ISOLATION = ("attribute", "inherited", "kernel", "not-reproduced", "not-isolated")
+CODES = RELATIONSHIPS + PITFALLS + UNDECIDED + ISOLATION
 
 
 @dataclass(frozen=True)
