@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import tftrace
-from capture_models import images, run_session, run_shim
+from tests.capture.capture_models import images, run_session, run_shim
 from tftrace.errors import UsageError
 from tftrace.format.reader import open_trace
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tftrace
-from capture_models import run_session, run_shim
+from tests.capture.capture_models import run_session, run_shim
 from tftrace.report.text import render_text
 
 

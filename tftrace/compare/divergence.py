@@ -20,14 +20,14 @@ from tftrace.compare.metrics import ValueComparison, compare_arrays
 from tftrace.compare.near_miss import near_miss
 from tftrace.compare.options import parse_ignore, parse_only
 from tftrace.compare.result import DiffResult, Note, PairResult, TraceInfo
-from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances
+from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance, Tolerances, stats_differ
 from tftrace.format.digest import digests_prove_equal
 from tftrace.format.events import CAPTURED_KINDS, COMPARED_RULES, OpAttrs, VariableAttrs
 from tftrace.format.gaps import Gap, not_captured, read_gaps
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.rules import (RENAMED_KINDS, RenameRule, is_initializer, normalize_name,
                                   parse_rename_rule, random_attrs, random_token, renamed)
-from tftrace.format.schema import Event, Stats
+from tftrace.format.schema import Event
 
 #: Block size for reading arrays: bounds memory (a few blocks alive at once).
 BLOCK_BYTES = 8 << 20
@@ -372,31 +372,11 @@ class _Differ:
     def _statistics(self, pair: Pair, tolerance: Tolerance) -> PairResult:
         a, b = pair.a, pair.b
         assert a is not None and b is not None
-        differs = _stats_differ(a.stats, b.stats, tolerance)
+        differs = stats_differ(a.stats, b.stats, tolerance)
         if differs:
             return self._result(pair, "diverged", problem="statistics", tolerance=tolerance,
                                 compared_by="statistics", differences=differs)
         return self._result(pair, "close", tolerance=tolerance, compared_by="statistics")
-
-
-def _stats_differ(sa: Stats | None, sb: Stats | None,
-                  tolerance: Tolerance) -> tuple[tuple[str, Any, Any], ...]:
-    """The statistics that differ: (field, A's, B's); ``("stats", A has them, B has them)``
-    when one side has none."""
-    if sa is None or sb is None:
-        return () if sa == sb else (("stats", sa is not None, sb is not None),)
-    out: list[tuple[str, Any, Any]] = []
-    for field_name in ("nan_count", "inf_count"):
-        if getattr(sa, field_name) != getattr(sb, field_name):
-            out.append((field_name, getattr(sa, field_name), getattr(sb, field_name)))
-    for field_name in ("min", "max", "mean"):
-        x, y = getattr(sa, field_name), getattr(sb, field_name)
-        if x is None or y is None:
-            if x != y:
-                out.append((field_name, x, y))
-        elif x != y and not abs(x - y) <= tolerance.atol + tolerance.rtol * abs(x):
-            out.append((field_name, x, y))
-    return tuple(out)
 
 
 def _op_type(ev: Event | None) -> str | None:

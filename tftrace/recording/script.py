@@ -7,11 +7,11 @@ import runpy
 import signal
 import sys
 import traceback
-from typing import Sequence
+from typing import ContextManager, Sequence
 
 from tftrace.errors import ReplayError, TftraceError, UsageError
 from tftrace.recording.capture.sink import CaptureLevels
-from tftrace.recording.recorder import record
+from tftrace.recording.recorder import Recorder, record
 from tftrace.recording.recorder import replay as replay_run
 
 
@@ -29,6 +29,21 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     (completed, raised, interrupted). A :class:`TftraceError` raised in the script (a
     replay mismatch, a seed reused) propagates, for the CLI's exit 2.
     """
+    if replay is None:
+        recording = record(output, seed=seed, seed_mode=seed_mode, capture=capture,
+                           overwrite=overwrite, levels=levels)
+    else:
+        recording = replay_run(replay, record_to=output, random=replay_random,
+                               variables=replay_variables, rename=rename, seed=seed,
+                               seed_mode=seed_mode, capture=capture, overwrite=overwrite,
+                               levels=levels)
+    return run_script_in(script, args, recording)[0]
+
+
+def run_script_in(script: str | os.PathLike[str], args: Sequence[str],
+                  recording: ContextManager[Recorder]) -> tuple[int, Recorder | None]:
+    """:func:`run_script` inside a recording already set up (not yet entered); returns the
+    exit status and the recorder (None when the recording did not start)."""
     script = os.fspath(script)
     if not os.path.isfile(script):
         what = "a directory" if os.path.isdir(script) else "no such file"
@@ -37,15 +52,8 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     status = 0
+    recorder: Recorder | None = None
     try:
-        if replay is None:
-            recording = record(output, seed=seed, seed_mode=seed_mode, capture=capture,
-                               overwrite=overwrite, levels=levels)
-        else:
-            recording = replay_run(replay, record_to=output, random=replay_random,
-                                   variables=replay_variables, rename=rename, seed=seed,
-                                   seed_mode=seed_mode, capture=capture, overwrite=overwrite,
-                                   levels=levels)
         with recording as recorder:
             try:
                 runpy.run_path(script, run_name="__main__")
@@ -69,7 +77,7 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
         sys.argv = saved_argv
         if sys.path and sys.path[0] != saved_path0:
             del sys.path[0]
-    return status
+    return status, recorder
 
 
 def _exit_status(code: object) -> int:
