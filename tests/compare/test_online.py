@@ -69,3 +69,18 @@ def test_shape_change_is_a_structure_divergence(tmp_path: Path) -> None:
     out, _ = judged(reference(tmp_path), [("variable", "dense/kernel:0", KERNEL.T.copy(), 0,
                                            {"trainable": True})])
     assert out == [("diverged", "structure")]
+
+
+def test_close_values_whose_statistics_differ_are_kept_for_the_final_diff(tmp_path: Path) -> None:
+    """Each element within tolerance, the mean (near 0) not: diff on B's statistics alone
+    would call it diverged, so the value is marked to be kept."""
+    values = np.array([1000.0, -1000.0])
+    path = build_trace(tmp_path / "a.zarr", [build_event("endpoint", "x", values)])
+    a = tftrace.open(path)
+    online = OnlineComparison(a, Tolerances.build())
+    with TraceWriter.create(tmp_path / "b.zarr", capture="stats", late_values=True) as b:
+        shifted = values + 0.0009
+        judgment = online.judge(b.add_event("endpoint", "x", value=shifted), shifted)
+        exact = online.judge(b.add_event("endpoint", "x", value=values), values)
+    assert (judgment.status, judgment.needs_value) == ("close", True)
+    assert (exact.status, exact.needs_value) == ("unpaired", False)  # a second occurrence

@@ -170,3 +170,19 @@ def test_stop_without_against_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["record", "-o", str(tmp_path / "b.zarr"),
                                       "--stop-at-first-divergence", str(script)])
     assert result.exit_code == 2 and "needs --against" in result.output
+
+
+def test_replayed_run_recorded_against_its_source(trained, tmp_path):
+    """--replay A --against A: B consumes A's random values and initial weights, and is
+    compared with A while it runs (here the planted change is the only difference)."""
+    full, _ = trained
+    b = tmp_path / "b.zarr"
+    status, output = record_cli("-o", str(b), "--gradients", "full", "--replay", str(full),
+                                "--against", str(full), "--stop-at-first-divergence",
+                                TRAIN, str(tmp_path / "done"), "--change-at", "60")
+    assert status == 1, output
+    trace = tftrace.open(b)
+    assert trace.environment["replay"]["source"] == str(full)
+    assert trace.environment["against"]["trace"] == str(full)
+    assert max(e.step for e in trace.events) == 60
+    assert tftrace.diff(full, b).first_divergence.step == 60

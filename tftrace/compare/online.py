@@ -56,6 +56,9 @@ class OnlineJudgment:
     status: str
     seq_a: int | None
     compared_by: str | None = None
+    #: Close by values but not by statistics: ``diff`` on B's statistics alone would call it
+    #: diverged, so B must keep the value for the final diff to compare values.
+    needs_value: bool = False
 
     @property
     def diverged(self) -> bool:
@@ -134,7 +137,8 @@ class OnlineComparison:
             return OnlineJudgment("diverged" if differs else "close", a.seq, "statistics")
         values = compare_blocks(self._blocks(a, value), a.shape or (), a.dtype, tolerance)
         status = "equal" if values.identical else "close" if values.within_tolerance else "diverged"
-        return OnlineJudgment(status, a.seq, "values")
+        needs_value = status == "close" and bool(stats_differ(a.stats, b.stats, tolerance))
+        return OnlineJudgment(status, a.seq, "values", needs_value)
 
     def _blocks(self, a: Event, value: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """A's blocks as the reader walks them, each beside the same elements of B's value."""

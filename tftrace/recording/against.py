@@ -41,6 +41,11 @@ class Judgment(Protocol):
     @property
     def diverged(self) -> bool: ...
 
+    @property
+    def needs_value(self) -> bool:
+        """Close, but only its values show it: B keeps them for the final diff."""
+        ...
+
 
 class EventJudge(Protocol):
     """Judges each event of B against A as it is recorded (compare/online.py)."""
@@ -115,7 +120,8 @@ class AgainstRecording:
         held = None if value is None or isinstance(value, ValueSummary) or event.dtype is None \
             else arrays.as_array(value)
         judgment = self.judge.judge(event, held)
-        keep = judgment.diverged or (judgment.status == "unpaired" and event.kind not in CAPTURED_KINDS)
+        keep = judgment.diverged or judgment.needs_value or \
+            (judgment.status == "unpaired" and event.kind not in CAPTURED_KINDS)
         if not keep:
             if self.first is None and held is not None:
                 self._hold(event, held)

@@ -20,10 +20,11 @@ def against_lines(summary: Mapping[str, Any]) -> list[str]:
     how = ", ".join(f"{by[k]} by {k}" for k in ("digest", "values", "statistics", "structure") if by.get(k))
     lines = [f"Compared while recording against {summary.get('trace')}: {total} event"
              f"{'' if total == 1 else 's'}" + (f" ({counts}; {how})" if counts else "") + "."]
-    lines.append(f"Values kept in B's trace: {summary.get('kept', 0)} diverged or unpaired "
-                 f"event(s), {summary.get('window_kept', 0)} of the "
-                 f"{summary.get('window')} before the first divergence; every other event "
-                 "has statistics and digest only.")
+    window = (f"{summary.get('window_kept', 0)} of the {summary.get('window')} before the first "
+              "divergence" if summary.get("first_seq") is not None else "no window (no divergence)")
+    lines.append(f"Values kept in B's trace: {summary.get('kept', 0)} event(s) that diverged, were "
+                 f"not paired or are close by values only, {window}; every other event has "
+                 "statistics and digest only.")
     if summary.get("a_values") == "stats":
         lines.append("A holds statistics only: events were compared by their statistics and "
                      "digests, not element by element.")
