@@ -1,5 +1,5 @@
 """A tiny Keras model trained for 100 steps: docs/recording.md, "Recording against a trace"
-(the script of tests/recording/against_train.py).
+(also run by tests/recording/test_against.py).
 
     tftrace record -o B.zarr --against A.zarr docs/examples/train_100_steps.py MARKER [--change-at STEP]
 

@@ -87,3 +87,7 @@ def test_a_stopped_run_reads_as_stopped_and_not_complete(tmp_path: Path) -> None
     writer.close(complete=False, status=RunStatus("stopped"))
     trace = tftrace.open(tmp_path / "t.zarr")
     assert (trace.status.status, trace.complete) == ("stopped", False)
+    from tftrace.report.show import show_lines
+    assert next(iter(list(show_lines(trace))[1:2])) == (
+        "format   tftrace v4, INCOMPLETE: the run was stopped at its first divergence "
+        "(--stop-at-first-divergence); every event up to the stop")

@@ -15,7 +15,7 @@ from tests.capture.capture_models import run_session, run_shim
 from tftrace.cli import cli
 from tftrace.report.text import render_text
 
-TRAIN = str(Path(__file__).with_name("against_train.py"))
+TRAIN = str(Path(__file__).resolve().parents[2] / "docs" / "examples" / "train_100_steps.py")
 
 
 def size_of(path: Path) -> int:
