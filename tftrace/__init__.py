@@ -10,7 +10,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, ContextManager, Iterable
 
-from tftrace.errors import TftraceError
+from tftrace.errors import TftraceError, UsageError
 
 if TYPE_CHECKING:
     from tftrace.compare.result import DiffResult
@@ -41,7 +41,10 @@ def open(path: str | os.PathLike[str]) -> Trace:  # noqa: A001 - the public name
 def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "num_random_ops",
            capture: str = "full", overwrite: bool = False, layers: str = "stats",
            ops: str = "off", gradients: str = "stats", optimizer: str = "full",
-           op_scopes: Iterable[str] = (), op_types: Iterable[str] = ()) -> ContextManager[Recorder]:
+           op_scopes: Iterable[str] = (), op_types: Iterable[str] = (),
+           against: str | os.PathLike[str] | None = None, window: int = 32,
+           stop_at_first_divergence: bool = False, rtol: float = 1e-6, atol: float = 1e-5,
+           tolerances: Any = None, rename: Iterable[Any] | None = None) -> ContextManager[Recorder]:
     """Record the TensorFlow code run inside the ``with`` block into a trace.
 
     Parameters
@@ -67,6 +70,20 @@ def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "nu
         ``"full"`` the values too. The defaults localize a changed layer with no endpoint.
     op_scopes, op_types : iterable of str
         Glob patterns: only ops whose name (scope) or type matches are captured.
+    against : path-like, optional
+        Trace A to compare this run with while it is recorded (docs/recording.md,
+        "Recording against a trace"): every event keeps its statistics and digest, values
+        only where it diverges from A, plus the ``window`` events before the first
+        divergence; when the block ends, ``diff(A, path)`` is printed on stderr and kept
+        as ``rec.against.result``. The trace is format version 4.
+    window : int
+        With ``against``: how many events before the first divergence keep their values.
+    stop_at_first_divergence : bool
+        With ``against``: end the run where the first divergence is recorded; the
+        ``with`` block ends there (the trace ends ``stopped``) and the program goes on
+        after it.
+    rtol, atol, tolerances, rename
+        With ``against``: as for :func:`diff`.
 
     Returns
     -------
@@ -74,11 +91,17 @@ def record(path: str | os.PathLike[str], *, seed: int = 42, seed_mode: str = "nu
         Yields the recorder: ``.endpoint``, ``.endpoints``, ``.next_step``,
         ``.snapshot_variables``, ``.operation_seed``. See docs/recording.md.
     """
+    from tftrace.against import against_options, record_against
     from tftrace.recording.capture.sink import CaptureLevels
     from tftrace.recording.recorder import record as _record
 
     levels = CaptureLevels(layers=layers, ops=ops, gradients=gradients, optimizer=optimizer,
                            op_scopes=tuple(op_scopes), op_types=tuple(op_types))
+    options = against_options(against, window=window, rtol=rtol, atol=atol, tolerances=tolerances,
+                              stop_at_first_divergence=stop_at_first_divergence, rename=rename)
+    if options is not None:
+        return record_against(path, options, seed=seed, seed_mode=seed_mode, overwrite=overwrite,
+                              levels=levels)
     return _record(path, seed=seed, seed_mode=seed_mode, capture=capture, overwrite=overwrite,
                    levels=levels)
 
@@ -88,7 +111,9 @@ def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] 
            seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
            overwrite: bool = False, layers: str = "stats", ops: str = "off",
            gradients: str = "stats", optimizer: str = "full", op_scopes: Iterable[str] = (),
-           op_types: Iterable[str] = ()) -> ContextManager[Recorder]:
+           op_types: Iterable[str] = (), against: str | os.PathLike[str] | None = None,
+           window: int = 32, stop_at_first_divergence: bool = False, rtol: float = 1e-6,
+           atol: float = 1e-5, tolerances: Any = None) -> ContextManager[Recorder]:
     """Run the ``with`` block on run A's random values and initial variable values.
 
     Parameters
@@ -110,17 +135,29 @@ def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] 
         Applied in order to B's variable names (``re.sub``), as in :func:`diff`.
     seed, seed_mode, capture, overwrite, layers, ops, gradients, optimizer, op_scopes, op_types
         As for :func:`record`.
+    against, window, stop_at_first_divergence, rtol, atol, tolerances
+        As for :func:`record`: compare the replayed run with a trace while it is recorded
+        (``against`` is usually ``source``); ``rename`` applies to that comparison too.
 
     Returns
     -------
     context manager
         Yields the recorder (``.endpoint``, ``.next_step``, ... as in :func:`record`).
     """
+    from tftrace.against import against_options, record_against
     from tftrace.recording.capture.sink import CaptureLevels
     from tftrace.recording.recorder import replay as _replay
 
     levels = CaptureLevels(layers=layers, ops=ops, gradients=gradients, optimizer=optimizer,
                            op_scopes=tuple(op_scopes), op_types=tuple(op_types))
+    options = against_options(against, window=window, rtol=rtol, atol=atol, tolerances=tolerances,
+                              stop_at_first_divergence=stop_at_first_divergence, rename=rename)
+    if options is not None:
+        if record_to is None:
+            raise UsageError("replay(..., against=A) needs record_to: the trace B is recorded into")
+        return record_against(record_to, options, source, random=random, variables=variables,
+                              rename=rename, seed=seed, seed_mode=seed_mode, overwrite=overwrite,
+                              levels=levels)
     return _replay(source, record_to=record_to, random=random, variables=variables,
                    rename=rename, seed=seed, seed_mode=seed_mode, capture=capture,
                    overwrite=overwrite, levels=levels)

@@ -333,6 +333,19 @@ def calibrate(runs: tuple[str, ...], output: str, safety_factor: float, norm_flo
               help="With --ops: only ops of a type matching GLOB, e.g. 'FusedBatchNorm*'. Repeatable.")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar on stderr (shown only on a terminal, after 2 s).")
+@click.option("--against", "against_trace", type=click.Path(), default=None, metavar="A.zarr",
+              help="Compare the run with this trace while recording: keep values only where "
+                   "it diverges (and --window events before), print diff's report, exit as diff.")
+@click.option("--window", type=click.IntRange(min=0), default=32, show_default=True,
+              help="With --against: events before the first divergence whose values are kept.")
+@click.option("--stop-at-first-divergence", is_flag=True,
+              help="With --against: end the run at its first divergence (the trace ends 'stopped').")
+@click.option("--rtol", type=float, default=DEFAULT_RTOL, show_default=True,
+              help="With --against: relative tolerance, as for diff.")
+@click.option("--atol", type=float, default=DEFAULT_ATOL, show_default=True,
+              help="With --against: absolute tolerance, as for diff.")
+@click.option("--tol", "tolerances", multiple=True, metavar="GLOB=RTOL,ATOL",
+              help="With --against: per-name tolerance, as for diff. Repeatable.")
 @click.argument("script", type=click.Path())
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -340,30 +353,46 @@ def record(ctx: click.Context, output: str, seed: int, seed_mode: str, capture: 
            overwrite: bool, replay_source: str | None, replay_random: str,
            replay_variables: str, rename: tuple[str, ...], layers: str, ops: str,
            gradients: str, optimizer: str, op_scopes: tuple[str, ...], op_types: tuple[str, ...],
-           quiet: bool, script: str, args: tuple[str, ...]) -> None:
+           quiet: bool, against_trace: str | None, window: int, stop_at_first_divergence: bool,
+           rtol: float, atol: float, tolerances: tuple[str, ...], script: str,
+           args: tuple[str, ...]) -> None:
     """Run SCRIPT (with ARGS) in this process, recording it into OUTPUT.
 
     The script runs as __main__ with sys.argv = [SCRIPT, *ARGS]; its exit status is
     tftrace's. The trace is complete even when the script raises. A replay that
-    cannot go on (a random op that does not match A's) exits 2.
+    cannot go on (a random op that does not match A's) exits 2. With --against, a run
+    that completes (or is stopped at its first divergence) exits as `tftrace diff A OUTPUT`:
+    0 equivalent, 1 not.
     """
     from tftrace.recording.capture.sink import CaptureLevels
     from tftrace.recording.script import run_script
 
-    if replay_source is None and (rename or replay_random != "on" or replay_variables != "on"):
-        raise click.UsageError("--replay-random, --replay-variables and --rename need --replay A.zarr")
-    from tftrace.progress import TerminalProgress
+    if replay_source is None and against_trace is None and rename:
+        raise click.UsageError("--rename needs --replay A.zarr or --against A.zarr")
+    if replay_source is None and (replay_random != "on" or replay_variables != "on"):
+        raise click.UsageError("--replay-random and --replay-variables need --replay A.zarr")
+    if against_trace is None and stop_at_first_divergence:
+        raise click.UsageError("--stop-at-first-divergence needs --against A.zarr")
+    levels = CaptureLevels(layers=layers, ops=ops, gradients=gradients, optimizer=optimizer,
+                           op_scopes=op_scopes, op_types=op_types)
+    if against_trace is None:
+        from tftrace.progress import TerminalProgress
 
-    with TerminalProgress("record", quiet=quiet) as progress:
-        status = run_script(script, args, output=output, seed=seed, seed_mode=seed_mode,
-                            capture=capture, overwrite=overwrite, replay=replay_source,
-                            replay_random=replay_random == "on",
-                            replay_variables=replay_variables == "on", rename=rename,
-                            levels=CaptureLevels(layers=layers, ops=ops, gradients=gradients,
-                                                 optimizer=optimizer, op_scopes=op_scopes,
-                                                 op_types=op_types),
-                            progress=progress)
-    ctx.exit(status)
+        with TerminalProgress("record", quiet=quiet) as progress:
+            status = run_script(script, args, output=output, seed=seed, seed_mode=seed_mode,
+                                capture=capture, overwrite=overwrite, replay=replay_source,
+                                replay_random=replay_random == "on",
+                                replay_variables=replay_variables == "on", rename=rename,
+                                levels=levels, progress=progress)
+        ctx.exit(status)
+    from tftrace.against import AgainstOptions, run_script_against
 
+    options = AgainstOptions(against_trace, window=window, rtol=rtol, atol=atol,
+                             tolerances=tolerances, rename=rename, report="stdout",
+                             stop_at_first_divergence=stop_at_first_divergence)
+    ctx.exit(run_script_against(script, args, output=output, options=options, replay=replay_source,
+                                replay_random=replay_random == "on",
+                                replay_variables=replay_variables == "on", seed=seed,
+                                seed_mode=seed_mode, overwrite=overwrite, levels=levels))
 
 main = cli

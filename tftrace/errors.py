@@ -82,3 +82,18 @@ class ReplayError(TftraceError, RuntimeError):
 
 class UsageError(TftraceError, ValueError):
     """An argument or option has an invalid value."""
+
+
+class StoppedAtFirstDivergence(Exception):
+    """Not an error: a recording against a trace (``record(..., against=A,
+    stop_at_first_divergence=True)``) ends the run at its first divergence.
+
+    Raised from the point where the diverging event is recorded, so that the program
+    stops there; the ``record()`` block catches it (also when TensorFlow wrapped it in
+    its own error on the way), closes the trace as ``stopped`` and lets the program go on
+    after the ``with`` block. ``seq`` is the diverging event's sequence number in B.
+    """
+
+    def __init__(self, seq: int, name: str, step: int) -> None:
+        super().__init__(f"stopped at the first divergence: event #{seq} {name!r} at step {step}")
+        self.seq, self.name, self.step = seq, name, step

@@ -129,7 +129,9 @@ def align(events_a: Sequence[Event], events_b: Sequence[Event], kinds: Sequence[
     return Alignment(pairs, gaps, suggestions, ignored)
 
 
-def _key(event: Event, rules: Sequence[RenameRule]) -> tuple[str, int]:
+def name_key(event: Event, rules: Sequence[RenameRule]) -> tuple[str, int]:
+    """What pairs a variable, snapshot or endpoint (occurrence aside): its name (renamed,
+    for the kinds rename rules apply to) and its step (0 for a kind not paired per step)."""
     name = renamed(event.name, rules) if event.kind in RENAMED_KINDS else event.name
     return name, (event.step if RULES[event.kind].per_step else 0)
 
@@ -142,7 +144,7 @@ def _by_name(events_a: Sequence[Event], events_b: Sequence[Event], kind: str,
         for ev in events:
             if ev.kind != kind:
                 continue
-            name, step = _key(ev, rules)
+            name, step = name_key(ev, rules)
             out[(name, step, seen[(name, step)])] = ev
             seen[(name, step)] += 1
         return out

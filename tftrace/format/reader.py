@@ -8,6 +8,7 @@ anything is allocated for it. Never imports TensorFlow (nor zarr-python).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -20,7 +21,7 @@ from tftrace.errors import (ArrayNotStoredError, EventNotFoundError, TraceFormat
                             TraceNotFoundError)
 from tftrace.format import arrays, chunkio, fields, limits, log, store
 from tftrace.format.array_meta import ArrayMeta, parse_array_meta
-from tftrace.format.schema import Event, parse_format
+from tftrace.format.schema import Event, array_key_for, parse_format
 from tftrace.format.status import RUN_STATUSES, RunStatus
 
 #: A log segment larger than this is refused as corrupt (the writer makes ~kB segments).
@@ -42,7 +43,8 @@ class Trace:
     complete : bool
         False when the recording process died or the recorded run did not complete.
     status : RunStatus
-        How the run ended: ``completed``, ``raised``, ``interrupted`` or ``killed``.
+        How the run ended: ``completed``, ``raised``, ``interrupted``, ``killed`` or
+        ``stopped`` (at its first divergence, by ``--stop-at-first-divergence``).
     events : tuple of Event
         The ordered log, without array values.
     format_version : int
@@ -264,7 +266,7 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
             raise TraceFormatError(f"{resolved}: a zarr store but not a tftrace trace "
                                    "(no 'tftrace' attributes in zarr.json)")
         version = parse_format(meta, str(resolved))
-        environment, events, end = _read_log(read_store, resolved)
+        environment, events, end = _read_log(read_store, resolved, version)
     except BaseException:
         read_store.close()
         raise
@@ -273,8 +275,8 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
     return Trace(resolved, read_store, version, environment, events, environment["complete"], status)
 
 
-def _read_log(read_store: store.ReadStore, path: Path | str) -> tuple[dict[str, Any], tuple[Event, ...],
-                                                                 dict[str, Any] | None]:
+def _read_log(read_store: store.ReadStore, path: Path | str, version: int = 4
+              ) -> tuple[dict[str, Any], tuple[Event, ...], dict[str, Any] | None]:
     environment: dict[str, Any] = {}
     events: list[Event] = []
     ended = False
@@ -299,6 +301,8 @@ def _read_log(read_store: store.ReadStore, path: Path | str) -> tuple[dict[str, 
                         raise TraceFormatError(f"{path}: expected event #{len(events)}, got #{ev.seq} "
                                                f"(segment {segment}): the log has a gap")
                     events.append(ev)
+                elif kind == "value" and version >= 4:
+                    _attach_value(events, record, where)
                 elif kind == "end":
                     ended = True
                     end_record = record
@@ -319,6 +323,22 @@ def _read_log(read_store: store.ReadStore, path: Path | str) -> tuple[dict[str, 
                                "it was never written or is truncated")
     environment["complete"] = complete
     return environment, tuple(events), end_record
+
+
+def _attach_value(events: list[Event], record: dict[str, Any], where: str) -> None:
+    """A ``value`` record (format 4): the array of an earlier event stored after it; its key
+    is the one the event's seq gives, and the event had none."""
+    seq = record.get("seq")
+    if type(seq) is not int or not 0 <= seq < len(events):
+        raise TraceFormatError(f"{where}: bad value record: seq: expected the seq of an earlier "
+                               f"event (0 to {len(events) - 1}), got {fields.describe(seq)}")
+    event = events[seq]
+    key = record.get("array_key")
+    if key != array_key_for(seq) or event.array_key is not None or event.dtype is None:
+        raise TraceFormatError(f"{where}: bad value record for event #{seq}: expected "
+                               f"array_key {array_key_for(seq)!r} for an event holding statistics "
+                               f"without a value, got {fields.describe(key)}")
+    events[seq] = dataclasses.replace(event, array_key=key)
 
 
 def _environment(env: Any, where: str) -> dict[str, Any]:

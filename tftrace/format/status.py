@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 #: Every status a trace can report, in the words of docs/format.md.
-RUN_STATUSES = ("completed", "raised", "interrupted", "killed")
+RUN_STATUSES = ("completed", "raised", "interrupted", "killed", "stopped")
 #: Longest traceback text kept in the end record (the rest is cut, with a marker).
 MAX_TRACEBACK_CHARS = 32 << 10
 
@@ -24,8 +24,10 @@ class RunStatus:
     ----------
     status : str
         ``completed``, ``raised`` (the program raised: ``exception_type``, ``message``,
-        ``traceback``), ``interrupted`` (a signal: ``signal``, e.g. ``"SIGINT"``) or
-        ``killed`` (the process died before writing the end record).
+        ``traceback``), ``interrupted`` (a signal: ``signal``, e.g. ``"SIGINT"``),
+        ``killed`` (the process died before writing the end record) or ``stopped``
+        (tftrace ended the run at its first divergence from the trace it was recorded
+        against: ``--stop-at-first-divergence``; format version 4).
     """
 
     status: str

@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import msgpack
 import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
@@ -26,8 +25,9 @@ from tftrace.format import arrays, chunkio, digest, limits, remote, store, zippi
 from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.progress import Work
-from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, Event, ValueSummary, array_key_for,
-                                   check_name)
+from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, PLAIN_FORMAT_VERSION, Event,
+                                   ValueSummary, array_key_for, check_name)
+from tftrace.format.packing import pack as _pack, plain as _plain
 from tftrace.format.status import RunStatus
 
 CAPTURE_MODES = ("full", "stats")
@@ -51,7 +51,7 @@ class TraceWriter:
     """
 
     def __init__(self, path: Path | str, directory: Path, capture: str, environment: Mapping[str, Any],
-                 digest_scheme: str = digest.DIGEST_SCHEME):
+                 digest_scheme: str = digest.DIGEST_SCHEME, late_values: bool = False):
         self.path = path
         self.directory = directory
         self.capture = capture
@@ -66,10 +66,14 @@ class TraceWriter:
         self.value_bytes = 0  # bytes of the values given, for progress
         self._seq = 0
         self._closed = False
+        self.late_values = late_values
+        self._late: set[int] = set()  # events given their value after them (add_value)
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
-        store.create_group(directory, {"tftrace": {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}})
+        # Version 4 only where its records may appear: older readers keep reading the rest.
+        version = FORMAT_VERSION if late_values else PLAIN_FORMAT_VERSION
+        store.create_group(directory, {"tftrace": {"format": FORMAT_NAME, "format_version": version}})
         store.create_group(directory / "arrays", {})
         env = {"capture": capture, "start_time": self._start, **dict(environment)}
         self._append({"type": "environment", "environment": _checked_environment(env)})
@@ -78,7 +82,7 @@ class TraceWriter:
     @classmethod
     def create(cls, path: str | os.PathLike[str], *, environment: Mapping[str, Any] | None = None,
                capture: str = "full", overwrite: bool = False,
-               digest_scheme: str = digest.DIGEST_SCHEME) -> TraceWriter:
+               digest_scheme: str = digest.DIGEST_SCHEME, late_values: bool = False) -> TraceWriter:
         """Start a new trace at ``path`` (``X.zarr`` directory or ``X.zarr.zip``).
 
         Parameters
@@ -95,6 +99,9 @@ class TraceWriter:
         digest_scheme : str
             One of ``digest.WRITABLE_DIGEST_SCHEMES``; the default is the fast CRC tree
             (docs/format.md, "Content digest").
+        late_values : bool
+            The trace may give an event its value after the event (:meth:`add_value`) and
+            end ``stopped``: written as format version 4 (else 3).
         """
         if capture not in CAPTURE_MODES:
             raise UsageError(f"capture must be one of {', '.join(CAPTURE_MODES)}; got {capture!r}")
@@ -102,7 +109,8 @@ class TraceWriter:
             raise UsageError(f"digest scheme must be one of {', '.join(digest.WRITABLE_DIGEST_SCHEMES)}; "
                              f"got {digest_scheme!r}")
         if remote.is_url(path):
-            return cls._create_remote(str(path), environment or {}, capture, overwrite, digest_scheme)
+            return cls._create_remote(str(path), environment or {}, capture, overwrite, digest_scheme,
+                                      late_values)
         target = Path(remote.local_path(path))
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
         # The lock comes first: a second recorder to this path fails here, having
@@ -114,7 +122,7 @@ class TraceWriter:
                 if store.is_zip_path(target):
                     store.prepare_directory(target, overwrite)
                 store.prepare_directory(directory, overwrite)
-                writer = cls(target, directory, capture, environment or {}, digest_scheme)
+                writer = cls(target, directory, capture, environment or {}, digest_scheme, late_values)
         except BaseException:
             lock.release()
             raise
@@ -123,7 +131,7 @@ class TraceWriter:
 
     @classmethod
     def _create_remote(cls, url: str, environment: Mapping[str, Any], capture: str, overwrite: bool,
-                       digest_scheme: str) -> TraceWriter:
+                       digest_scheme: str, late_values: bool = False) -> TraceWriter:
         """Record into a local staging directory that :class:`remote.Mirror` uploads to ``url``
         at every flush (a zip target: to ``url.partial``, packed and uploaded on close)."""
         zipped = store.is_zip_path(url)
@@ -134,7 +142,7 @@ class TraceWriter:
         staging = remote.staging_directory()
         try:
             with writing(url):
-                writer = cls(url, staging / "trace", capture, environment, digest_scheme)
+                writer = cls(url, staging / "trace", capture, environment, digest_scheme, late_values)
             writer._mirror = remote.Mirror(mirror_url, staging / "trace", keep_local=zipped)
             writer._mirror.sync()
         except BaseException:
@@ -193,6 +201,39 @@ class TraceWriter:
             if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
                 self.flush()
             return event
+
+    def add_value(self, event: Event, value: Any) -> None:
+        """Store the value of an event written earlier without one (a ``value`` record,
+        format version 4): the array first, then the record, as for an event.
+
+        ``event`` is what :meth:`add_event` returned (statistics and digest, no array);
+        ``value`` must be the value it summarized (same shape and dtype).
+        """
+        if not self.late_values:
+            raise UsageError(f"{self.path}: this trace was not created with late_values=True; "
+                             "expected a trace that may hold value records (format version 4)")
+        array = arrays.as_array(value)
+        dtype = arrays.logical_dtype(array)
+        shape = tuple(int(n) for n in array.shape)
+        if event.array_key is not None or event.dtype is None or (dtype, shape) != (event.dtype, event.shape):
+            raise UsageError(f"{self.path}: cannot store a value of {dtype}{list(shape)} for event "
+                             f"#{event.seq} {event.name!r}; expected an event without a stored value "
+                             f"of {event.dtype}{list(event.shape or ())}")
+        with self._lock, writing(self.path):
+            self._check_open()
+            if event.seq in self._late or event.seq >= self._seq:
+                raise UsageError(f"{self.path}: event #{event.seq} already has a value record or "
+                                 f"was not written; expected one value per earlier event")
+            key = array_key_for(event.seq)
+            stored, encoding = arrays.encode(array, dtype)
+            try:
+                self._write_array(self.directory / key, stored, dtype, shape, encoding)
+                record = _pack({"type": "value", "seq": event.seq, "array_key": key}, "value record")
+            except BaseException:
+                _remove_tree(self.directory / key)
+                raise
+            self._pending.append(record)
+            self._late.add(event.seq)
 
     def _store_value(self, seq: int, value: np.ndarray, keep: bool) -> dict[str, Any]:
         dtype = arrays.logical_dtype(value)
@@ -331,26 +372,6 @@ def writing(path: Path | str) -> Iterator[None]:
                               f"permissions or record to another path", errno=exc.errno) from exc
 
 
-def _pack(record: Mapping[str, Any], what: str) -> bytes:
-    try:
-        return msgpack.packb(record, use_bin_type=True, default=_msgpack_default)
-    except UnicodeEncodeError as exc:
-        raise UsageError(f"cannot store a {what}: it holds text UTF-8 cannot encode "
-                         f"({exc.reason}: {exc.object[exc.start:exc.end]!r})") from None
-    except (TypeError, ValueError, OverflowError) as exc:
-        if isinstance(exc, UsageError):
-            raise
-        raise UsageError(f"cannot store a {what}: {exc}") from None
-
-
-def _plain(value: Any, limit: int, what: str) -> Any:
-    """``value`` as the reader will see it (tuples become lists, numpy scalars numbers, ...)."""
-    packed = _pack(value, what)
-    if len(packed) > limit:
-        raise UsageError(f"cannot record {what} of {len(packed)} bytes; expected at most {limit}")
-    return msgpack.unpackb(packed, raw=False, strict_map_key=False)
-
-
 def _checked_attrs(kind: str, attrs: EventAttrs | Mapping[str, Any] | None) -> EventAttrs:
     """The attrs as stored, refused here if the reader would refuse them (format/events.py)."""
     typed = event_kind(kind)
@@ -372,23 +393,6 @@ def _checked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
         return check_environment(plain)
     except FieldError as exc:
         raise UsageError(f"cannot record this environment: {exc}") from None
-
-
-def _msgpack_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, (tuple, set, frozenset)):
-        return list(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise UsageError(f"cannot store a {type(obj).__name__} in trace metadata; "
-                     "expected str, int, float, bool, None, list or dict")
 
 
 def _remove_tree(directory: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import tensorflow as tf
 
-from tftrace.errors import TraceWriteError, UsageError
+from tftrace.errors import StoppedAtFirstDivergence, TraceWriteError, UsageError
 from tftrace.format.events import CAPTURED_KINDS, EndpointAttrs, EventAttrs, SnapshotAttrs
 from tftrace.format.progress import Work
 from tftrace.format.writer import TraceWriter
@@ -25,6 +25,7 @@ from tftrace.recording.adapters.eager import EagerAdapter
 from tftrace.recording.adapters.function import FunctionAdapter
 from tftrace.recording.adapters.replaying import DrawReplay
 from tftrace.recording.adapters.session import SessionAdapter
+from tftrace.recording.against import AgainstRecording
 from tftrace.recording.calls import CallCounter
 from tftrace.recording.capture.engines import CaptureEngines, RecordingSink
 from tftrace.recording.capture.sink import CaptureLevels
@@ -58,12 +59,14 @@ class Recorder:
     """
 
     def __init__(self, writer: TraceWriter | None, seeds: SeedControl,
-                 replay: ReplaySource | None = None, levels: CaptureLevels | None = None) -> None:
+                 replay: ReplaySource | None = None, levels: CaptureLevels | None = None,
+                 against: AgainstRecording | None = None) -> None:
         self.path = str(writer.path) if writer is not None else None
         self.step = 0
         self.active = False
         self.seeds = seeds
         self.replay = replay
+        self.against = against  # the comparison with trace A (recording/against.py), or None
         self._writer = writer
         self._graphs: weakref.WeakKeyDictionary[Any, GraphState] = weakref.WeakKeyDictionary()
         self._graphs_lock = threading.Lock()
@@ -203,9 +206,15 @@ class Recorder:
              keep_value: bool | None = None) -> int | None:
         if not self.active or self._writer is None:
             return None
-        try:
-            return self._writer.add_event(kind, name, step=self.step, value=value, attrs=attrs,
-                                          keep_value=keep_value).seq
+        try:  # against a trace, values are kept only where B diverges (recording/against.py)
+            event = self._writer.add_event(kind, name, step=self.step, value=value, attrs=attrs,
+                                           keep_value=False if self.against else keep_value)
+            if self.against is not None:
+                self.against.observe(event, value)
+            return event.seq
+        except StoppedAtFirstDivergence:
+            self.active = False  # nothing more is recorded; the record() block ends the run
+            raise
         except TraceWriteError as exc:
             # The trace cannot be written (disk full...): stop capturing, and let the
             # block end with this error, even where TensorFlow wraps it.
@@ -286,6 +295,8 @@ class Recorder:
                                   "kernels": environment.threading_and_kernels()}
         if self.replay is not None:
             fields["replay"] = self.replay.summary()
+        if self.against is not None:
+            fields["against"] = self.against.summary()
         try:
             self._writer.update_environment(**fields)
             self._writer.close(complete=status.completed, status=status)
@@ -316,26 +327,27 @@ def active_recorder() -> Recorder | None:
 @contextlib.contextmanager
 def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
            seed_mode: str = "num_random_ops", capture: str = "full", overwrite: bool = False,
-           replay: ReplaySource | None = None,
-           levels: CaptureLevels | None = None) -> Iterator[Recorder]:
-    """See :func:`tftrace.record`; ``path=None`` records nothing (replay only)."""
+           replay: ReplaySource | None = None, levels: CaptureLevels | None = None,
+           against: AgainstRecording | None = None) -> Iterator[Recorder]:
+    """See :func:`tftrace.record` (tftrace/against.py builds ``against``); ``path=None``: replay only."""
     if _active is not None:
         where = os.fspath(path) if path is not None else "a replay without recording"
-        raise UsageError(
-            f"a recording to {_active.path} is already active; expected one recorder "
-            f"at a time, got a second one for {where}")
+        raise UsageError(f"a recording to {_active.path} is already active; expected one recorder "
+                         f"at a time, got a second one for {where}")
     seeds = SeedControl(seed, seed_mode)
     levels = levels or CaptureLevels()
     writer = None
     if path is not None:
+        capture = "stats" if against is not None else capture
         env = environment.collect(seed=seed, seed_mode=seed_mode, capture=capture)
         distribution = distributed.cluster()  # one trace per worker under tf.distribute
         env.update({"capture_levels": levels.to_dict()},
                    **({"distribution": distribution} if distribution is not None else {}),
                    **({"replay": replay.summary()} if replay is not None else {}))
         path = distributed.worker_path(path, distribution)
-        writer = TraceWriter.create(path, environment=env, capture=capture, overwrite=overwrite)
-    recorder = Recorder(writer, seeds, replay, levels)
+        writer = TraceWriter.create(path, environment=env, capture=capture, overwrite=overwrite) \
+            if against is None else against.create_writer(path, env, overwrite)
+    recorder = Recorder(writer, seeds, replay, levels, against)
     try:
         recorder.start()
     except BaseException as exc:
@@ -345,12 +357,14 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
     try:
         yield recorder
     except BaseException as exc:
-        error = exc
-        raise
+        error = exc  # a stop at the first divergence, even wrapped by TensorFlow, ends the block only
+        if against is None or not against.stopped:
+            raise
     finally:
-        # The end record says how the block ended: completed, raised or interrupted. A
-        # process that dies before reaching this point leaves no end record (killed).
-        recorder.stop(run_status(error, recorder.sigterm.received))
+        # The end record says how the block ended: completed, raised, interrupted or
+        # stopped. A process that dies before reaching this point leaves no end record.
+        stopped = against is not None and against.stopped
+        recorder.stop(RunStatus("stopped") if stopped else run_status(error, recorder.sigterm.received))
         write_error = recorder.write_error
         if write_error is not None and error is not write_error:
             # the trace could not be written: that, not what TensorFlow made of it, is the error
@@ -361,20 +375,20 @@ def record(path: str | os.PathLike[str] | None, *, seed: int = 42,
 def replay(source: str | os.PathLike[str], *, record_to: str | os.PathLike[str] | None = None,
            random: bool = True, variables: bool = True, rename: Iterable[Any] | None = None,
            seed: int = 42, seed_mode: str = "num_random_ops", capture: str = "full",
-           overwrite: bool = False, levels: CaptureLevels | None = None) -> Iterator[Recorder]:
+           overwrite: bool = False, levels: CaptureLevels | None = None,
+           against: AgainstRecording | None = None) -> Iterator[Recorder]:
     """See :func:`tftrace.replay`."""
     if _active is not None:
-        raise UsageError(
-            f"a recording to {_active.path} is already active; expected one recorder "
-            f"at a time, got a replay of {os.fspath(source)}")
+        raise UsageError(f"a recording to {_active.path} is already active; expected one recorder "
+                         f"at a time, got a replay of {os.fspath(source)}")
     if record_to is not None and \
             os.path.realpath(os.fspath(record_to)) == os.path.realpath(os.fspath(source)):
         raise UsageError(f"replay would record over its own source {os.fspath(source)}; "
                          f"expected record_to to be another path")
     source_replay = ReplaySource(source, random=random, variables=variables, rename=rename)
     try:
-        with record(record_to, seed=seed, seed_mode=seed_mode, capture=capture,
-                    overwrite=overwrite, replay=source_replay, levels=levels) as recorder:
+        with record(record_to, seed=seed, seed_mode=seed_mode, capture=capture, overwrite=overwrite,
+                    replay=source_replay, levels=levels, against=against) as recorder:
             yield recorder
     finally:
         source_replay.close()

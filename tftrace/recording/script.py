@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Iterator, Sequence
+from typing import ContextManager, Iterator, Sequence
 
 from tftrace.errors import ReplayError, TftraceError, UsageError
 from tftrace.format.progress import ProgressCallback
@@ -38,6 +38,22 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     called every :data:`PROGRESS_SECONDS` from a thread of its own with the events
     written so far, and once more before the recording closes.
     """
+    if replay is None:
+        recording = record(output, seed=seed, seed_mode=seed_mode, capture=capture,
+                           overwrite=overwrite, levels=levels)
+    else:
+        recording = replay_run(replay, record_to=output, random=replay_random,
+                               variables=replay_variables, rename=rename, seed=seed,
+                               seed_mode=seed_mode, capture=capture, overwrite=overwrite,
+                               levels=levels)
+    return run_script_in(script, args, recording, progress)[0]
+
+
+def run_script_in(script: str | os.PathLike[str], args: Sequence[str],
+                  recording: ContextManager[Recorder],
+                  progress: ProgressCallback | None = None) -> tuple[int, Recorder | None]:
+    """:func:`run_script` inside a recording already set up (not yet entered); returns the
+    exit status and the recorder (None when the recording did not start)."""
     script = os.fspath(script)
     if not os.path.isfile(script):
         what = "a directory" if os.path.isdir(script) else "no such file"
@@ -46,15 +62,8 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     status = 0
+    recorder: Recorder | None = None
     try:
-        if replay is None:
-            recording = record(output, seed=seed, seed_mode=seed_mode, capture=capture,
-                               overwrite=overwrite, levels=levels)
-        else:
-            recording = replay_run(replay, record_to=output, random=replay_random,
-                                   variables=replay_variables, rename=rename, seed=seed,
-                                   seed_mode=seed_mode, capture=capture, overwrite=overwrite,
-                                   levels=levels)
         with recording as recorder, _reporting(recorder, progress):
             try:
                 runpy.run_path(script, run_name="__main__")
@@ -78,7 +87,7 @@ def run_script(script: str | os.PathLike[str], args: Sequence[str], *, output: s
         sys.argv = saved_argv
         if sys.path and sys.path[0] != saved_path0:
             del sys.path[0]
-    return status
+    return status, recorder
 
 
 @contextlib.contextmanager

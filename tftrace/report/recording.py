@@ -18,7 +18,8 @@ def recording_summary(path: str, counts: Mapping[str, int], status: RunStatus,
     total = sum(counts.values())
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
     ending = {"completed": "the run completed", "interrupted": f"the run was interrupted by "
-              f"{status.signal or 'a signal'}"}.get(status.status, f"the run raised "
+              f"{status.signal or 'a signal'}",
+              "stopped": "the run was stopped at its first divergence"}.get(status.status, f"the run raised "
                                                      f"{status.exception_type or 'an exception'}")
     verb = "could not finish" if write_error is not None else "wrote"
     lines = [f"tftrace: {verb} {path}: {total} event{'' if total == 1 else 's'}"

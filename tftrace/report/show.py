@@ -59,7 +59,9 @@ def show_lines(trace: Trace) -> Iterator[str]:
     lines = [f"trace    {trace.path}",
              f"format   tftrace v{trace.format_version}, "
              + ("complete" if trace.complete else
-                f"INCOMPLETE: the run {_ending(trace)}; events up to the last flush")]
+                f"INCOMPLETE: the run {_ending(trace)}; " + (
+                    "every event up to the stop" if trace.status.status == "stopped"
+                    else "events up to the last flush"))]
     env = trace.environment
     for key in sorted(env):
         if key in ("complete", "not_captured"):

@@ -59,6 +59,8 @@ def ending(status: str, exception_type: str | None = None, message: str | None =
         return f"was interrupted by {signal or 'a signal'}"
     if status == "killed":
         return "was killed (the trace has no end record)"
+    if status == "stopped":
+        return "was stopped at its first divergence (--stop-at-first-divergence)"
     return status
 
 
