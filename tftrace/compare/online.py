@@ -30,7 +30,8 @@ from tftrace.compare.align import name_key
 from tftrace.compare.dataflow import pairing_key
 from tftrace.compare.divergence import BLOCK_BYTES
 from tftrace.compare.metrics import compare_blocks
-from tftrace.compare.tolerance import Tolerances, stats_differ
+from tftrace.compare.measures import stats_differ
+from tftrace.compare.tolerance import Tolerances
 from tftrace.format import arrays
 from tftrace.format.digest import digests_prove_equal
 from tftrace.format.events import CAPTURED_KINDS, EventKind

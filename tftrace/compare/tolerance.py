@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from tftrace.errors import UsageError
-from tftrace.format.schema import Stats
 
 #: The migration guide's defaults ("Validating correctness & numerical equivalence").
 DEFAULT_RTOL = 1e-6
@@ -131,23 +130,3 @@ def parse_tolerance_rule(text: str) -> ToleranceRule:
             f"expected numbers in --tol GLOB=RTOL,ATOL (e.g. 'grads/*=1e-4,1e-5'), got {text!r}"
         ) from None
     return ToleranceRule(glob, Tolerance(rtol, atol))
-
-
-def stats_differ(sa: Stats | None, sb: Stats | None,
-                  tolerance: Tolerance) -> tuple[tuple[str, Any, Any], ...]:
-    """The statistics that differ beyond ``tolerance``: (field, A's, B's); ``("stats", A has
-    them, B has them)`` when one side has none."""
-    if sa is None or sb is None:
-        return () if sa == sb else (("stats", sa is not None, sb is not None),)
-    out: list[tuple[str, Any, Any]] = []
-    for field_name in ("nan_count", "inf_count"):
-        if getattr(sa, field_name) != getattr(sb, field_name):
-            out.append((field_name, getattr(sa, field_name), getattr(sb, field_name)))
-    for field_name in ("min", "max", "mean"):
-        x, y = getattr(sa, field_name), getattr(sb, field_name)
-        if x is None or y is None:
-            if x != y:
-                out.append((field_name, x, y))
-        elif x != y and not abs(x - y) <= tolerance.atol + tolerance.rtol * abs(x):
-            out.append((field_name, x, y))
-    return tuple(out)
