@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import tensorflow as tf
 
 from tftrace.errors import StoppedAtFirstDivergence, TraceWriteError, UsageError
-from tftrace.format.events import CAPTURED_KINDS, EndpointAttrs, EventAttrs, SnapshotAttrs
+from tftrace.format.events import CAPTURED_KINDS, EndpointAttrs, EventAttrs
 from tftrace.format.progress import Work
 from tftrace.format.writer import TraceWriter
 from tftrace.report.recording import observer_effect_warning, recording_summary
@@ -27,6 +27,7 @@ from tftrace.recording.adapters.replaying import DrawReplay
 from tftrace.recording.adapters.session import SessionAdapter
 from tftrace.recording.against import AgainstRecording
 from tftrace.recording.calls import CallCounter
+from tftrace.recording.snapshots import take_snapshots
 from tftrace.recording.capture.engines import CaptureEngines, RecordingSink
 from tftrace.recording.capture.sink import CaptureLevels
 from tftrace.recording.distributed import ReplicaNaming
@@ -40,7 +41,7 @@ from tftrace.recording.seeds import KERAS_SEED_MODULES, SeedControl
 from tftrace.recording.session import GraphState, SessionCapture
 from tftrace.recording.observers import FunctionObservers
 from tftrace.recording.values import (handle_variable, in_function_value, is_resource_handle,
-                                     is_symbolic, to_numpy, variable_value)
+                                     is_symbolic, variable_value)
 from tftrace.recording.variables import VariableCapture
 
 _active: Recorder | None = None
@@ -154,22 +155,7 @@ class Recorder:
         Eager variables are read directly; graph variables through the last Session
         that ran their graph (variables of a graph never run are skipped).
         """
-        self.variables.record_pending_eager()
-        by_graph: dict[int, list[Any]] = {}
-        for info in self.variables.seen:
-            if info.mode == "eager":
-                if info.recorded:
-                    self.emit("snapshot", info.name, to_numpy(info.variable), SnapshotAttrs(mode="eager"))
-            elif info.recorded and info.initialized is not False:
-                by_graph.setdefault(id(info.variable.graph), []).append(info)
-        for infos in by_graph.values():
-            state = self._graphs.get(infos[0].variable.graph)
-            session = state.session() if state and state.session else None
-            if session is None or getattr(session, "_closed", False):
-                continue
-            values = self._sessions.read(session, [i.variable._as_graph_element() for i in infos])
-            for info, value in zip(infos, values):
-                self.emit("snapshot", info.name, value, SnapshotAttrs(mode="graph"))
+        take_snapshots(self.variables, self._graphs.get, self._sessions.read, self.emit)
 
     def written(self) -> Work | None:
         """Events and value bytes written so far (progress of ``tftrace record``)."""
