@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from tftrace.format.events import EventKind, GradientAttrs
 from tftrace.recording.callsite import user_call_site
+from tftrace.recording.patches import Patches
 from tftrace.recording.capture.sink import CaptureSink, deliver, is_numeric, mode_of
 
 TF1_OPTIMIZER_MODULE = "tensorflow.python.training.optimizer"
@@ -35,7 +36,7 @@ class GradientCapture:
         self._level = level
         self._after_import = after_import
         self._local = threading.local()
-        self._patched: list[tuple[Any, str, Any]] = []
+        self._patches = Patches()
 
     def install(self) -> None:
         if self._level == "off":
@@ -44,9 +45,7 @@ class GradientCapture:
         self._after_import(TF1_OPTIMIZER_MODULE, self._patch_tf1)
 
     def uninstall(self) -> None:
-        for owner, attr, original in reversed(self._patched):
-            setattr(owner, attr, original)
-        self._patched.clear()
+        self._patches.restore()
 
     def _patch_tape(self) -> None:
         from tensorflow.python.eager import backprop
@@ -62,8 +61,7 @@ class GradientCapture:
 
         gradient.__wrapped__ = original  # type: ignore[attr-defined]
         gradient.__doc__ = original.__doc__
-        self._patched.append((cls, "gradient", original))
-        cls.gradient = gradient
+        self._patches.patch(cls, "gradient", gradient, wraps=False)
 
     def _patch_tf1(self, module: Any) -> None:
         cls = module.Optimizer
@@ -82,8 +80,7 @@ class GradientCapture:
             return pairs
 
         compute_gradients.__wrapped__ = original  # type: ignore[attr-defined]
-        self._patched.append((cls, "compute_gradients", original))
-        cls.compute_gradients = compute_gradients
+        self._patches.patch(cls, "compute_gradients", compute_gradients, wraps=False)
 
     def _record(self, sources: list[Any], gradients: list[Any], producer: str) -> None:
         sink = self._sink

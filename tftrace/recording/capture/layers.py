@@ -31,6 +31,7 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tftrace.format.events import EventKind, LayerAttrs
+from tftrace.recording.patches import Patches
 from tftrace.recording.capture.sink import CaptureSink, deliver, is_numeric, mode_of
 
 #: Modules with a Keras Layer class, and the family name events give it.
@@ -65,7 +66,7 @@ class LayerCapture:
         self._level = level
         self._after_import = after_import
         self._local = threading.local()
-        self._patched: list[tuple[Any, str, Any]] = []
+        self._patches = Patches()
 
     # -- what the op engine reads ------------------------------------------------------
 
@@ -93,9 +94,7 @@ class LayerCapture:
         self._after_import(SLIM_PACKAGE, self._patch_slim)
 
     def uninstall(self) -> None:
-        for owner, attr, original in reversed(self._patched):
-            setattr(owner, attr, original)
-        self._patched.clear()
+        self._patches.restore()
 
     def _patch_keras(self, module: Any, family: str) -> None:
         cls = getattr(module, "Layer", None)
@@ -120,8 +119,7 @@ class LayerCapture:
             return outputs
 
         __call__.__wrapped__ = original  # type: ignore[attr-defined]
-        self._patched.append((cls, "__call__", original))
-        cls.__call__ = __call__
+        self._patches.patch(cls, "__call__", __call__, wraps=False)
 
     @staticmethod
     def _keras_name(layer: Any, stack: list[tuple[str, str]]) -> str:
@@ -150,8 +148,7 @@ class LayerCapture:
                     continue
                 for attr, value in list(vars(namespace).items()):
                     if value is function:
-                        self._patched.append((namespace, attr, function))
-                        setattr(namespace, attr, wrapped)
+                        self._patches.patch(namespace, attr, wrapped, wraps=False)
 
     def _slim_entry(self, function: Callable[..., Any], default: str) -> Callable[..., Any]:
         try:
@@ -201,8 +198,7 @@ class LayerCapture:
             return original(collections, alias, outputs)
 
         # the layer functions call it as ``utils.collect_named_outputs``: looked up per call
-        self._patched.append((module, "collect_named_outputs", original))
-        module.collect_named_outputs = collect_named_outputs
+        self._patches.patch(module, "collect_named_outputs", collect_named_outputs, wraps=False)
 
     # -- recording ---------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftrace.format.events import EventKind, OptimizerAttrs
+from tftrace.recording.patches import Patches
 from tftrace.recording.capture.sink import CaptureSink, deliver, mode_of
 
 KERAS3_MODULE = "keras.src.optimizers.base_optimizer"
@@ -55,7 +56,7 @@ class OptimizerCapture:
         self._level = level
         self._after_import = after_import
         self._local = threading.local()
-        self._patched: list[tuple[Any, str, Any]] = []
+        self._patches = Patches()
 
     def install(self) -> None:
         if self._level == "off":
@@ -71,9 +72,7 @@ class OptimizerCapture:
                                                             before=False))
 
     def uninstall(self) -> None:
-        for owner, attr, original in reversed(self._patched):
-            setattr(owner, attr, original)
-        self._patched.clear()
+        self._patches.restore()
 
     def _wrap(self, cls: Any, method: str, family: str, before: bool) -> None:
         original = vars(cls).get(method)
@@ -99,8 +98,7 @@ class OptimizerCapture:
 
         apply.__wrapped__ = original  # type: ignore[attr-defined]
         apply.__doc__ = original.__doc__
-        self._patched.append((cls, method, original))
-        setattr(cls, method, apply)
+        self._patches.patch(cls, method, apply, wraps=False)
 
     def _record(self, optimizer: Any, family: str, values: dict[str, Any]) -> None:
         sink = self._sink
