@@ -208,14 +208,12 @@ def diff(ctx: click.Context, a: str, b: str, no_diagnosis: bool, dask: str | Non
 
     options: dict[str, Any] = dict(dask=dask, explain=not no_diagnosis, **_comparison(**comparison))
     if is_distributed(a) or is_distributed(b):  # worker sets, replicas: docs/scale.md
-        if fmt not in ("text", "json"):
-            raise click.UsageError(f"--format {fmt} reports one pair of traces; for worker sets "
-                                   "choose text or json")
-        from tftrace.report.workers import render_workers_json, render_workers_text
+        from tftrace.report.workers import render_workers
 
-        workers = diff_workers(a, b, **options)
-        _emit(render_workers_json(workers) if fmt == "json" else render_workers_text(
-            workers, show_all=comparison["show_all"], color=_use_colour(output)), output)
+        with TerminalProgress("diff", quiet=quiet) as progress:
+            workers = diff_workers(a, b, progress=progress, **options)
+        _emit(render_workers(workers, fmt, show_all=comparison["show_all"],
+                             color=_use_colour(output)), output)
         ctx.exit(EXIT_OK if workers.equivalent else EXIT_FOUND)
     with TerminalProgress("diff", quiet=quiet) as progress:
         result = diff_traces(a, b, progress=progress, **options)

@@ -71,6 +71,9 @@ class TerminalProgress:
             elif now - self._drawn < REDRAW_SECONDS and not work.finished:
                 return
             self._drawn = now
+            length = work.bytes_total if self._by_bytes else work.total
+            if length and self._bar.length and length != self._bar.length:
+                self._bar.length = length  # the diffs of a worker set settle their totals late
             position = work.bytes_done if self._by_bytes else work.done
             step = max(0, position - self._position)
             self._bar.update(step, current_item=work)

@@ -29,6 +29,7 @@ from tftrace.compare.result import DiffResult
 from tftrace.errors import UsageError
 from tftrace.format import remote
 from tftrace.format.digest import digests_prove_equal
+from tftrace.format.progress import ProgressCallback, Work
 from tftrace.format.reader import Trace, open_trace
 from tftrace.format.rules import WORKER_FIELD, split_replica, worker_trace_path
 from tftrace.format.schema import Event
@@ -114,20 +115,26 @@ class WorkersResult:
         return workers_dict(self)
 
 
-def diff_workers(a: str | os.PathLike[str], b: str | os.PathLike[str],
-                 **options: Any) -> WorkersResult:
+def diff_workers(a: str | os.PathLike[str], b: str | os.PathLike[str], *,
+                 progress: ProgressCallback | None = None, **options: Any) -> WorkersResult:
     """Diff two worker sets (module docstring); ``options`` are :func:`~tftrace.diff`'s.
 
     In ``agree`` mode the per-replica values left out are removed from both sides by kind and name.
+    ``progress`` gets the work of all the workers' diffs together (:class:`SetProgress`).
     """
-    from tftrace.compare.divergence import diff
+    from tftrace.compare.divergence import diff as diff_pair
 
     paths_a = worker_paths(a) or [os.fspath(a)]
     paths_b = worker_paths(b) or [os.fspath(b)]
+    together = SetProgress(progress, max(len(paths_a), len(paths_b)))
+
+    def diff(k: int, trace_a: Trace, trace_b: Trace) -> DiffResult:
+        return diff_pair(trace_a, trace_b, progress=together.of(k), **options)
+
     with _opened(paths_a) as traces_a, _opened(paths_b) as traces_b:
         layout_a, layout_b = _set_layout(traces_a), _set_layout(traces_b)
         if layout_a == layout_b:  # as many traces on both sides
-            pairs = [WorkerPair(k, paths_a[k], paths_b[k], diff(traces_a[k], traces_b[k], **options))
+            pairs = [WorkerPair(k, paths_a[k], paths_b[k], diff(k, traces_a[k], traces_b[k]))
                      for k in range(len(traces_a))]
             return WorkersResult("paired", layout_a, layout_b, tuple(pairs))
         views_a, dropped_a, unchecked_a = _agreeing(traces_a)
@@ -143,10 +150,49 @@ def diff_workers(a: str | os.PathLike[str], b: str | os.PathLike[str],
             view_a = views_a[0 if many_b else k]
             view_b = views_b[k if many_b else 0]
             pairs.append(WorkerPair(k, paths_a[0 if many_b else k], paths_b[k if many_b else 0],
-                                    diff(view_a, view_b, **options)))
+                                    diff(k, view_a, view_b)))
         return WorkersResult("agree", layout_a, layout_b, tuple(pairs),
                              per_replica=_labels(dropped_a | dropped_b),
                              unchecked=_labels((unchecked_a | unchecked_b) - dropped_a - dropped_b))
+
+
+class SetProgress:
+    """The work of several diffs run one after the other, reported as one.
+
+    Each diff's :class:`~tftrace.format.progress.Work` is added up; a diff not started yet
+    counts as the mean of those started (the workers of one run hold about the same
+    events), so the totals are exact once the last one has started, and the whole is
+    never finished before the last diff is.
+    """
+
+    def __init__(self, callback: ProgressCallback | None, diffs: int) -> None:
+        self.callback = callback
+        self.diffs = diffs
+        self._latest: dict[int, Work] = {}
+
+    def of(self, index: int) -> ProgressCallback | None:
+        """The callback of diff ``index`` (None when nobody listens)."""
+        if self.callback is None:
+            return None
+        return lambda work: self._report(index, work)
+
+    def _report(self, index: int, work: Work) -> None:
+        assert self.callback is not None
+        self._latest[index] = work
+        known = list(self._latest.values())
+        waiting = max(0, self.diffs - len(known))
+        done = sum(w.done for w in known)
+        bytes_done = sum(w.bytes_done for w in known)
+        total = _with_waiting([w.total or 0 for w in known], waiting, done)
+        bytes_total = _with_waiting([w.bytes_total or 0 for w in known], waiting, bytes_done)
+        self.callback(Work(done, total, bytes_done, bytes_total))
+
+
+def _with_waiting(totals: list[int], waiting: int, done: int) -> int:
+    total = sum(totals) + round(waiting * sum(totals) / len(totals))
+    if not waiting or not total:
+        return total
+    return max(total, done + 1)  # never finished before the last diff
 
 
 KindName = tuple[str, str]

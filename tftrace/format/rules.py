@@ -169,7 +169,12 @@ def split_replica(name: str) -> tuple[str, int | None]:
 def worker_trace_path(path: str, worker: int) -> str:
     """Worker ``worker``'s trace beside ``path``: ``run.zarr`` -> ``run.worker-1.zarr``
     (``.zarr.zip`` kept last; another suffix gets ``.worker-1`` appended)."""
+    return task_trace_path(path, f"worker-{worker}")
+
+
+def task_trace_path(path: str, task: str) -> str:
+    """A task's trace beside ``path``: ``run.zarr`` and ``evaluator-0`` -> ``run.evaluator-0.zarr``."""
     for suffix in _TRACE_SUFFIXES:
         if path.endswith(suffix):
-            return f"{path[:-len(suffix)]}.worker-{worker}{suffix}"
-    return f"{path.rstrip('/')}.worker-{worker}"
+            return f"{path[:-len(suffix)]}.{task}{suffix}"
+    return f"{path.rstrip('/')}.{task}"

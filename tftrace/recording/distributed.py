@@ -6,7 +6,11 @@
   its own trace: ``{worker}`` in the path is replaced by the worker's index, else a
   cluster of several workers inserts ``.worker-K`` before the suffix (``run.zarr`` ->
   ``run.worker-1.zarr``). Worker indices are MultiWorkerMirroredStrategy's: the chief
-  is 0 and workers follow it.
+  is 0 and workers follow it. A task that does not train (``evaluator``, ``ps``) gets
+  its type and index instead (``run.evaluator-0.zarr``, ``run-ps-1.zarr`` for
+  ``run-{worker}.zarr``), so that no two tasks of a cluster write the same trace; a
+  ``TF_CONFIG`` whose task would still share a trace with another (an index outside the
+  cluster's list, a type that is not a plain word) is refused.
 - **Per replica or once**: an endpoint recorded inside ``strategy.run`` on one of
   several replicas is named ``NAME@replica-R`` (R the replica's index in the sync group,
   global across workers); a ``PerReplica`` value recorded outside is split the same way;
@@ -27,10 +31,11 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tftrace.errors import UsageError
-from tftrace.format.rules import REPLICA_SEPARATOR, WORKER_FIELD, worker_trace_path
+from tftrace.format.rules import REPLICA_SEPARATOR, WORKER_FIELD, task_trace_path, worker_trace_path
 
 #: Task types that train (MultiWorkerMirroredStrategy's workers), in index order.
 TRAINING_TASKS = ("chief", "worker")
+_TASK_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _REPLICA_COPY = re.compile(r"/replica_\d+(:\d+)?$")
 
 
@@ -49,10 +54,12 @@ def cluster(tf_config: str | None = None) -> dict[str, Any] | None:
         spec = config.get("cluster") or {}
         task = config.get("task") or {}
         task_type, task_index = str(task.get("type", "")), int(task.get("index", 0))
-        counts = {kind: len(spec.get(kind) or []) for kind in TRAINING_TASKS}
+        listed = {str(kind): len(tasks or []) for kind, tasks in spec.items()}
     except (ValueError, TypeError, AttributeError):
         raise UsageError(f"TF_CONFIG is not valid JSON with 'cluster' and 'task' ({text[:80]!r}); "
                          "expected the format tf.distribute reads") from None
+    _check_task(task_type, task_index, listed)
+    counts = {kind: listed.get(kind, 0) for kind in TRAINING_TASKS}
     workers = sum(counts.values())
     worker = None
     if task_type == "chief":
@@ -63,11 +70,33 @@ def cluster(tf_config: str | None = None) -> dict[str, Any] | None:
             "worker": worker, "workers": workers if worker is not None else None}
 
 
+def _check_task(task_type: str, task_index: int, listed: dict[str, int]) -> None:
+    """Refuse a task whose trace would be another task's (module docstring)."""
+    if not task_type:
+        return  # no task: a lone process
+    where = f"TF_CONFIG task {{'type': {task_type!r}, 'index': {task_index}}}"
+    if not _TASK_TYPE.match(task_type):
+        raise UsageError(f"{where}: expected a task type that is a plain word (chief, worker, "
+                         "evaluator, ps, ...); it names the task's trace")
+    if task_index < 0:
+        raise UsageError(f"{where}: expected an index of 0 or more")
+    # a training task must be in the cluster's list; another only when the cluster lists its type
+    count = listed.get(task_type, 0 if task_type in TRAINING_TASKS else None)
+    if count is not None and task_index >= count:
+        raise UsageError(f"{where}: the cluster lists {count} {task_type} task"
+                         f"{'s' if count != 1 else ''}; expected an index below {count} (a task "
+                         "outside the list could write another task's trace)")
+
+
 def worker_path(path: str | os.PathLike[str], distribution: dict[str, Any] | None) -> str:
-    """This worker's trace path (module docstring); ``path`` itself for a lone process."""
+    """This task's trace path (module docstring); ``path`` itself for a lone process."""
     text = os.fspath(path)
     worker = (distribution or {}).get("worker")
     workers = (distribution or {}).get("workers") or 0
+    task_type = (distribution or {}).get("task_type")
+    if worker is None and task_type:  # a task that does not train: evaluator-0, ps-1
+        task = f"{task_type}-{(distribution or {}).get('task_index', 0)}"
+        return text.replace(WORKER_FIELD, task) if WORKER_FIELD in text else task_trace_path(text, task)
     if WORKER_FIELD in text:
         return text.replace(WORKER_FIELD, str(worker if worker is not None else 0))
     if worker is None or workers <= 1:
