@@ -47,7 +47,7 @@ def test_equivalent_run_exits_0_and_keeps_no_values(trained, tmp_path):
     assert status == 0, output
     assert "tftrace diff: EQUIVALENT" in output and (tmp_path / "done").exists()
     trace = tftrace.open(b)
-    assert trace.complete and trace.format_version == 4
+    assert trace.complete and trace.format_version == 5
     assert max(e.step for e in trace.events) == 99  # the 100 steps, 0 to 99
     assert not any(e.stored for e in trace.events)  # statistics and digests only
     assert all(e.digest for e in trace.events if e.dtype is not None)

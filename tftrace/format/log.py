@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Iterator
 import msgpack
 
 from tftrace.errors import TraceFormatError
-from tftrace.format import fields, limits
+from tftrace.format import compact_log, fields, limits
 from tftrace.format.schema import Event, array_key_for
 from tftrace.format.status import RUN_STATUSES
 from tftrace.format.store import ReadStore
@@ -30,8 +30,10 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise TraceFormatError(f"a msgpack extension type ({code}) where only plain values belong")
 
 
-def segment_records(read_store: ReadStore, index: int) -> Iterator[dict[str, Any]] | None:
+def segment_records(read_store: ReadStore, index: int, deflated: bool = False
+                    ) -> Iterator[dict[str, Any]] | None:
     """The records of segment ``index`` one by one, or None when the segment is absent.
+    ``deflated``: the segment is one zlib stream (format 5's compact log).
 
     Raises :class:`TraceFormatError` ("not msgpack", "truncated record", ...) as the
     bad bytes are reached; the message does not name the path or segment (callers do).
@@ -40,15 +42,18 @@ def segment_records(read_store: ReadStore, index: int) -> Iterator[dict[str, Any
     size = read_store.size(key)
     if size is None:
         return None
-    return _records(read_store, key, size)
+    return _records(read_store, key, size, deflated)
 
 
-def _records(read_store: ReadStore, key: str, size: int) -> Iterator[dict[str, Any]]:
+def _records(read_store: ReadStore, key: str, size: int, deflated: bool) -> Iterator[dict[str, Any]]:
     with read_store.open(key, limits.MAX_SEGMENT_BYTES) as stream:
         if stream is None:  # removed since size() looked
             return
+        reader: Any = _Reader(read_store, stream, key)
+        if deflated:
+            reader = compact_log.Inflating(reader, limits.MAX_SEGMENT_BYTES)
         unpacker = msgpack.Unpacker(
-            _Reader(read_store, stream, key), read_size=READ_SIZE, raw=False, strict_map_key=True, use_list=True,
+            reader, read_size=READ_SIZE, raw=False, strict_map_key=True, use_list=True,
             timestamp=0, ext_hook=_refuse_ext, max_buffer_size=limits.MAX_RECORD_BYTES,
             max_str_len=limits.MAX_RECORD_BYTES, max_bin_len=limits.MAX_RECORD_BYTES,
             max_array_len=limits.MAX_CONTAINER_ITEMS, max_map_len=limits.MAX_CONTAINER_ITEMS,
@@ -68,7 +73,9 @@ def _records(read_store: ReadStore, key: str, size: int) -> Iterator[dict[str, A
             if not isinstance(record, dict):
                 raise TraceFormatError(f"expected a record map, got {type(record).__name__}")
             yield record
-        if unpacker.tell() != size:
+        if deflated and (unpacker.tell() != reader.produced or not reader.finished()):
+            raise TraceFormatError(f"truncated record at byte {unpacker.tell()} of the inflated segment")
+        if not deflated and unpacker.tell() != size:
             raise TraceFormatError(f"truncated record at byte {unpacker.tell()} of {size}")
 
 
@@ -102,7 +109,7 @@ def log_items(read_store: ReadStore, path: Path | str, version: int,
     count = 0
     segment = 0
     while True:
-        records = segment_records(read_store, segment)
+        records = segment_records(read_store, segment, deflated=version >= 5)
         if records is None:
             break
         where = f"{path}: log segment {segment}"
@@ -114,6 +121,8 @@ def log_items(read_store: ReadStore, path: Path | str, version: int,
                 if kind == "environment":
                     environment.update(_environment(record.get("environment"), where))
                 elif kind == "event":
+                    if version >= 5:
+                        record = _expanded(record, count, path, segment)
                     ev = _event(record, path, segment)
                     if ev.seq != count:
                         raise TraceFormatError(f"{path}: expected event #{count}, got #{ev.seq} "
@@ -184,5 +193,12 @@ def _end_status(record: dict[str, Any], where: str) -> None:
 def _event(record: dict[str, Any], path: Path | str, segment: int) -> Event:
     try:
         return Event.from_dict(record)
+    except TraceFormatError as exc:
+        raise TraceFormatError(f"{path}: bad event record in log segment {segment}: {exc}") from None
+
+
+def _expanded(record: dict[str, Any], seq: int, path: Path | str, segment: int) -> dict[str, Any]:
+    try:
+        return compact_log.expand_event(record, seq)
     except TraceFormatError as exc:
         raise TraceFormatError(f"{path}: bad event record in log segment {segment}: {exc}") from None

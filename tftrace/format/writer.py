@@ -22,6 +22,7 @@ import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
+from tftrace.format.compact_log import deflate, event_record
 from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.progress import Work
@@ -88,8 +89,7 @@ class TraceWriter:
         Parameters
         ----------
         path : path-like
-            Where the trace goes. A ``.zip`` path is recorded into ``<path>.partial/``
-            and packed into the zip by :meth:`close`.
+            Where the trace goes (a ``.zip`` path: into ``<path>.partial/``, packed on :meth:`close`).
         environment : mapping, optional
             The environment record (versions, host, seeds...), msgpack-able values.
         capture : {"full", "stats"}
@@ -97,11 +97,10 @@ class TraceWriter:
         overwrite : bool
             Replace an existing trace at ``path``.
         digest_scheme : str
-            One of ``digest.WRITABLE_DIGEST_SCHEMES``; the default is the fast CRC tree
-            (docs/format.md, "Content digest").
+            One of ``digest.WRITABLE_DIGEST_SCHEMES``; default: the fast CRC tree (format.md).
         late_values : bool
             The trace may give an event its value after the event (:meth:`add_value`) and
-            end ``stopped``: written as format version 4 (else 3).
+            end ``stopped``: written as format version 5, with the compact log (else 3).
         """
         if capture not in CAPTURE_MODES:
             raise UsageError(f"capture must be one of {', '.join(CAPTURE_MODES)}; got {capture!r}")
@@ -185,9 +184,10 @@ class TraceWriter:
                     keep = self.capture == "full" if keep_value is None else keep_value
                     array = arrays.as_array(value)
                     fields, nbytes = self._store_value(seq, array, keep), array.nbytes
+                leaves = fields.pop("crc", None)
                 event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,
                               time=time.time() - self._start, attrs=checked_attrs, **fields)
-                record = _pack({"type": "event", **event.to_dict()}, "event record")
+                record = _pack(event_record(event, leaves, compact=self.late_values), "event record")
             except BaseException:
                 _remove_tree(self.directory / array_key_for(seq))
                 raise
@@ -255,7 +255,7 @@ class TraceWriter:
         finally:
             for helper in helpers:
                 helper.result()
-        fields["stats"], fields["digest"] = summary.result()
+        fields["stats"], fields["digest"], fields["crc"] = (*summary.result(), summary.crc_leaves)
         return fields
 
     @staticmethod
@@ -287,7 +287,7 @@ class TraceWriter:
         with self._lock, writing(self.path):
             if not self._pending:
                 return
-            data = b"".join(self._pending)
+            data = deflate(b"".join(self._pending)) if self.late_values else b"".join(self._pending)
             store.write_atomic(self.directory / log_key(self._segment), data)
             if self._mirror is not None:
                 self._mirror.wrote(log_key(self._segment))
