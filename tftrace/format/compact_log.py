@@ -25,6 +25,10 @@ from tftrace.format.schema import Event
 MAX_CRC_LEAVES = 8
 #: zlib level of a segment (segments are ~100 kB: level 9 costs a few ms each).
 LEVEL = 9
+#: A compact log is written at least this often while events arrive (and on flush/close):
+#: a segment per 0.5 s made hundreds of files of a few hundred bytes on a slow run, each
+#: taking a 4 KiB block; a killed recording against a trace keeps what was logged 5 s before.
+FLUSH_EVERY = (4096, 5.0)  # records, seconds
 _DEFAULTS = {"occ": 0, "step": 0, "array": None}
 
 

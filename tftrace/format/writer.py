@@ -22,7 +22,7 @@ import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
-from tftrace.format.compact_log import deflate, event_record
+from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, event_record
 from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.progress import Work
@@ -72,8 +72,9 @@ class TraceWriter:
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
-        # Version 4 only where its records may appear: older readers keep reading the rest.
+        # Version 5 only where its records may appear: older readers keep reading the rest.
         version = FORMAT_VERSION if late_values else PLAIN_FORMAT_VERSION
+        self._flush_every = COMPACT_FLUSH if late_values else (FLUSH_RECORDS, FLUSH_SECONDS)
         store.create_group(directory, {"tftrace": {"format": FORMAT_NAME, "format_version": version}})
         store.create_group(directory / "arrays", {})
         env = {"capture": capture, "start_time": self._start, **dict(environment)}
@@ -112,8 +113,7 @@ class TraceWriter:
                                       late_values)
         target = Path(remote.local_path(path))
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
-        # The lock comes first: a second recorder to this path fails here, having
-        # touched nothing, even with overwrite.
+        # The lock comes first: a second recorder fails here, touching nothing, even with overwrite.
         with writing(target):
             lock = store.OutputLock(target)
         try:
@@ -198,7 +198,7 @@ class TraceWriter:
             self.value_bytes += nbytes
             self.counts[kind] += 1
             self._occurrences[(kind, name, step)] += 1
-            if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1]:
                 self.flush()
             return event
 
