@@ -94,7 +94,9 @@ def record_against(path: str | os.PathLike[str], options: AgainstOptions,
     divergence, ``diff(A, B)`` is ``rec.against.result`` and its report is printed."""
     tolerances = Tolerances.build(options.rtol, options.atol, options.tolerances)
     rules = tuple(parse_rename_rule(r) for r in options.rename)
-    trace_a = open_trace(options.trace)  # a missing or unreadable A fails here, before B exists
+    # A missing or unreadable A fails here, before B exists; its events are streamed while
+    # B is compared (compare/online.py), not loaded.
+    trace_a = open_trace(options.trace, load_events=False)
     try:
         compared = AgainstRecording(OnlineComparison(trace_a, tolerances, rules),
                                     os.fspath(options.trace), options.window, options.window_bytes,
@@ -112,7 +114,7 @@ def record_against(path: str | os.PathLike[str], options: AgainstOptions,
                 raise
             exit_error = exc
         # Here the run completed or was stopped; a run that raised is left to `tftrace diff`.
-        compared.result = diff(trace_a, path, rtol=options.rtol, atol=options.atol,
+        compared.result = diff(options.trace, path, rtol=options.rtol, atol=options.atol,
                                tolerances=options.tolerances, rename=options.rename)
         if options.report is not None:
             print(render_against(compared.result, compared.summary()),

@@ -1,5 +1,6 @@
 """Format version 4: a value stored after its event (``value`` record) and the ``stopped``
-run status, written only by recordings against a trace; version 3 stays what others write."""
+run status, written only by recordings against a trace, since version 5 with the compact
+log (tests/format/test_compact_log.py); version 3 stays what others write."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def test_a_value_written_after_its_event_reads_back_exactly(tmp_path: Path) -> N
         writer.add_value(events["a"], values["a"])  # after a later event
         writer.add_value(events["c"], values["c"])
     trace = tftrace.open(path)
-    assert trace.format_version == 4 and trace.complete
+    assert trace.format_version == 5 and trace.complete
     assert [e.stored for e in trace.events] == [True, False, True, False]
     np.testing.assert_array_equal(trace.array("a"), values["a"])
     assert trace.array("c").dtype == np.float16 and trace.array("c") == np.float16(2.5)
@@ -89,5 +90,5 @@ def test_a_stopped_run_reads_as_stopped_and_not_complete(tmp_path: Path) -> None
     assert (trace.status.status, trace.complete) == ("stopped", False)
     from tftrace.report.show import show_lines
     assert next(iter(list(show_lines(trace))[1:2])) == (
-        "format   tftrace v4, INCOMPLETE: the run was stopped at its first divergence "
+        "format   tftrace v5, INCOMPLETE: the run was stopped at its first divergence "
         "(--stop-at-first-divergence); every event up to the stop")

@@ -14,14 +14,18 @@ their place in the random-op order (step, initializers first, seed index), not t
 ``diff``'s sequence alignment. An event it cannot pair is kept in full, so that the
 final ``diff`` has its values.
 
-Memory: A's event records are held as the reader holds them (no values); A's values are
-read one event at a time, block by block; nothing grows with the run but the counts.
+Memory: A's log is streamed (``Trace.stream_events``), not loaded: the comparison holds
+A's events of the step B is recording and those of A's next step read ahead to find
+where it starts (so at most two steps of A's records, one event past them), A's
+variables (paired by name at any step: as many as the model has), and the keys B has
+used in that step; a step's records are dropped when B moves past it. A's values are
+read one event at a time, block by block. Nothing grows with the length of the run.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -35,9 +39,9 @@ from tftrace.compare.tolerance import Tolerances
 from tftrace.format import arrays
 from tftrace.format.digest import digests_prove_equal
 from tftrace.format.events import CAPTURED_KINDS, EventKind
+from tftrace.format.events import RULES
 from tftrace.format.reader import Trace
-from tftrace.format.rules import (RenameRule, marks_initializers, random_attrs, random_order,
-                                  random_token, renamed)
+from tftrace.format.rules import RenameRule, random_attrs, random_order, random_token, renamed
 from tftrace.format.schema import Event
 
 #: Statuses of an online judgment: ``diff``'s pair statuses, and ``unpaired`` (B's event
@@ -87,18 +91,26 @@ class OnlineComparison:
         self.tolerances = tolerances
         self.rename = tuple(rename)
         self.block_bytes = block_bytes
-        self._split = marks_initializers(trace_a.events)
-        self._by_key: dict[tuple[Any, ...], Event] = {}
-        seen: Counter[tuple[Any, ...]] = Counter()
-        for event in trace_a.events:
-            base = self._base_key(event, ())
-            self._by_key[(*base, seen[base])] = event
-            seen[base] += 1
-        self._seen_b: Counter[tuple[Any, ...]] = Counter()
+        # Traces that do not mark initializers order random ops by seed alone (as diff does).
+        self._split = True
+        self._stream = trace_a.stream_events()
+        self._ahead: Event | None = None  # A's first event past the steps read
+        self._ended = False
+        self._step = -1  # B's step the buckets below hold
+        #: A's events by pairing key: per step (``_steps[step]``), and the kinds not paired
+        #: per step (variables) in ``_global``; each with its occurrence counters of A and B.
+        self._steps: dict[int, _Bucket] = {}
+        self._global = _Bucket()
         #: Statuses so far, and how they were decided: ``(status, compared_by)`` counts.
         self.counts: Counter[tuple[str, str | None]] = Counter()
-        #: Whether A holds values (a full trace) or statistics only.
-        self.a_has_values = any(e.stored for e in trace_a.events)
+        #: Whether A holds values (a full trace) or statistics only: the first event with a
+        #: stored value says (a statistics-only A is walked once to its end, one record at a time).
+        self.a_has_values = any(isinstance(e, Event) and e.stored for e in trace_a.stream_events())
+
+    def held(self) -> int:
+        """A's events held in memory now (for the memory bound's test)."""
+        return sum(len(b.events) for b in self._steps.values()) + len(self._global.events) + \
+            (self._ahead is not None)
 
     def judge(self, event: Event, value: Any) -> OnlineJudgment:
         """Pair ``event`` (just written to B, statistics and digest) with A's and compare;
@@ -119,9 +131,12 @@ class OnlineComparison:
                 "a_values": "full" if self.a_has_values else "stats"}
 
     def _judge(self, b: Event, value: Any) -> OnlineJudgment:
+        self._read_to(b.step)
         base = self._base_key(b, self.rename)
-        a = self._by_key.get((*base, self._seen_b[base]))
-        self._seen_b[base] += 1
+        bucket = self._bucket(b, b.step)
+        a = bucket.events.get((*base, bucket.seen_b[base])) if bucket is not None else None
+        if bucket is not None:
+            bucket.seen_b[base] += 1
         if a is None:
             return OnlineJudgment("unpaired", None)
         if b.kind is EventKind.RANDOM_OP and random_token(a)[0] != random_token(b)[0]:
@@ -141,6 +156,55 @@ class OnlineComparison:
         needs_value = status == "close" and bool(stats_differ(a.stats, b.stats, tolerance))
         return OnlineJudgment(status, a.seq, "values", needs_value)
 
+    def _read_to(self, step: int) -> None:
+        """Hold A's events up to ``step`` (B's), and drop those of the steps before it."""
+        if step > self._step:
+            self._step = step
+            for old in [s for s in self._steps if s < step]:
+                del self._steps[old]
+        while not self._ended and (self._ahead is None or self._ahead.step <= step):
+            if self._ahead is not None:
+                self._add(self._ahead)
+                self._ahead = None
+            item = next(self._stream, None)
+            if item is None:
+                self._ended = True
+            elif isinstance(item, Event):
+                if item.kind is EventKind.RANDOM_OP and random_attrs(item).initializer is None:
+                    self._split = False
+                if item.step < step and self._per_step(item):
+                    continue  # a step B has moved past: its events can no longer pair
+                self._ahead = item
+            else:  # a value record: the array of an event read earlier, if still held
+                self._late_value(item.seq, item.array_key)
+
+    def _add(self, event: Event) -> None:
+        bucket = self._steps.setdefault(event.step, _Bucket()) if self._per_step(event) \
+            else self._global
+        base = self._base_key(event, ())
+        bucket.events[(*base, bucket.seen_a[base])] = event
+        bucket.seen_a[base] += 1
+
+    def _late_value(self, seq: int, key: str) -> None:
+        if self._ahead is not None and self._ahead.seq == seq:
+            self._ahead = replace(self._ahead, array_key=key)
+            return
+        for bucket in (*self._steps.values(), self._global):
+            for k, event in bucket.events.items():
+                if event.seq == seq:
+                    bucket.events[k] = replace(event, array_key=key)
+                    return
+
+    def _bucket(self, event: Event, step: int) -> _Bucket | None:
+        if not self._per_step(event):
+            return self._global
+        return self._steps.get(step) if step == self._step else None
+
+    @staticmethod
+    def _per_step(event: Event) -> bool:
+        return event.kind in CAPTURED_KINDS or event.kind is EventKind.RANDOM_OP \
+            or RULES[event.kind].per_step
+
     def _blocks(self, a: Event, value: Any) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """A's blocks as the reader walks them, each beside the same elements of B's value."""
         flat_b = arrays.as_array(value).reshape(-1)
@@ -156,3 +220,13 @@ class OnlineComparison:
         if event.kind in CAPTURED_KINDS:
             return pairing_key(event, lambda name: renamed(name, rules))
         return (str(event.kind), *name_key(event, rules))
+
+
+@dataclass
+class _Bucket:
+    """A's events of one step (or of the kinds not paired per step) by pairing key, and
+    the occurrences counted so far on each side."""
+
+    events: dict[tuple[Any, ...], Event] = field(default_factory=dict)
+    seen_a: Counter[tuple[Any, ...]] = field(default_factory=Counter)
+    seen_b: Counter[tuple[Any, ...]] = field(default_factory=Counter)

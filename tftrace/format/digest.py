@@ -210,6 +210,14 @@ class Summary:
             root.update(leaf)
         return self._stats(), f"{self.scheme}:{root.hexdigest()}"
 
+    @property
+    def crc_leaves(self) -> bytes | None:
+        """The CRC-32C of each piece, 4 bytes each (the compact log stores them in place of
+        the digest: :func:`crc_tree_digest`); None for another scheme. After :meth:`result`."""
+        if self.scheme != DIGEST_SCHEME:
+            return None
+        return b"".join(leaf for leaf in self._leaves if leaf is not None)
+
     def _leaf(self, index: int) -> None:
         start = index * DIGEST_LEAF_BYTES
         stop = min(start + DIGEST_LEAF_BYTES, self._bytes.size)
@@ -341,6 +349,13 @@ def digest(stored: np.ndarray, dtype: str, shape: tuple[int, ...], scheme: str =
     :func:`digests_prove_equal` says.
     """
     return Summary(stored, dtype, shape, scheme).result()[1]
+
+
+def crc_tree_digest(dtype: str, shape: tuple[int, ...], leaves: bytes) -> str:
+    """The ``crc32c-tree-4MiB`` digest of an array from its pieces' CRCs (``Summary.crc_leaves``)."""
+    root = hashlib.sha256(_digest_prefix(dtype, shape))
+    root.update(leaves)
+    return f"{DIGEST_SCHEME}:{root.hexdigest()}"
 
 
 def legacy_digest(stored: np.ndarray, dtype: str, shape: tuple[int, ...]) -> str:

@@ -19,10 +19,10 @@ import numpy as np
 
 from tftrace.errors import (ArrayNotStoredError, EventNotFoundError, TraceFormatError,
                             TraceNotFoundError)
-from tftrace.format import arrays, chunkio, fields, limits, log, store
+from tftrace.format import arrays, chunkio, limits, log, store
 from tftrace.format.array_meta import ArrayMeta, parse_array_meta
 from tftrace.format.schema import Event, array_key_for, parse_format
-from tftrace.format.status import RUN_STATUSES, RunStatus
+from tftrace.format.status import RunStatus
 
 #: A log segment larger than this is refused as corrupt (the writer makes ~kB segments).
 MAX_SEGMENT_BYTES = limits.MAX_SEGMENT_BYTES
@@ -60,6 +60,8 @@ class Trace:
         self.complete = complete
         self.status = status or RunStatus("completed" if complete else "killed")
         self._index: dict[tuple[str, str, int, int], Event] | None = None  # built on first lookup
+        #: Events in the log (``len(events)``, or their count when opened without them).
+        self.event_count = len(events)
 
     def __repr__(self) -> str:
         state = "complete" if self.complete else "incomplete"
@@ -80,6 +82,14 @@ class Trace:
         this trace, not the view."""
         return Trace(self.path, self._store, self.format_version, self.environment, events,
                      self.complete, self.status)
+
+    def stream_events(self) -> Iterator[Event | log.LateValue]:
+        """The log read again from the store, one record at a time, checked as on opening:
+        each event in order, and each ``value`` record (format 4) where it comes, after its
+        event. Memory: one record, whatever the length of the log."""
+        for _, kind, item in log.log_items(self._store, self.path, self.format_version, {}):
+            if kind in ("event", "value"):
+                yield item
 
     def counts(self) -> dict[str, int]:
         """Number of events of each kind."""
@@ -229,7 +239,7 @@ def node_encoding(ev: Event) -> str:
     return arrays.ENCODING_NATIVE
 
 
-def open_trace(path: str | os.PathLike[str]) -> Trace:
+def open_trace(path: str | os.PathLike[str], load_events: bool = True) -> Trace:
     """Open a trace for reading (``tftrace.open``).
 
     Parameters
@@ -239,6 +249,9 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
         storage (``s3://bucket/run.zarr``: any fsspec URL, with ``tftrace[s3]`` or the
         filesystem's package installed). For a ``.zarr.zip`` whose recording was
         killed, the ``X.zarr.zip.partial`` directory is opened.
+    load_events : bool
+        False: every record is read and checked, but ``events`` stays empty (memory does
+        not grow with the log); walk them with :meth:`Trace.stream_events`.
 
     Raises
     ------
@@ -266,110 +279,50 @@ def open_trace(path: str | os.PathLike[str]) -> Trace:
             raise TraceFormatError(f"{resolved}: a zarr store but not a tftrace trace "
                                    "(no 'tftrace' attributes in zarr.json)")
         version = parse_format(meta, str(resolved))
-        environment, events, end = _read_log(read_store, resolved, version)
+        environment, events, count, end = _read_log(read_store, resolved, version, load_events)
     except BaseException:
         read_store.close()
         raise
     status = RunStatus.from_end_record(end)
     environment["status"] = status.status
-    return Trace(resolved, read_store, version, environment, events, environment["complete"], status)
+    trace = Trace(resolved, read_store, version, environment, events, environment["complete"], status)
+    trace.event_count = count
+    return trace
 
 
-def _read_log(read_store: store.ReadStore, path: Path | str, version: int = 4
-              ) -> tuple[dict[str, Any], tuple[Event, ...], dict[str, Any] | None]:
+def _read_log(read_store: store.ReadStore, path: Path | str, version: int = 4, keep: bool = True
+              ) -> tuple[dict[str, Any], tuple[Event, ...], int, dict[str, Any] | None]:
+    """The environment, the events (none unless ``keep``: only checked and counted), their
+    count and the end record."""
     environment: dict[str, Any] = {}
     events: list[Event] = []
-    ended = False
+    count = 0
+    segment = 0
     complete = False
     end_record: dict[str, Any] | None = None
-    segment = 0
-    while True:
-        records = log.segment_records(read_store, segment)
-        if records is None:
-            break
-        where = f"{path}: log segment {segment}"
-        try:
-            for record in records:
-                kind = record.get("type")
-                if ended:
-                    raise TraceFormatError(f"{path}: records after the end record in segment {segment}")
-                if kind == "environment":
-                    environment.update(_environment(record.get("environment"), where))
-                elif kind == "event":
-                    ev = _event(record, path, segment)
-                    if ev.seq != len(events):
-                        raise TraceFormatError(f"{path}: expected event #{len(events)}, got #{ev.seq} "
-                                               f"(segment {segment}): the log has a gap")
-                    events.append(ev)
-                elif kind == "value" and version >= 4:
-                    _attach_value(events, record, where)
-                elif kind == "end":
-                    ended = True
-                    end_record = record
-                    complete = _end_field(record, "complete", fields.BOOL, where) is True
-                    _end_status(record, where)
-                    end_time = _end_field(record, "end_time", fields.NUMBER, where)
-                    if end_time is not None:
-                        environment["end_time"] = end_time
-                else:
-                    raise TraceFormatError(f"{path}: unknown log record type {kind!r:.60} in segment {segment}")
-        except TraceFormatError as exc:
-            if str(exc).startswith(str(path)):
-                raise
-            raise TraceFormatError(f"{where} is corrupted: {exc}") from None
-        segment += 1
-    if segment == 0 or not environment and not events:
+    for segment, kind, item in log.log_items(read_store, path, version, environment):
+        if kind == "event":
+            count += 1
+            if keep:
+                events.append(item)
+        elif kind == "value" and keep:
+            _attach_value(events, item, f"{path}: log segment {segment}")
+        elif kind == "end":
+            end_record = item
+            complete = item.get("complete") is True
+    if segment < 0 or not environment and not count:
         raise TraceFormatError(f"{path}: the trace has no event log (log/0 is missing): "
                                "it was never written or is truncated")
     environment["complete"] = complete
-    return environment, tuple(events), end_record
+    return environment, tuple(events), count, end_record
 
 
-def _attach_value(events: list[Event], record: dict[str, Any], where: str) -> None:
+def _attach_value(events: list[Event], value: log.LateValue, where: str) -> None:
     """A ``value`` record (format 4): the array of an earlier event stored after it; its key
-    is the one the event's seq gives, and the event had none."""
-    seq = record.get("seq")
-    if type(seq) is not int or not 0 <= seq < len(events):
-        raise TraceFormatError(f"{where}: bad value record: seq: expected the seq of an earlier "
-                               f"event (0 to {len(events) - 1}), got {fields.describe(seq)}")
-    event = events[seq]
-    key = record.get("array_key")
-    if key != array_key_for(seq) or event.array_key is not None or event.dtype is None:
-        raise TraceFormatError(f"{where}: bad value record for event #{seq}: expected "
-                               f"array_key {array_key_for(seq)!r} for an event holding statistics "
-                               f"without a value, got {fields.describe(key)}")
-    events[seq] = dataclasses.replace(event, array_key=key)
-
-
-def _environment(env: Any, where: str) -> dict[str, Any]:
-    try:
-        return fields.check_environment(env)
-    except TraceFormatError as exc:
-        raise TraceFormatError(f"{where}: bad environment record: {exc}") from None
-
-
-def _end_field(record: dict[str, Any], key: str, field_type: fields.FieldType, where: str) -> Any:
-    value = record.get(key)
-    if key in record and not field_type.check(value):
-        raise TraceFormatError(f"{where}: bad end record: {key}: expected {field_type.expected}, "
-                               f"got {fields.describe(value)}")
-    return value
-
-
-_RUN_STATUS = fields.FieldType(f"one of {', '.join(RUN_STATUSES)}", lambda x: x in RUN_STATUSES)
-_EXCEPTION = fields.FieldType("a map of str (type, message, traceback)", lambda x: isinstance(x, dict) and all(
-    isinstance(k, str) and isinstance(v, str) for k, v in x.items()))
-
-
-def _end_status(record: dict[str, Any], where: str) -> None:
-    """The run-status keys of the end record (docs/format.md), checked like every field."""
-    _end_field(record, "status", _RUN_STATUS, where)
-    _end_field(record, "exception", _EXCEPTION, where)
-    _end_field(record, "signal", fields.STR, where)
-
-
-def _event(record: dict[str, Any], path: Path | str, segment: int) -> Event:
-    try:
-        return Event.from_dict(record)
-    except TraceFormatError as exc:
-        raise TraceFormatError(f"{path}: bad event record in log segment {segment}: {exc}") from None
+    is the one the event's seq gives (checked by ``_late_value``), and the event had none."""
+    event = events[value.seq]
+    if event.array_key is not None or event.dtype is None:
+        raise TraceFormatError(f"{where}: bad value record for event #{value.seq}: expected "
+                               f"array_key {array_key_for(value.seq)!r} for an event holding statistics "
+                               f"without a value, got {value.array_key!r}")
+    events[value.seq] = dataclasses.replace(event, array_key=value.array_key)

@@ -21,15 +21,18 @@ FORMAT_NAME = "tftrace"
 #: 2: the crc32c-tree-4MiB content digest; 3: the layer, op, gradient and optimizer kinds;
 #: 4: ``value`` records (a value stored after its event) and the ``stopped`` run status, of
 #: a recording compared against another trace (docs/format.md, "The format field and the
-#: version rule"). The newest version this reader reads.
-FORMAT_VERSION = 4
-#: What a recording writes when it holds none of version 4's records (every recording but
+#: version rule"); 5: the compact log (deflated segments, event records without what the
+#: reader rebuilds: format/compact_log.py), written where 4 was. The newest version this
+#: reader reads.
+FORMAT_VERSION = 5
+#: What a recording writes when it holds none of version 4's records or 5's compact log (every recording but
 #: ``record(..., against=...)``), so that tftrace readers of version 3 keep reading it.
 PLAIN_FORMAT_VERSION = 3
 #: Versions this reader understands. Version 1 differs only in the digest scheme its
 #: writer used (crc32-tree-4MiB or older), which the digest string names, so it reads as
-#: is; versions 1 and 2 hold none of the captured kinds, versions 1 to 3 no value record.
-READABLE_VERSIONS = (1, 2, 3, 4)
+#: is; versions 1 and 2 hold none of the captured kinds, versions 1 to 3 no value record,
+#: versions 1 to 4 a plain log.
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 
 #: Logical dtypes (TensorFlow's names) that a trace stores, in a fixed order.
 DTYPES = (

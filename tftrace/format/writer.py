@@ -22,6 +22,7 @@ import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
+from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, event_record
 from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.progress import Work
@@ -71,8 +72,9 @@ class TraceWriter:
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
-        # Version 4 only where its records may appear: older readers keep reading the rest.
+        # Version 5 only where its records may appear: older readers keep reading the rest.
         version = FORMAT_VERSION if late_values else PLAIN_FORMAT_VERSION
+        self._flush_every = COMPACT_FLUSH if late_values else (FLUSH_RECORDS, FLUSH_SECONDS)
         store.create_group(directory, {"tftrace": {"format": FORMAT_NAME, "format_version": version}})
         store.create_group(directory / "arrays", {})
         env = {"capture": capture, "start_time": self._start, **dict(environment)}
@@ -88,8 +90,7 @@ class TraceWriter:
         Parameters
         ----------
         path : path-like
-            Where the trace goes. A ``.zip`` path is recorded into ``<path>.partial/``
-            and packed into the zip by :meth:`close`.
+            Where the trace goes (a ``.zip`` path: into ``<path>.partial/``, packed on :meth:`close`).
         environment : mapping, optional
             The environment record (versions, host, seeds...), msgpack-able values.
         capture : {"full", "stats"}
@@ -97,11 +98,10 @@ class TraceWriter:
         overwrite : bool
             Replace an existing trace at ``path``.
         digest_scheme : str
-            One of ``digest.WRITABLE_DIGEST_SCHEMES``; the default is the fast CRC tree
-            (docs/format.md, "Content digest").
+            One of ``digest.WRITABLE_DIGEST_SCHEMES``; default: the fast CRC tree (format.md).
         late_values : bool
             The trace may give an event its value after the event (:meth:`add_value`) and
-            end ``stopped``: written as format version 4 (else 3).
+            end ``stopped``: written as format version 5, with the compact log (else 3).
         """
         if capture not in CAPTURE_MODES:
             raise UsageError(f"capture must be one of {', '.join(CAPTURE_MODES)}; got {capture!r}")
@@ -113,8 +113,7 @@ class TraceWriter:
                                       late_values)
         target = Path(remote.local_path(path))
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
-        # The lock comes first: a second recorder to this path fails here, having
-        # touched nothing, even with overwrite.
+        # The lock comes first: a second recorder fails here, touching nothing, even with overwrite.
         with writing(target):
             lock = store.OutputLock(target)
         try:
@@ -185,9 +184,10 @@ class TraceWriter:
                     keep = self.capture == "full" if keep_value is None else keep_value
                     array = arrays.as_array(value)
                     fields, nbytes = self._store_value(seq, array, keep), array.nbytes
+                leaves = fields.pop("crc", None)
                 event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,
                               time=time.time() - self._start, attrs=checked_attrs, **fields)
-                record = _pack({"type": "event", **event.to_dict()}, "event record")
+                record = _pack(event_record(event, leaves, compact=self.late_values), "event record")
             except BaseException:
                 _remove_tree(self.directory / array_key_for(seq))
                 raise
@@ -198,7 +198,7 @@ class TraceWriter:
             self.value_bytes += nbytes
             self.counts[kind] += 1
             self._occurrences[(kind, name, step)] += 1
-            if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1]:
                 self.flush()
             return event
 
@@ -255,7 +255,7 @@ class TraceWriter:
         finally:
             for helper in helpers:
                 helper.result()
-        fields["stats"], fields["digest"] = summary.result()
+        fields["stats"], fields["digest"], fields["crc"] = (*summary.result(), summary.crc_leaves)
         return fields
 
     @staticmethod
@@ -287,7 +287,7 @@ class TraceWriter:
         with self._lock, writing(self.path):
             if not self._pending:
                 return
-            data = b"".join(self._pending)
+            data = deflate(b"".join(self._pending)) if self.late_values else b"".join(self._pending)
             store.write_atomic(self.directory / log_key(self._segment), data)
             if self._mirror is not None:
                 self._mirror.wrote(log_key(self._segment))
