@@ -79,3 +79,32 @@ def test_the_command_line_with_a_local_cluster_and_a_bad_scheduler(tmp_path: Pat
                              capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and words in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def _worker_environ(config: dict[str, Any],
+                    monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, str | None]]:
+    import os
+
+    import dask
+
+    from tftrace.compare import distributed as engine
+
+    # the nanny copies its spawn environment into this process's os.environ, where it
+    # would then override the dask config of the next cluster
+    for key in engine.WORKER_ENVIRON:
+        monkeypatch.delenv(key, raising=False)
+    with dask.config.set(config):
+        client = engine.start("local:1")
+    try:
+        def read() -> tuple[str | None, str | None]:
+            return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_")
+        return list(client.run(read).values())
+    finally:
+        engine.close(client)
+
+
+def test_local_workers_keep_freed_blocks_and_the_users_setting_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # dask's nanny alone gives MALLOC_TRIM_THRESHOLD_=65536 (the slow setting, docs/benchmarks.md)
+    assert _worker_environ({}, monkeypatch) == [("268435456", "268435456")]
+    mine = {"distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": "4096"}}
+    assert _worker_environ(mine, monkeypatch) == [("4096", "268435456")]

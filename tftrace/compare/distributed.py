@@ -25,6 +25,14 @@ from tftrace.errors import UsageError
 #: Traces a worker keeps open between tasks (opening one reads its whole log).
 OPEN_TRACES = 4
 
+#: The environment ``local:N`` workers start with. dask's nanny sets
+#: MALLOC_TRIM_THRESHOLD_=65536, which turns glibc's adaptive mmap threshold off: every
+#: 8 MiB block a task reads is then a fresh mmap, and tasks ran at half speed
+#: (docs/benchmarks.md, "scale out"). A value the user's dask config sets wins.
+WORKER_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": str(256 << 20), "MALLOC_MMAP_THRESHOLD_": str(256 << 20)}
+#: What dask's own distributed.yaml gives, which is not the user's choice.
+_DASK_DEFAULTS = {"MALLOC_TRIM_THRESHOLD_": "65536"}
+
 
 def start(scheduler: str) -> Any:
     """A ``distributed.Client`` for ``scheduler``: an address, or ``local:N`` for a
@@ -37,8 +45,15 @@ def start(scheduler: str) -> Any:
         count = scheduler.split(":", 1)[1]
         if not count.isdigit() or not 1 <= int(count) <= 256:
             raise UsageError(f"--dask {scheduler}: expected local:N with N from 1 to 256 workers")
-        cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+        import dask
+
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", None) or {})
+        for key, value in WORKER_ENVIRON.items():
+            if str(environ.get(key, _DASK_DEFAULTS.get(key))) == str(_DASK_DEFAULTS.get(key)):
+                environ[key] = value
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None)
         return Client(cluster)
     try:
         return Client(scheduler, timeout="10s")
