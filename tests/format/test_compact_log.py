@@ -137,3 +137,42 @@ def test_a_deflate_bomb_is_refused_with_bounded_memory(tmp_path: Path, monkeypat
     (path / "log" / "1").write_bytes(bomb)  # 4 MiB of record from a few kB
     with pytest.raises(TraceFormatError, match="inflates to more than|larger than"):
         tftrace.open(path)
+
+
+KILLED_WRITER = """
+import sys, time
+import numpy as np
+from tftrace.format.writer import TraceWriter
+writer = TraceWriter.create(sys.argv[1], capture="stats", late_values=True)
+for k in range(40):
+    writer.add_event("endpoint", "x", step=k, value=np.full(5, k, np.float32))
+writer.flush()
+print("flushed", flush=True)
+for k in range(40, 80):  # logged in memory, not flushed: lost with the process
+    writer.add_event("endpoint", "x", step=k, value=np.full(5, k, np.float32))
+time.sleep(60)
+"""
+
+
+def test_a_killed_compact_recording_keeps_every_flushed_event(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "killed.zarr"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "flushed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    trace = tftrace.open(path)
+    assert trace.format_version == 5 and not trace.complete
+    events = trace.events
+    assert [e.step for e in events] == list(range(40))
+    for event in events:  # statistics and digest as a plain log would give them
+        value = np.full(5, event.step, np.float32)
+        assert event.stats.size == 5 and event.stats.mean == float(event.step)
+        assert event.digest == full_digest(value, "float32", (5,))
