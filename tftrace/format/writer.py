@@ -38,6 +38,9 @@ FLUSH_RECORDS = 512
 WORKERS = 2
 #: Smaller values are summarized in the calling thread: a hand-off costs more than it saves.
 INLINE_BYTES = 256 << 10
+#: Typed attrs remembered as checked (by object): a captured stream hands the same attrs
+#: object for a value on every execution, so each is checked once, not once per event.
+CHECKED_ATTRS = 8192
 
 
 def log_key(index: int) -> str:
@@ -68,6 +71,7 @@ class TraceWriter:
         self._closed = False
         self.late_values = late_values
         self._late: set[int] = set()  # events given their value after them (add_value)
+        self._checked: dict[int, tuple[EventAttrs, EventAttrs]] = {}  # id -> (given, as stored)
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
@@ -164,11 +168,13 @@ class TraceWriter:
         without the value: no array, no digest).
         ``keep_value`` overrides the writer's capture mode for this event (a stream
         captured at its own level: values kept, or statistics and digest only).
+        Typed attrs are frozen: an object given again is not checked again (its maps
+        must not change after the first event that carried it).
         """
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
         check_name(name, allow_empty=True)
-        checked_attrs = _checked_attrs(kind, attrs)  # before anything is written
+        checked_attrs = self._attrs_as_stored(kind, attrs)  # before anything is written
         with self._lock, writing(self.path):
             self._check_open()
             seq = self._seq
@@ -201,6 +207,18 @@ class TraceWriter:
             if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
                 self.flush()
             return event
+
+    def _attrs_as_stored(self, kind: str, attrs: EventAttrs | Mapping[str, Any] | None) -> EventAttrs:
+        if not isinstance(attrs, EventAttrs):
+            return _checked_attrs(kind, attrs)
+        known = self._checked.get(id(attrs))
+        if known is not None and known[0] is attrs and known[1].KIND == kind:
+            return known[1]
+        checked = _checked_attrs(kind, attrs)
+        if len(self._checked) >= CHECKED_ATTRS:  # eager ops give new attrs every time
+            self._checked.clear()
+        self._checked[id(attrs)] = (attrs, checked)  # the given object is kept: its id stays its own
+        return checked
 
     def add_value(self, event: Event, value: Any) -> None:
         """Store the value of an event written earlier without one (a ``value`` record,

@@ -13,8 +13,10 @@ content digest: such values compare by their statistics.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+import threading
+from typing import Any, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +25,24 @@ from tftrace.format.schema import Stats, ValueSummary
 
 #: The vector's layout: min, max, sum, NaN count, Inf count, then the shape.
 _FIXED = 5
+_building = threading.local()
+
+
+@contextlib.contextmanager
+def building() -> Iterator[None]:
+    """While tftrace adds its statistics ops to a graph (in this thread): the op capture
+    must not observe them (each would get statistics ops of its own, without end)."""
+    outer = getattr(_building, "on", False)
+    _building.on = True
+    try:
+        yield
+    finally:
+        _building.on = outer
+
+
+def is_building() -> bool:
+    """True while :func:`building` (in this thread)."""
+    return bool(getattr(_building, "on", False))
 
 
 def summarizable(tensor: Any) -> bool:
@@ -32,6 +52,11 @@ def summarizable(tensor: Any) -> bool:
 
 def summary_vector(tensor: Any) -> Any:
     """A float64 vector [min, max, sum, nan, inf, *shape] of ``tensor``, computed in its graph."""
+    with building():
+        return _summary_vector(tensor)
+
+
+def _summary_vector(tensor: Any) -> Any:
     x = tensor if tensor.dtype in (tf.float32, tf.float64) else tf.cast(tensor, tf.float32)
     low, high, total = tf.reduce_min(x), tf.reduce_max(x), tf.reduce_sum(x)
 
@@ -56,8 +81,9 @@ def summary_vector(tensor: Any) -> Any:
 
 def value_summary(vector: np.ndarray, dtype: str) -> ValueSummary:
     """The :class:`ValueSummary` of a value from its :func:`summary_vector`."""
-    low, high, total, nan, inf = (float(v) for v in vector[:_FIXED])
-    shape = tuple(int(n) for n in vector[_FIXED:])
+    numbers = vector.tolist()  # Python floats at once (indexing numpy costs more per value)
+    low, high, total, nan, inf = numbers[:_FIXED]
+    shape = tuple(int(n) for n in numbers[_FIXED:])
     size = math.prod(shape)
     counted = size - int(nan)
     if size == 0 or counted == 0:
