@@ -22,7 +22,8 @@ import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
-from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
+from tftrace.format.checked_attrs import CheckedAttrs
+from tftrace.format.events import EVENT_KINDS, EventAttrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.progress import Work
 from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, PLAIN_FORMAT_VERSION, Event,
@@ -38,9 +39,6 @@ FLUSH_RECORDS = 512
 WORKERS = 2
 #: Smaller values are summarized in the calling thread: a hand-off costs more than it saves.
 INLINE_BYTES = 256 << 10
-#: Typed attrs remembered as checked (by object): a captured stream hands the same attrs
-#: object for a value on every execution, so each is checked once, not once per event.
-CHECKED_ATTRS = 8192
 
 
 def log_key(index: int) -> str:
@@ -71,7 +69,7 @@ class TraceWriter:
         self._closed = False
         self.late_values = late_values
         self._late: set[int] = set()  # events given their value after them (add_value)
-        self._checked: dict[int, tuple[EventAttrs, EventAttrs]] = {}  # id -> (given, as stored)
+        self._attrs = CheckedAttrs()  # typed attrs checked once per object
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
@@ -174,7 +172,7 @@ class TraceWriter:
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
         check_name(name, allow_empty=True)
-        checked_attrs = self._attrs_as_stored(kind, attrs)  # before anything is written
+        checked_attrs = self._attrs.as_stored(kind, attrs)  # before anything is written
         with self._lock, writing(self.path):
             self._check_open()
             seq = self._seq
@@ -207,18 +205,6 @@ class TraceWriter:
             if len(self._pending) >= FLUSH_RECORDS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
                 self.flush()
             return event
-
-    def _attrs_as_stored(self, kind: str, attrs: EventAttrs | Mapping[str, Any] | None) -> EventAttrs:
-        if not isinstance(attrs, EventAttrs):
-            return _checked_attrs(kind, attrs)
-        known = self._checked.get(id(attrs))
-        if known is not None and known[0] is attrs and known[1].KIND == kind:
-            return known[1]
-        checked = _checked_attrs(kind, attrs)
-        if len(self._checked) >= CHECKED_ATTRS:  # eager ops give new attrs every time
-            self._checked.clear()
-        self._checked[id(attrs)] = (attrs, checked)  # the given object is kept: its id stays its own
-        return checked
 
     def add_value(self, event: Event, value: Any) -> None:
         """Store the value of an event written earlier without one (a ``value`` record,
@@ -388,21 +374,6 @@ def writing(path: Path | str) -> Iterator[None]:
         raise TraceWriteError(f"{path}: cannot write the trace: "
                               f"{exc.strerror or exc}{where}; free some space, fix the "
                               f"permissions or record to another path", errno=exc.errno) from exc
-
-
-def _checked_attrs(kind: str, attrs: EventAttrs | Mapping[str, Any] | None) -> EventAttrs:
-    """The attrs as stored, refused here if the reader would refuse them (format/events.py)."""
-    typed = event_kind(kind)
-    try:
-        if not attrs:
-            return as_attrs(typed, None)
-        if isinstance(attrs, EventAttrs) and attrs.KIND is not typed:
-            raise FieldError("attrs", f"the attrs of a {kind} event", type(attrs).__name__)
-        stored = attrs.to_dict() if isinstance(attrs, EventAttrs) else dict(attrs)
-        plain = _plain(stored, limits.MAX_ATTRS_BYTES, f"the attrs of a {kind} event")
-        return as_attrs(typed, plain)
-    except FieldError as exc:
-        raise UsageError(f"cannot record a {kind} event with these attrs: {exc}") from None
 
 
 def _checked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
