@@ -76,3 +76,36 @@ def test_statistics_with_a_nan_mean_on_both_sides_agree(tmp_path) -> None:
     record(tmp_path / "moved.zarr", True, [moved])
     other = tftrace.diff(tmp_path / "a.zarr", tmp_path / "moved.zarr", only="layers")
     assert other.first_divergence is not None and other.first_divergence.problem == "statistics"
+
+
+def test_op_statistics_in_a_function_cover_its_ops_and_none_of_tftraces(tmp_path) -> None:
+    # The statistics ops tftrace adds to the function are not ops of the program: the op
+    # capture must not observe them (it did, each getting statistics ops of its own,
+    # until the recursion limit). Expected: the program's three ops, per execution.
+    x = np.array([[1.0, -2.0], [3.0, 4.0]], np.float32)
+    f = tf.function(lambda v: tf.nn.relu(v * 2.0) + 1.0)
+    with tftrace.record(tmp_path / "t.zarr", seed_mode="off", ops="stats", layers="off",
+                        gradients="off", optimizer="off"):
+        f(tf.constant(x))
+        f(tf.constant(x))
+    events = open_trace(tmp_path / "t.zarr").events
+    assert [e.name for e in events] == ["mul:0", "Relu:0", "add:0"] * 2
+    expected = [x * 2, np.maximum(x * 2, 0), np.maximum(x * 2, 0) + 1] * 2
+    for event, value in zip(events, expected):
+        assert event.digest is None and not event.stored and event.shape == (2, 2)
+        assert (event.stats.min, event.stats.max, event.stats.mean) == (value.min(), value.max(), value.mean())
+
+
+def test_a_shape_the_graph_does_not_know_comes_with_the_statistics(tmp_path) -> None:
+    # With an input signature of unknown batch size, each execution's shape is the run's.
+    f = tf.function(lambda v: v * 2.0, input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+    runs = [np.array([[1.0, -2.0], [3.0, 4.0], [5.0, 0.5]], np.float32), np.array([[7.0, 1.0]], np.float32)]
+    with tftrace.record(tmp_path / "t.zarr", seed_mode="off", ops="stats", layers="off",
+                        gradients="off", optimizer="off"):
+        for x in runs:
+            f(tf.constant(x))
+    events = open_trace(tmp_path / "t.zarr").events
+    assert [(e.name, e.shape) for e in events] == [("mul:0", (3, 2)), ("mul:0", (1, 2))]
+    for event, x in zip(events, runs):
+        assert (event.stats.size, event.stats.min, event.stats.max, event.stats.mean) == \
+               (x.size, (x * 2).min(), (x * 2).max(), (x * 2).mean())

@@ -118,6 +118,29 @@ def test_the_writer_refuses_attrs_of_another_kind(tmp_path) -> None:
         assert writer.add_event("variable", "w", value=np.ones(1), attrs=VariableAttrs(trainable=True)).seq == 0
 
 
+def test_attrs_given_again_are_stored_as_the_first_time(tmp_path) -> None:
+    # A captured stream hands the same attrs object on every execution; the writer checks
+    # it once. Every event must still store the normal form (tuples as lists, numpy
+    # scalars as numbers), and the kind check must still refuse it for another kind.
+    shared = OpAttrs(op_type="Conv2D", output_index=0, op_attrs={"strides": (1, 2), "epsilon": np.float32(0.5)},
+                     inputs=(3, -1), input_names=("x:0", "variable:w"), mode="function")
+    stored = {"op_type": "Conv2D", "output_index": 0, "op_attrs": {"strides": [1, 2], "epsilon": 0.5},
+              "inputs": [3, -1], "input_names": ["x:0", "variable:w"], "mode": "function"}
+    fresh = OpAttrs(op_type="Conv2D", output_index=0, op_attrs={"strides": (1, 2), "epsilon": np.float32(0.5)},
+                    inputs=(3, -1), input_names=("x:0", "variable:w"), mode="function")
+    with TraceWriter.create(tmp_path / "t.zarr") as writer:
+        returned = [writer.add_event("op", "c/Conv2D:0", step=step, value=np.ones(2, np.float32), attrs=attrs)
+                    for step, attrs in enumerate([shared, shared, fresh, shared])]
+        with pytest.raises(UsageError, match="attrs: expected the attrs of a layer event, got OpAttrs"):
+            writer.add_event("layer", "c", value=np.ones(1), attrs=shared)
+    with open_trace(tmp_path / "t.zarr") as trace:
+        events = trace.events
+    assert [e.seq for e in events] == [0, 1, 2, 3]  # the refused event wrote nothing
+    for event in [*returned, *events]:
+        assert event.attrs.to_dict() == stored
+        assert type(event.attrs.op_attrs["strides"]) is list and type(event.attrs.op_attrs["epsilon"]) is float
+
+
 def test_naming_rules() -> None:
     assert normalize_name("dense/kernel:0") == "dense/kernel" and normalize_name("x:1") == "x:1"
     rule = parse_rename_rule("^model/=")

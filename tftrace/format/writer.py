@@ -22,8 +22,9 @@ import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
+from tftrace.format.checked_attrs import CheckedAttrs
 from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, event_record
-from tftrace.format.events import EVENT_KINDS, EventAttrs, as_attrs, event_kind
+from tftrace.format.events import EVENT_KINDS, EventAttrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.progress import Work
 from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, PLAIN_FORMAT_VERSION, Event,
@@ -69,6 +70,7 @@ class TraceWriter:
         self._closed = False
         self.late_values = late_values
         self._late: set[int] = set()  # events given their value after them (add_value)
+        self._attrs = CheckedAttrs()  # typed attrs checked once per object
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
@@ -163,11 +165,13 @@ class TraceWriter:
         without the value: no array, no digest).
         ``keep_value`` overrides the writer's capture mode for this event (a stream
         captured at its own level: values kept, or statistics and digest only).
+        Typed attrs are frozen: an object given again is not checked again (its maps
+        must not change after the first event that carried it).
         """
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
         check_name(name, allow_empty=True)
-        checked_attrs = _checked_attrs(kind, attrs)  # before anything is written
+        checked_attrs = self._attrs.as_stored(kind, attrs)  # before anything is written
         with self._lock, writing(self.path):
             self._check_open()
             seq = self._seq
@@ -370,21 +374,6 @@ def writing(path: Path | str) -> Iterator[None]:
         raise TraceWriteError(f"{path}: cannot write the trace: "
                               f"{exc.strerror or exc}{where}; free some space, fix the "
                               f"permissions or record to another path", errno=exc.errno) from exc
-
-
-def _checked_attrs(kind: str, attrs: EventAttrs | Mapping[str, Any] | None) -> EventAttrs:
-    """The attrs as stored, refused here if the reader would refuse them (format/events.py)."""
-    typed = event_kind(kind)
-    try:
-        if not attrs:
-            return as_attrs(typed, None)
-        if isinstance(attrs, EventAttrs) and attrs.KIND is not typed:
-            raise FieldError("attrs", f"the attrs of a {kind} event", type(attrs).__name__)
-        stored = attrs.to_dict() if isinstance(attrs, EventAttrs) else dict(attrs)
-        plain = _plain(stored, limits.MAX_ATTRS_BYTES, f"the attrs of a {kind} event")
-        return as_attrs(typed, plain)
-    except FieldError as exc:
-        raise UsageError(f"cannot record a {kind} event with these attrs: {exc}") from None
 
 
 def _checked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from tftrace.recording.independent import AcdTracker, observe_independently
 from tftrace.recording.values import observe_in_function
 from tftrace.report.recording import observer_effect_warning
 from tftrace.recording.sink import EventSink
-from tftrace.recording.summaries import summarizable, summary_vector, value_summary
+from tftrace.recording.summaries import (static_shape, summarizable, summary_vector,
+                                         value_summary)
 
 if TYPE_CHECKING:
     from tftrace.recording.gaps import GapList
@@ -131,7 +132,8 @@ class FunctionObservers:
 
 def _from_summary(observation: Observation) -> Callable[[np.ndarray], object]:
     dtype = observation.tensor.dtype.name
+    shape = static_shape(observation.tensor)
 
     def on_vector(vector: np.ndarray) -> object:
-        return observation.on_value(value_summary(vector, dtype))
+        return observation.on_value(value_summary(vector, dtype, shape))
     return on_vector

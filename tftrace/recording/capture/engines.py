@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from tftrace.format.events import EventAttrs, EventKind
+from tftrace.format.events import CAPTURED_KINDS, EventAttrs, EventKind
 from tftrace.recording.capture.gradients import GradientCapture
 from tftrace.recording.capture.layers import LayerCapture
 from tftrace.recording.capture.ops import OpCapture
@@ -40,6 +40,8 @@ class RecordingSink:
         self._gaps = gaps
         self._variables = variables
         self._replicas = replicas
+        # per event: the level of the kind's stream, looked up once here
+        self._levels = {kind.value: levels.of(kind) for kind in CAPTURED_KINDS}
 
     @property
     def step(self) -> int:
@@ -51,7 +53,7 @@ class RecordingSink:
 
     def emit(self, kind: str, name: str, value: Any, attrs: EventAttrs,
              keep_value: bool | None = None) -> int | None:
-        level = self.levels.of(EventKind(kind))
+        level = self._levels[kind]
         if level == "off":
             return None
         return self._sink.emit(kind, name, value, attrs, keep_value=level == "full")

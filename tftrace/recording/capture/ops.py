@@ -29,6 +29,7 @@ from tensorflow.python.framework import op_callbacks, op_def_registry
 
 from tftrace.format.events import EventKind, OpAttrs
 from tftrace.recording.capture.sink import CaptureLevels, CaptureSink, deliver, mode_of
+from tftrace.recording.summaries import is_building
 from tftrace.recording.values import is_function_graph, xla_function
 
 #: Ops never recorded: no value of their own, control flow, variable plumbing, observers.
@@ -92,7 +93,7 @@ class OpCapture:
             op_type = op_type.decode("utf-8", "replace")
         if not outputs or not self._sink.active or op_type in SKIP_TYPES:
             return outputs
-        if getattr(self._local, "busy", False):
+        if getattr(self._local, "busy", False) or is_building():  # tftrace's own ops
             return outputs
         self._local.busy = True
         try:
