@@ -23,7 +23,7 @@ test: $(STAMP)
 # tf-keras is installed without its dependencies, else pip pulls the full tensorflow 2.15 wheel.
 TF215 := build/venv-tf2.15
 TF215_STAMP := $(TF215)/.installed-tests
-TF215_TESTS := tests/recording tests/format/test_output.py
+TF215_TESTS := tests/recording tests/format/test_output.py tests/capture/test_summaries.py
 
 $(TF215_STAMP):
 	$(PYTHON) -m venv $(TF215)

@@ -37,6 +37,8 @@ from tftrace.recording.capture.sink import CaptureSink, deliver, is_numeric, mod
 #: Modules with a Keras Layer class, and the family name events give it.
 KERAS_LAYER_MODULES = {
     "keras.src.layers.layer": "keras3",
+    "keras.src.engine.base_layer": "keras2",  # Keras 2.13-2.15 (TensorFlow 2.15's tf.keras)
+    "keras.src.engine.base_layer_v1": "keras2-v1",
     "tf_keras.src.engine.base_layer": "tf-keras",
     "tf_keras.src.engine.base_layer_v1": "tf-keras-v1",
 }

@@ -28,6 +28,9 @@ KERAS3_MODULE = "keras.src.optimizers.base_optimizer"
 TF_KERAS_MODULE = "tf_keras.src.optimizers.optimizer"
 TF_KERAS_LEGACY_MODULE = "tf_keras.src.optimizers.legacy.optimizer_v2"
 TF1_MODULE = "tensorflow.python.training.optimizer"
+#: Keras 2.13-2.15 (TensorFlow 2.15's tf.keras): the code tf-keras was forked from.
+KERAS2_MODULE = "keras.src.optimizers.optimizer"
+KERAS2_LEGACY_MODULE = "keras.src.optimizers.legacy.optimizer_v2"
 
 #: Keras (3 and tf-keras) attribute -> role.
 KERAS_HYPERPARAMETERS = {"momentum": "momentum", "nesterov": "nesterov", "beta_1": "beta_1",
@@ -68,6 +71,13 @@ class OptimizerCapture:
         self._after_import(TF_KERAS_LEGACY_MODULE,
                            lambda m: self._wrap(m.OptimizerV2, "apply_gradients", "tf-keras-legacy",
                                                 before=True))
+        # Keras 3 has a module of that name too, without the class
+        self._after_import(KERAS2_MODULE, lambda m: self._wrap(getattr(m, "_BaseOptimizer", None),
+                                                               "apply_gradients", "keras2", before=True))
+        self._after_import(KERAS2_LEGACY_MODULE,
+                           lambda m: self._wrap(getattr(m, "OptimizerV2", None), "apply_gradients",
+                                                "keras2-legacy",
+                                                before=True))
         self._after_import(TF1_MODULE, lambda m: self._wrap(m.Optimizer, "apply_gradients", "tf1",
                                                             before=False))
 
@@ -75,7 +85,7 @@ class OptimizerCapture:
         self._patches.restore()
 
     def _wrap(self, cls: Any, method: str, family: str, before: bool) -> None:
-        original = vars(cls).get(method)
+        original = vars(cls).get(method) if cls is not None else None
         if original is None:
             return
         capture = self
