@@ -1,6 +1,7 @@
 """Recording against a trace: the one place that joins a recording (recording/against.py:
 which values B keeps, when it stops), the comparison of each event as it is recorded
-(compare/online.py) and, when the run ends, ``diff(A, B)`` and its report (report/against.py).
+(compare/online.py) and, when the run ends, ``diff(A, B)`` read one step at a time
+(compare/streamed.py) and its report (report/against.py).
 
 ``tftrace.record(..., against=A)``, ``tftrace.replay(..., against=A)`` and
 ``tftrace record --against A`` come here; docs/recording.md, "Recording against a trace".
@@ -14,8 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from tftrace.compare.divergence import diff
 from tftrace.compare.online import OnlineComparison
+from tftrace.compare.streamed import streamed_diff
 from tftrace.compare.tolerance import DEFAULT_ATOL, DEFAULT_RTOL, Tolerances
 from tftrace.errors import UsageError
 from tftrace.format.reader import open_trace
@@ -91,7 +92,8 @@ def record_against(path: str | os.PathLike[str], options: AgainstOptions,
                    **recording: Any) -> Iterator[Recorder]:
     """``record(path, ...)`` (or ``replay(replay_source, record_to=path, ...)``) compared with
     ``options.trace`` while it runs; when the block completes or is stopped at the first
-    divergence, ``diff(A, B)`` is ``rec.against.result`` and its report is printed."""
+    divergence, ``diff(A, B)`` (read step by step) is ``rec.against.result`` and its report
+    is printed."""
     tolerances = Tolerances.build(options.rtol, options.atol, options.tolerances)
     rules = tuple(parse_rename_rule(r) for r in options.rename)
     # A missing or unreadable A fails here, before B exists; its events are streamed while
@@ -114,8 +116,12 @@ def record_against(path: str | os.PathLike[str], options: AgainstOptions,
                 raise
             exit_error = exc
         # Here the run completed or was stopped; a run that raised is left to `tftrace diff`.
-        compared.result = diff(options.trace, path, rtol=options.rtol, atol=options.atol,
-                               tolerances=options.tolerances, rename=options.rename)
+        # diff(A, B)'s verdict and first divergence, both traces read one step at a time
+        # (compare/streamed.py): the memory does not grow with the run's length.
+        final = streamed_diff(options.trace, path, rtol=options.rtol, atol=options.atol,
+                              tolerances=options.tolerances, rename=options.rename)
+        compared.result = final.result
+        compared.final = {"streamed": final.fallback is None, "fallback": final.fallback}
         if options.report is not None:
             print(render_against(compared.result, compared.summary()),
                   file=sys.stdout if options.report == "stdout" else sys.stderr)

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 
 import tftrace
 from tests.capture.capture_models import run_session, run_shim
+from tests.compare.test_streamed import disagreements
 from tftrace.cli import cli
+from tftrace.compare.streamed import streamed_diff
 from tftrace.report.text import render_text
 
 TRAIN = str(Path(__file__).resolve().parents[2] / "docs" / "examples" / "train_100_steps.py")
@@ -57,8 +59,41 @@ def test_equivalent_run_exits_0_and_keeps_no_values(trained, tmp_path):
     # same run), far from a full one (benchmarks/against.py measures the ratios)
     assert size_of(b) < 0.3 * size_of(stats) and size_of(b) < 0.05 * size_of(full), \
         (size_of(b), size_of(stats), size_of(full))
-    # and tftrace diff says what the recording said
+    # and tftrace diff says what the recording said, which it read one step at a time
     assert tftrace.diff(full, b).equivalent
+    assert "The final diff read both traces one step at a time" in output
+    final = streamed_diff(full, b)
+    assert final.fallback is None and disagreements(final.result, tftrace.diff(full, b)) == []
+
+
+def run_train(*args: str) -> None:
+    import runpy
+    import sys
+    saved = sys.argv
+    sys.argv = [TRAIN, *args]
+    try:
+        runpy.run_path(TRAIN, run_name="__main__")
+    finally:
+        sys.argv = saved
+
+
+def test_final_diff_of_a_diverged_run_is_the_offline_diff(trained, tmp_path):
+    """B diverges from step 37 to the end: the diff at the end, read one step at a time,
+    has the offline diff's verdict, first divergence, counts and near miss, and lists the
+    non-equal pairs only."""
+    full, _ = trained
+    b = tmp_path / "b.zarr"
+    with tftrace.record(b, gradients="full", against=full) as rec:
+        run_train(str(tmp_path / "done"), "--change-at", "37")
+    result = rec.against.result
+    assert rec.against.final == {"streamed": True, "fallback": None}
+    offline = tftrace.diff(full, b)  # the two traces loaded whole, aligned globally
+    assert disagreements(result, offline) == [], render_text(result)
+    assert (result.first_divergence.name, result.first_divergence.step) == ("net/hidden", 37)
+    assert result.counts is not None and 0 < len(result.pairs) < result.counts.total
+    assert all(p.status != "equal" for p in result.pairs)
+    # negative control: against another diff of the same traces (wider tolerances) it fails
+    assert disagreements(result, tftrace.diff(full, b, rtol=0.1, atol=0.1))
 
 
 def test_stop_at_first_divergence_ends_a_100_step_run_at_the_step(trained, tmp_path):
@@ -77,6 +112,9 @@ def test_stop_at_first_divergence_ends_a_100_step_run_at_the_step(trained, tmp_p
     offline = tftrace.diff(full, b)
     first = offline.first_divergence
     assert (first.step, first.seq_b) == (37, last.seq), render_text(offline)
+    # B stopped (incomplete): read step by step, A's events past B's end are skipped as diff's
+    final = streamed_diff(full, b)
+    assert final.fallback is None and disagreements(final.result, offline) == []
     # the scaled inputs reach the first layer first: its output at step 37 is where B breaks
     assert (first.kind, first.name) == ("layer", "net/hidden")
     assert "was stopped at its first divergence" in output
@@ -105,14 +143,7 @@ def test_window_keeps_the_values_before_the_first_divergence(trained, tmp_path):
     full, _ = trained
     b = tmp_path / "b.zarr"
     with tftrace.record(b, gradients="full", against=full, window=5, stop_at_first_divergence=True):
-        import runpy
-        import sys
-        saved = sys.argv
-        sys.argv = [TRAIN, str(tmp_path / "done"), "--change-at", "37"]
-        try:
-            runpy.run_path(TRAIN, run_name="__main__")
-        finally:
-            sys.argv = saved
+        run_train(str(tmp_path / "done"), "--change-at", "37")
     trace = tftrace.open(b)
     stored = [e.seq for e in trace.events if e.stored]
     last = trace.events[-1].seq
@@ -139,6 +170,8 @@ def test_planted_change_in_a_slim_net_same_first_divergence_as_offline_diff(tmp_
     with tftrace.record(b, ops="full", layers="full", against=a) as rec:
         run_shim("epsilon")
     online = rec.against.result
+    assert rec.against.final == {"streamed": True, "fallback": None}
+    assert disagreements(online, tftrace.diff(a, b)) == []
     offline = tftrace.diff(a, b_full)
     key = lambda r: (r.kind, r.name, r.step, r.seq_a, r.seq_b, r.layer)  # noqa: E731
     assert key(online.first_divergence) == key(offline.first_divergence), render_text(online)

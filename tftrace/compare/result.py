@@ -180,6 +180,39 @@ class KindSummary:
 
 
 @dataclass(frozen=True)
+class PairCounts:
+    """The counts of a diff whose ``pairs`` are not all listed (the comparison at the end of
+    a recording against a trace, compare/streamed.py, lists the non-equal pairs only, up to
+    a cap): what :attr:`DiffResult.summary`, ``compared`` and ``gap_count`` read then.
+
+    ``by_kind``: ``{kind: {status: n, "both": pairs with an event on both sides}}``;
+    ``compared``: pairs on both sides whose structure or values were compared; ``total``:
+    every pair; ``cap``: the most non-equal pairs listed.
+    """
+
+    by_kind: Mapping[str, Mapping[str, int]]
+    compared: int
+    total: int
+    cap: int
+
+    @property
+    def gaps(self) -> int:
+        return sum(counts.get("gap", 0) for counts in self.by_kind.values())
+
+
+def tally(pairs: Any) -> dict[str, dict[str, int]]:
+    """Pairs counted per kind and status, and per kind those with an event on both sides
+    (``"both"``): the summary's numbers."""
+    out: dict[str, dict[str, int]] = {}
+    for pair in pairs:
+        counts = out.setdefault(pair.kind, {})
+        counts[pair.status] = counts.get(pair.status, 0) + 1
+        if pair.seq_a is not None and pair.seq_b is not None:
+            counts["both"] = counts.get("both", 0) + 1
+    return out
+
+
+@dataclass(frozen=True)
 class DiffResult:
     """Everything ``tftrace diff`` found; renderers read only this.
 
@@ -191,7 +224,8 @@ class DiffResult:
         ``"variables"`` (initial values), ``"random"`` (random values) or
         ``"computation"`` (an endpoint or snapshot whose recorded inputs matched).
     pairs : tuple of PairResult
-        Every pair, in A's recording order.
+        Every pair, in A's recording order; when ``counts`` is set, only the pairs listed
+        (the non-equal ones up to ``counts.cap``), and the counts come from ``counts``.
     """
 
     a: TraceInfo
@@ -216,6 +250,8 @@ class DiffResult:
     #: Every divergence is a small value difference: the tolerance that would pass.
     near_miss: NearMiss | None = None
     diagnosis: tuple[Diagnosis, ...] = ()  # close but not equal: round-off and its settings
+    #: None: ``pairs`` holds every pair. Else the counts, and ``pairs`` is partial.
+    counts: PairCounts | None = None
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -232,6 +268,8 @@ class DiffResult:
     @property
     def compared(self) -> int:
         """Pairs present in both traces whose structure or values were compared."""
+        if self.counts is not None:
+            return self.counts.compared
         return sum(p.seq_a is not None and p.seq_b is not None and p.status != "skipped"
                    for p in self.pairs)
 
@@ -239,6 +277,16 @@ class DiffResult:
     def gaps(self) -> tuple[PairResult, ...]:
         """Events of one trace that the other lists as not captured."""
         return tuple(p for p in self.pairs if p.status == "gap")
+
+    @property
+    def gap_count(self) -> int:
+        """Pairs with status ``gap`` (counted, also when ``pairs`` is partial)."""
+        return len(self.gaps) if self.counts is None else self.counts.gaps
+
+    @property
+    def pairs_not_listed(self) -> int:
+        """Pairs counted in the summary but not in ``pairs`` (0 unless ``counts`` is set)."""
+        return 0 if self.counts is None else self.counts.total - len(self.pairs)
 
     @property
     def verdict(self) -> str:
@@ -249,7 +297,7 @@ class DiffResult:
             return "incomplete"
         if self.compared == 0:
             return "nothing-compared"
-        if self.gaps:
+        if self.gap_count:
             return "capture-gap"
         return "equivalent" if self.complete else "equivalent-prefix"
 
@@ -262,18 +310,14 @@ class DiffResult:
     @property
     def summary(self) -> tuple[KindSummary, ...]:
         out = []
-        present = {p.kind for p in self.pairs}
+        tallies = tally(self.pairs) if self.counts is None else self.counts.by_kind
         for kind in self.kinds:
-            if kind in CAPTURED_KINDS and kind not in present:
+            if kind in CAPTURED_KINDS and kind not in tallies:
                 continue  # recorded automatically: listed when a trace holds some
-            counts = {s: 0 for s in STATUSES}
-            compared = 0
-            for pair in self.pairs:
-                if pair.kind == kind:
-                    counts[pair.status] += 1
-                    compared += pair.seq_a is not None and pair.seq_b is not None
+            tallied = tallies.get(kind, {})
+            counts = {s: tallied.get(s, 0) for s in STATUSES}
             ignored_a, ignored_b = self.ignored.get(kind, (0, 0))
-            out.append(KindSummary(kind, compared=compared, ignored_a=ignored_a,
+            out.append(KindSummary(kind, compared=tallied.get("both", 0), ignored_a=ignored_a,
                                    ignored_b=ignored_b, **counts))
         return tuple(out)
 

@@ -95,8 +95,12 @@ class AgainstRecording:
         self.window_kept = 0  # values stored from the window before the first divergence
         self.too_large = 0  # values larger than the window's memory bound, not held
         self.stopped = False
-        #: ``diff(A, B)`` once the run ended (a DiffResult, set by tftrace/against.py).
+        #: ``diff(A, B)`` once the run ended (a DiffResult, set by tftrace/against.py; its
+        #: ``pairs`` lists the non-equal pairs only, ``counts`` counts them all).
         self.result: Any = None
+        #: How that comparison read the traces: ``streamed`` (one step at a time) and, when
+        #: not, the ``fallback`` code saying why (compare/streamed.py).
+        self.final: dict[str, Any] = {}
 
     def environment(self) -> dict[str, Any]:
         """What B's environment says about the comparison, when the recording starts."""
@@ -146,7 +150,7 @@ class AgainstRecording:
         return {**self.environment(), **self.judge.summary(),
                 "kept": self.kept, "window_kept": self.window_kept, "too_large": self.too_large,
                 "first_seq": None if self.first is None else self.first.seq,
-                "stopped": self.stopped}
+                "stopped": self.stopped, "final": self.final}
 
     def _hold(self, event: Event, value: np.ndarray) -> None:
         if self.window == 0:

@@ -9,6 +9,19 @@ from tftrace.compare.result import DiffResult
 from tftrace.report.text import render_text
 
 
+#: Why the final diff could not read the traces one step at a time (compare/streamed.py).
+FALLBACKS = {
+    "steps-out-of-order-a": "A's log goes back to an earlier step",
+    "steps-out-of-order-b": "B's log goes back to an earlier step",
+    "a-incomplete": "A did not complete",
+    "random-order-unmarked": "a trace's random ops do not say which are initializer draws",
+    "random-ops-differ": "a step's random ops differ in type, shape or dtype, which diff aligns "
+                         "across steps",
+    "b-ended-early": "B ended with events of A unpaired before its last paired one",
+    "op-input-earlier-step": "a diverged op's input was recorded at an earlier step",
+}
+
+
 def against_lines(summary: Mapping[str, Any]) -> list[str]:
     """What was compared while recording, how, and which values B's trace keeps."""
     statuses = summary.get("statuses") or {}
@@ -31,6 +44,13 @@ def against_lines(summary: Mapping[str, Any]) -> list[str]:
     if summary.get("too_large"):
         lines.append(f"{summary['too_large']} value(s) larger than the window's memory bound "
                      "were not held for the window.")
+    final = summary.get("final") or {}
+    if final.get("streamed"):
+        lines.append("The final diff read both traces one step at a time (its memory does not grow "
+                     "with the run's length); it lists the non-equal pairs only, and counts them all.")
+    elif final.get("fallback"):
+        lines.append(f"The final diff read both traces whole ({FALLBACKS.get(final['fallback'], final['fallback'])}): "
+                     "its memory grows with the run's length.")
     if summary.get("stopped"):
         lines.append(f"The run was stopped at the first divergence (event #{summary.get('first_seq')} "
                      "of B); later events were not recorded.")

@@ -57,7 +57,7 @@ def _first_document(first: PairResult | None) -> dict[str, Any] | None:
 
 def diff_document(result: DiffResult) -> dict[str, Any]:
     """The whole report as a dict (what the HTML report reads too)."""
-    return {
+    document = {
         "report_version": REPORT_VERSION,
         "equivalent": result.equivalent,
         "verdict": result.verdict,
@@ -82,6 +82,11 @@ def diff_document(result: DiffResult) -> dict[str, Any]:
         "summary": [s.to_dict() for s in result.summary],
         "pairs": [pair_document(p) for p in result.pairs],
     }
+    if result.counts is not None:  # pairs lists the non-equal pairs only, up to a cap
+        document["pairs_complete"] = False
+        document["pairs_not_listed"] = result.pairs_not_listed
+        document["pairs_cap"] = result.counts.cap
+    return document
 
 
 def render_json(result: DiffResult, *, show_all: bool = True) -> str:

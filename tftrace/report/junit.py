@@ -34,13 +34,14 @@ def render_junit(result: DiffResult) -> str:
     total_failures = total_tests = 0
     for summary in result.summary:
         pairs = [p for p in result.pairs if p.kind == summary.kind]
-        failures = sum(p.diverged or p.status == "gap" for p in pairs)
-        skipped = sum(p.status == "skipped" for p in pairs)
+        # Counted from the summary: with partial pairs (result.counts) not every pair is listed.
+        failures = summary.diverged + summary.missing + summary.extra + summary.gap
+        tests = failures + summary.equal + summary.close + summary.skipped
         suite = ET.SubElement(root, "testsuite", name=f"tftrace.{KIND_LABELS[summary.kind].replace(' ', '_')}",
-                              tests=str(len(pairs)), failures=str(failures), errors="0",
-                              skipped=str(skipped))
+                              tests=str(tests), failures=str(failures), errors="0",
+                              skipped=str(summary.skipped))
         total_failures += failures
-        total_tests += len(pairs)
+        total_tests += tests
         for pair in pairs:
             case = ET.SubElement(suite, "testcase", name=_case_name(pair),
                                  classname=f"tftrace.{pair.kind}")

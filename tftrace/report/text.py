@@ -127,7 +127,17 @@ def render_text(result: DiffResult, *, show_all: bool = False, color: bool = Fal
             lines.append("  " + pair_line(pair))
             if pair.diagnosis and pair is not first:
                 lines.extend(diagnosis_lines(pair.diagnosis, indent="      "))
+        if result.counts is not None:
+            lines.append(f"  ({not_listed_sentence(result)})")
     return "\n".join(painted.render(line, color) for line in lines) + "\n"
+
+
+def not_listed_sentence(result: DiffResult) -> str:
+    """How many pairs a result with partial ``pairs`` (counted, not listed) leaves out."""
+    cap = result.counts.cap if result.counts is not None else 0
+    return (f"{result.pairs_not_listed} of {result.pairs_not_listed + len(result.pairs)} pairs "
+            f"not listed: equal pairs are counted, not listed, and non-equal pairs past the "
+            f"first {cap}")
 
 
 class Painter:

@@ -68,7 +68,7 @@ def reasons(result: DiffResult) -> list[str]:
     """The sentences that explain a verdict other than a plain EQUIVALENT or DIVERGED."""
     return document_reasons({"a": result.a.to_dict(), "b": result.b.to_dict(), "verdict": result.verdict,
                              "compared": result.compared, "kinds": list(result.kinds)},
-                            gap_count=len(result.gaps))
+                            gap_count=result.gap_count)
 
 
 def document_reasons(document: Mapping[str, Any], gap_count: int | None = None) -> list[str]:

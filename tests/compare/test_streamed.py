@@ -1,0 +1,107 @@
+"""The diff at the end of a recording against a trace reads both traces one step at a time
+(compare/streamed.py): what it holds does not grow with the number of steps, and it finds
+what the offline diff finds. Long synthetic traces written with the format's writer; no
+TensorFlow (tests/recording/test_against.py checks real runs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tracemalloc
+from pathlib import Path
+from typing import Any, Callable
+
+from tests.recording.test_against_memory import write_run
+from tftrace.compare.divergence import diff
+from tftrace.compare.result import DiffResult
+from tftrace.compare.streamed import streamed_diff
+from tftrace.report.json import diff_document
+
+
+def disagreements(streamed: DiffResult, offline: DiffResult) -> list[str]:
+    """Where the streamed result says something else than the offline diff: the verdict, the
+    first divergence (every field), the counts per kind, the pairs compared, the near miss,
+    and the listed pairs (the offline diff's non-equal pairs, in order, up to the cap; all of
+    them when the streamed comparison fell back to the offline diff)."""
+    out = []
+    if streamed.verdict != offline.verdict:
+        out.append(f"verdict {streamed.verdict} != {offline.verdict}")
+    if streamed.first_divergence != offline.first_divergence:
+        first = [dataclasses.asdict(f) if f else {} for f in (streamed.first_divergence,
+                                                              offline.first_divergence)]
+        out.append("first divergence: " + ", ".join(
+            f"{k} {first[0].get(k)!r} != {first[1].get(k)!r}" for k in first[1] or first[0]
+            if first[0].get(k) != first[1].get(k)))
+    if streamed.summary != offline.summary:
+        out.append(f"summary {streamed.summary} != {offline.summary}")
+    if (streamed.compared, streamed.near_miss) != (offline.compared, offline.near_miss):
+        out.append(f"compared, near miss {streamed.compared, streamed.near_miss} != "
+                   f"{offline.compared, offline.near_miss}")
+    listed = list(offline.pairs) if streamed.counts is None else \
+        [p for p in offline.pairs if p.status != "equal"][:streamed.counts.cap]
+    if list(streamed.pairs) != listed:
+        out.append(f"{len(streamed.pairs)} pairs listed, not the offline diff's {len(listed)}")
+    return out
+
+
+def peak(call: Callable[[], Any]) -> tuple[int, Any]:
+    """The tracemalloc peak of ``call()``, and what it returned."""
+    tracemalloc.start()
+    try:
+        returned = call()
+        return tracemalloc.get_traced_memory()[1], returned
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_does_not_grow_with_the_number_of_steps(tmp_path: Path) -> None:
+    runs = {}
+    for steps in (100, 400):
+        a, b = tmp_path / f"a{steps}.zarr", tmp_path / f"b{steps}.zarr"
+        write_run(a, steps=steps, capture="stats")
+        write_run(b, steps=steps, capture="stats")
+        runs[steps] = (a, b)
+    streamed = {n: peak(lambda: streamed_diff(*runs[n], explain=False)) for n in runs}
+    offline = {n: peak(lambda: diff(*runs[n], explain=False))[0] for n in runs}
+    # at most one step's events of each trace (step 0: the two variables and five events)
+    # and the two variables of each, at any length
+    held = {n: streamed[n][1].held for n in runs}
+    assert held[100] == held[400] == 2 * (2 + 5) + 2 * 2, held
+    assert streamed[100][1].result.equivalent and streamed[400][1].result.counts.total == 2 + 5 * 400
+    # four times the steps: the streamed peak stays within 25 %, the offline diff's (the
+    # negative control: both traces' events and every pair) grows about four times
+    assert streamed[400][0] < 1.25 * streamed[100][0], streamed
+    assert offline[400] > 2.5 * offline[100], offline
+    assert streamed[400][0] < offline[400] / 4, (streamed, offline)
+
+
+def test_a_planted_divergence_found_as_the_offline_diff_finds_it(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a.zarr", tmp_path / "b.zarr", tmp_path / "c.zarr"
+    write_run(a, steps=60)
+    write_run(b, steps=60, change_at=23)
+    write_run(c, steps=60)
+    found = streamed_diff(a, b, pairs_cap=10)
+    assert found.fallback is None
+    result, offline = found.result, diff(a, b)
+    assert disagreements(result, offline) == []
+    first = result.first_divergence
+    assert (first.kind, first.name, first.step, first.problem) == ("layer", "dense2", 23, "values")
+    # 37 diverged layers counted, ten non-equal pairs listed, the rest counted
+    layers = next(s for s in result.summary if s.kind == "layer")
+    assert (layers.diverged, layers.equal, len(result.pairs)) == (37, 4 * 60 - 37, 10)
+    assert result.pairs_not_listed == 2 + 5 * 60 - 10
+    document = diff_document(result)
+    assert (document["pairs_complete"], document["pairs_not_listed"]) == (False, 300 - 8)
+    # negative control: the comparison of the two results fails on another pair's diff
+    assert disagreements(result, diff(a, c))
+    assert streamed_diff(a, c).result.equivalent
+
+
+def test_an_incomplete_reference_falls_back_to_the_offline_diff(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    write_run(b, steps=30)
+    write_run(a, steps=30)
+    log = sorted((a / "log").iterdir())
+    (a / "log" / log[-1].name).unlink()  # the end record goes: A did not complete
+    found = streamed_diff(a, b)
+    assert found.fallback == "a-incomplete"
+    assert disagreements(found.result, diff(a, b)) == []
