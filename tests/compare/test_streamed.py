@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import tracemalloc
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +16,8 @@ from tftrace.compare.divergence import diff
 from tftrace.compare.result import DiffResult
 from tftrace.compare.streamed import streamed_diff
 from tftrace.report.json import diff_document
+from tftrace.report.junit import render_junit
+from tftrace.report.text import render_text
 
 
 def disagreements(streamed: DiffResult, offline: DiffResult) -> list[str]:
@@ -91,6 +94,10 @@ def test_a_planted_divergence_found_as_the_offline_diff_finds_it(tmp_path: Path)
     assert result.pairs_not_listed == 2 + 5 * 60 - 10
     document = diff_document(result)
     assert (document["pairs_complete"], document["pairs_not_listed"]) == (False, 300 - 8)
+    assert "(292 of 302 pairs not listed: equal pairs are counted" in render_text(result, show_all=True)
+    # JUnit counts every pair from the counts, as for the offline diff's whole list
+    junit = [ET.fromstring(render_junit(r).split("\n", 1)[1]) for r in (result, offline)]
+    assert [(j.get("tests"), j.get("failures")) for j in junit] == [("305", "37")] * 2  # 302 pairs and 3 trace checks; 37 diverged
     # negative control: the comparison of the two results fails on another pair's diff
     assert disagreements(result, diff(a, c))
     assert streamed_diff(a, c).result.equivalent
