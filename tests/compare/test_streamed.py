@@ -11,10 +11,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from tests.recording.test_against_memory import write_run
 from tftrace.compare.divergence import diff
 from tftrace.compare.result import DiffResult
 from tftrace.compare.streamed import streamed_diff
+from tftrace.format.writer import TraceWriter
 from tftrace.report.json import diff_document
 from tftrace.report.junit import render_junit
 from tftrace.report.text import render_text
@@ -112,3 +115,38 @@ def test_an_incomplete_reference_falls_back_to_the_offline_diff(tmp_path: Path) 
     found = streamed_diff(a, b)
     assert found.fallback == "a-incomplete"
     assert disagreements(found.result, diff(a, b)) == []
+
+
+def write_dropout_run(path: Path, steps: int, extra_at: int | None = None, change_at: int | None = None) -> None:
+    """A run drawing one dropout mask per step (and, at ``extra_at``, one more random op),
+    then a loss; from ``change_at`` on the mask differs."""
+    with TraceWriter.create(path) as writer:
+        writer.add_event("variable", "dense/kernel", value=np.ones((2, 2), np.float32))
+        index = 0
+        for step in range(steps):
+            ops = ["RandomUniform", "RandomStandardNormal"] if step == extra_at else ["RandomUniform"]
+            for op_type in ops:
+                mask = np.full(3, 0.5 if change_at is None or step < change_at else 0.7, np.float32)
+                writer.add_event("random_op", f"dropout/{op_type}", step=step, value=mask,
+                                 attrs={"op_type": op_type, "seed": [42, index], "seed_index": index,
+                                        "initializer": False})
+                index += 1
+            writer.add_event("endpoint", "loss", step=step, value=np.float32(1.0 / (step + 1)))
+
+
+def test_random_ops_index_across_steps_and_a_step_with_an_extra_one(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a.zarr", tmp_path / "b.zarr", tmp_path / "c.zarr"
+    write_dropout_run(a, 12)
+    write_dropout_run(b, 12, change_at=7)
+    write_dropout_run(c, 12, extra_at=4)
+    found = streamed_diff(a, b)
+    assert found.fallback is None and disagreements(found.result, diff(a, b)) == []
+    first = found.result.first_divergence
+    # the random-op index counts from the run's start, as diff counts it: op #7 at step 7
+    assert (first.kind, first.step, first.random_index_a, first.random_index_b) == ("random_op", 7, 7, 7)
+    # an extra random op in B: diff aligns random ops as one sequence across steps, so the
+    # comparison reads the traces whole, and says so
+    extra = streamed_diff(a, c)
+    assert extra.fallback == "random-ops-differ"
+    assert disagreements(extra.result, diff(a, c)) == []
+    assert extra.result.first_divergence.status == "extra"

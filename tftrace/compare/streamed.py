@@ -10,7 +10,7 @@ created it (A's, or B's when A has none). Kept across steps: counts per kind and
 the non-equal pairs up to ``pairs_cap`` (in A's order; the first divergence always), the
 first divergence (in dataflow order within its step, the earliest step's across steps),
 the near miss, and for the diagnosis the first ``MAX_SERIES_STEPS`` steps of each endpoint
-and snapshot name and the events of the first divergence's step.
+and snapshot name, the random ops of as many steps, and the first divergence's step.
 
 Memory: one step's events of each trace, both traces' variables, the pairs listed (at most
 ``pairs_cap`` non-equal ones), the series above (``MAX_SERIES_STEPS`` pairs a name), and
@@ -102,6 +102,9 @@ class _Streamed:
         self.first_events: tuple[list[Event], list[Event]] = ([], [])
         self.close_events: tuple[list[Event], list[Event]] | None = None
         self.series: dict[tuple[str, str, int], list[tuple[PairResult, tuple[Event | None, ...]]]] = {}
+        #: Random ops of the first steps that draw some: the diagnosis looks for draws repeated
+        #: from step to step (cached random values).
+        self.random_steps: list[tuple[list[Event], list[Event]]] = []
         self.near: list[PairResult] = []  # the diverged pairs that decide the near miss
         self.diverged = 0
         self.no_near_miss = False
@@ -140,6 +143,9 @@ class _Streamed:
                                                    key=random_order)] for group in (group_a, group_b)]
         if tokens[0] != tokens[1]:
             raise _Fallback("random-ops-differ")
+        if tokens[0] and len(self.random_steps) < MAX_SERIES_STEPS:
+            self.random_steps.append(([e for e in group_a if e.kind is EventKind.RANDOM_OP],
+                                      [e for e in group_b if e.kind is EventKind.RANDOM_OP]))
         view_a = self._view(self.a, self.variables[0], group_a)
         view_b = self._view(self.b, self.variables[1], group_b)
         differ = _StepDiffer(view_a, view_b, self.tolerances, self.rename, self.kinds, False, BLOCK_BYTES)
@@ -338,7 +344,8 @@ def streamed_diff(a: str | os.PathLike[str], b: str | os.PathLike[str], *,
 
 def _diagnosed(result: DiffResult, streamed: _Streamed) -> DiffResult:
     """The diagnosis (compare/explain/), on a bounded view: the variables, the first
-    divergence's step (or the first close pair's) and the first steps of each series."""
+    divergence's step (or the first close pair's), the first steps of each series and the
+    random ops of the first steps that draw some."""
     from tftrace.compare.explain.diagnose import diagnose_result
 
     series = [entry for entries in streamed.series.values() for entry in entries]
@@ -348,6 +355,7 @@ def _diagnosed(result: DiffResult, streamed: _Streamed) -> DiffResult:
         around = streamed.first_events if result.first_divergence is not None or \
             streamed.close_events is None else streamed.close_events
         events[side].update((e.seq, e) for e in around[side])
+        events[side].update((e.seq, e) for drawn in streamed.random_steps for e in drawn[side])
         events[side].update((e.seq, e) for _, pair_events in series
                             for e in pair_events[side:side + 1] if e is not None)
     views = [trace.view(tuple(sorted(found.values(), key=lambda e: e.seq)))
