@@ -150,3 +150,19 @@ def test_random_ops_index_across_steps_and_a_step_with_an_extra_one(tmp_path: Pa
     assert extra.fallback == "random-ops-differ"
     assert disagreements(extra.result, diff(a, c)) == []
     assert extra.result.first_divergence.status == "extra"
+
+
+def test_an_unfinished_run_compared_up_to_its_end(tmp_path: Path, monkeypatch: Any) -> None:
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    write_run(a, steps=30)
+    with monkeypatch.context() as patched:  # B's run ends after 12 steps, not completed
+        patched.setattr(TraceWriter, "__exit__", lambda writer, *exc: writer.close(complete=False))
+        write_run(b, steps=12, change_at=9)
+    found = streamed_diff(a, b)
+    assert found.result.b.complete is False
+    assert found.fallback is None
+    assert disagreements(found.result, diff(a, b)) == []
+    layers = next(s for s in found.result.summary if s.kind == "layer")
+    # A's 18 steps past B's end are skipped (b-ended), not missing
+    assert (layers.skipped, layers.missing, layers.diverged) == (4 * 18, 0, 3)
+    assert found.result.verdict == "diverged"
