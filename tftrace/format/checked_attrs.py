@@ -108,18 +108,23 @@ class _Template:
         self.given = given  # kept: the ids of its field values stay theirs
         self.stored = stored
         self.variable = variable
-        stored_map = stored.to_dict()
+        self.lengths = tuple(len(getattr(stored, k)) for k in variable)
+        self.pieces: list[bytes | int] | None = None  # packed at the second event (eager
+        # ops make new attrs for every event: they never come back)
+
+    def _prepare(self) -> None:
+        stored_map = self.stored.to_dict()
         # The same number of ints as checked: the record stays within the size limit
         # (each int packs in at most 9 bytes).
-        self.lengths = tuple(len(getattr(stored, k)) for k in variable)
         if len(pack(stored_map, "attrs")) + 9 * sum(self.lengths) > limits.MAX_ATTRS_BYTES:
-            self.lengths = ()  # never derived: every event takes the full check
+            self.pieces = []  # never derived: every event takes the full check
+            return
         # A map packs as its header, then each key and value: the per-execution values
         # are packed per event (an int: their index in ``variable``), the rest once here.
         pieces: list[bytes | int] = [_map_header(len(stored_map))]
         for key, value in stored_map.items():
-            if key in variable:
-                pieces += [_pair(key, None)[:-1], variable.index(key)]  # the key, packed
+            if key in self.variable:
+                pieces += [_pair(key, None)[:-1], self.variable.index(key)]  # the key, packed
             else:
                 pieces.append(_pair(key, value))
         self.pieces = _merged(pieces)
@@ -134,7 +139,9 @@ class _Template:
             if value and not (set(map(type, value)) == _INT and min(value) >= _LOWEST
                               and max(value) <= _HIGHEST):
                 return False
-        return True
+        if self.pieces is None:
+            self._prepare()
+        return bool(self.pieces)
 
     def derive(self, values: tuple[Any, ...]) -> Stored:
         """The stored form with the per-execution fields set to ``values`` (checked)."""
@@ -146,7 +153,7 @@ class _Template:
         # plain ints only (checked): msgpack packs them, in a tuple or a list, as the
         # stored list
         packed = b"".join([p if type(p) is bytes else _packb(values[p])  # type: ignore[index]
-                           for p in self.pieces])
+                           for p in self.pieces or ()])
         return attrs, packed
 
 
