@@ -17,6 +17,12 @@ is observed) and the observed one (traced while tftrace records, or after tfdbg2
     python benchmarks/op_capture.py                                   # the table
     python benchmarks/op_capture.py --variants plain,ops=stats --rounds 3 --steps 3
     python benchmarks/op_capture.py --worker ops=full                 # one worker
+
+Variants with statistics computed in the graph (``...=stats``) also print where the
+extra time goes: ``stats dropped``, the ratio of the observed step whose observers' last
+call drops the statistics instead of writing them (the in-graph statistics and the
+copies alone), and the host time per event of that last call (wall, and CPU time of its
+thread), timed in the same process after the rounds.
 """
 
 from __future__ import annotations
@@ -142,6 +148,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             plain_s.append(times["plain"])
         result["ratios"] = [round(v, 3) for v in ratios]
         result["plain_step_s"] = round(sorted(plain_s)[len(plain_s) // 2], 3)
+        if recording is not None and "stats" in (levels or {}).values():
+            result.update(host_split(args, plain, run_observed, x, y, recorder))
+            steps_observed -= args.rounds * args.steps  # the dropping steps wrote nothing
     except Exception as exc:  # noqa: BLE001  (a variant that fails is a row of the table)
         result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     finally:
@@ -168,9 +177,60 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def host_split(args: argparse.Namespace, plain: Any, run_observed: Any, x: Any, y: Any,
+               recorder: Any) -> dict[str, Any]:
+    """Where the observed step's extra time goes, for variants with statistics computed in
+    the graph: the host time per event (the observers' last call, which writes the events:
+    wall time and its thread's CPU time) and the ratio of the observed step whose last
+    call drops the statistics instead (the in-graph statistics and copies alone)."""
+    from tftrace.recording import independent
+
+    flush = independent._Buffer.flush
+    host = {"s": 0.0, "cpu": 0.0, "drop": False}
+
+    def timed_flush(buffer: Any) -> None:
+        start, cpu = time.perf_counter(), time.thread_time()
+        if host["drop"]:
+            with buffer.lock:
+                buffer.values = []
+        else:
+            flush(buffer)
+        host["s"] += time.perf_counter() - start
+        host["cpu"] += time.thread_time() - cpu
+
+    independent._Buffer.flush = timed_flush  # type: ignore[method-assign]
+    out: dict[str, Any] = {"host_us_per_event": [], "host_cpu_us_per_event": [],
+                           "dropped_ratios": []}
+    try:
+        for r in range(args.rounds):
+            times = {}
+            order = [("plain", False), ("observed", False), ("dropped", True)]
+            for name, drop in (order if r % 2 == 0 else order[::-1]):
+                host.update(s=0.0, cpu=0.0, drop=drop)
+                before = recorder.written().done
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    loss = plain(x, y) if name == "plain" else run_observed()
+                loss.numpy()
+                times[name] = (time.perf_counter() - start) / args.steps
+                if name == "observed":
+                    events = max(1, recorder.written().done - before)
+                    out["host_us_per_event"].append(round(host["s"] / events * 1e6, 1))
+                    out["host_cpu_us_per_event"].append(round(host["cpu"] / events * 1e6, 1))
+            out["dropped_ratios"].append(round(times["dropped"] / times["plain"], 3))
+    finally:
+        independent._Buffer.flush = flush  # type: ignore[method-assign]
+    return out
+
+
 def fmt_ratio(values: list[float]) -> str:
     v = sorted(values)
     return f"{v[len(v) // 2]:.2f}x ({v[0]:.2f}-{v[-1]:.2f})"
+
+
+def fmt_range(values: list[float]) -> str:
+    v = sorted(values)
+    return f"{v[len(v) // 2]:.0f} ({v[0]:.0f}-{v[-1]:.0f})"
 
 
 def driver(args: argparse.Namespace) -> None:
@@ -202,7 +262,9 @@ def driver(args: argparse.Namespace) -> None:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'variant':24} {'overhead':>20} {'plain s':>8} {'loss==':>6} {'vars!=':>6} "
-          f"{'events/step':>11} {'values MB/step':>14} {'written MB/step':>15}")
+          f"{'events/step':>11} {'values MB/step':>14} {'written MB/step':>15}"
+          + (f" {'stats dropped':>20} {'host us/event':>20} {'host CPU us/event':>20}"
+             if any("dropped_ratios" in row for row in rows) else ""))
     for row in rows:
         if "error" in row:
             print(f"{row['variant']:24} ERROR {row['error']}")
@@ -212,7 +274,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(f"{row['variant']:24} {fmt_ratio(row['ratios']):>20} {row['plain_step_s']:>8.3f} "
               f"{str(row['loss_bitwise_equal']):>6} {row['variables_differing']:>6} "
               f"{events:>11} {'' if values is None else f'{values / 1e6:.1f}':>14} "
-              f"{row['written_bytes_per_step'] / 1e6:>15.1f}")
+              f"{row['written_bytes_per_step'] / 1e6:>15.1f}"
+              + (f" {fmt_ratio(row['dropped_ratios']):>20} {fmt_range(row['host_us_per_event']):>20}"
+                 f" {fmt_range(row['host_cpu_us_per_event']):>20}" if "dropped_ratios" in row else ""))
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, Mapping
 from tftrace.errors import TraceFormatError
 from tftrace.format import digest as digests
 from tftrace.format.fields import describe
+from tftrace.format.packing import pack
 from tftrace.format.schema import Event
 
 #: A digest whose tree has more pieces than this (arrays over 32 MiB) is stored as its
@@ -36,6 +37,32 @@ def event_record(event: Event, leaves: bytes | None, compact: bool) -> dict[str,
     """The log record of ``event``: as a version-5 log stores it when ``compact``."""
     record = {"type": "event", **event.to_dict()}
     return compact_event(record, leaves) if compact else record
+
+
+def packed_event_record(event: Event, leaves: bytes | None, compact: bool, attrs: bytes) -> bytes:
+    """``event_record(event, leaves, compact)`` packed (the same bytes), with the attrs'
+    stored map given packed (``attrs``: the writer packs each attrs object's map once).
+
+    A msgpack map is its header, then each key and value: the record is the map of the
+    other keys with the attrs (and ``crc``, which follows them) spliced in.
+    """
+    record = {"type": "event", "seq": event.seq, "kind": event.kind, "name": event.name,
+              "step": event.step, "occ": event.occurrence, "t": event.time}  # Event.to_dict's order
+    if event.dtype is not None:
+        stats = event.stats
+        record.update(shape=list(event.shape or ()), dtype=event.dtype,
+                      stats=stats.to_dict() if stats else None, digest=event.digest,
+                      array=event.array_key)
+    if compact:
+        record = compact_event(record, leaves)
+    crc = record.pop("crc", None)
+    tail = [b"\xa5attrs", attrs] if attrs != b"\x80" else []  # an empty map is left out
+    if crc is not None:
+        tail.append(pack({"crc": crc}, "event record")[1:])
+    body = pack(record, "event record")
+    count = len(record) + (len(tail) + 1) // 2
+    assert body[0] == 0x80 | len(record) and count < 16  # fixmaps: at most 15 keys
+    return bytes([0x80 | count]) + body[1:] + b"".join(tail)
 
 
 def compact_event(record: dict[str, Any], leaves: bytes | None) -> dict[str, Any]:

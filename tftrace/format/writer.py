@@ -22,8 +22,8 @@ import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
-from tftrace.format.checked_attrs import CheckedAttrs
-from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, event_record
+from tftrace.format.checked_attrs import REMEMBERED, CheckedAttrs
+from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, packed_event_record
 from tftrace.format.events import EVENT_KINDS, EventAttrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.progress import Work
@@ -71,6 +71,7 @@ class TraceWriter:
         self.late_values = late_values
         self._late: set[int] = set()  # events given their value after them (add_value)
         self._attrs = CheckedAttrs()  # typed attrs checked once per object
+        self._names: dict[int, str] = {}  # id -> name checked
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
@@ -165,43 +166,49 @@ class TraceWriter:
         without the value: no array, no digest).
         ``keep_value`` overrides the writer's capture mode for this event (a stream
         captured at its own level: values kept, or statistics and digest only).
-        Typed attrs are frozen: an object given again is not checked again (its maps
-        must not change after the first event that carried it).
+        Typed attrs are frozen: an object given again is not checked again (nor an op's
+        but its ``inputs``: format/checked_attrs.py); their maps must not change.
         """
         if kind not in EVENT_KINDS:
             raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
-        check_name(name, allow_empty=True)
-        checked_attrs = self._attrs.as_stored(kind, attrs)  # before anything is written
-        with self._lock, writing(self.path):
-            self._check_open()
-            seq = self._seq
-            occurrence = self._occurrences[(kind, name, step)]
-            fields: dict[str, Any] = {}
-            # All or nothing: a value whose record cannot be logged leaves no array behind,
-            # and the next event gets this sequence number.
+        if self._names.get(id(name)) is not name:  # a captured stream gives the same str each time
+            self._names = self._names if len(self._names) < REMEMBERED else {}
+            self._names[id(name)] = check_name(name, allow_empty=True)
+        checked_attrs, attrs_packed = self._attrs.stored(kind, attrs)  # before anything is written
+        with self._lock:
             try:
-                nbytes = 0
-                if isinstance(value, ValueSummary):  # statistics computed where the value was
-                    fields = {"shape": value.shape, "dtype": value.dtype, "array_key": None,
-                              "stats": value.stats, "digest": None}
-                elif value is not None:
-                    keep = self.capture == "full" if keep_value is None else keep_value
-                    array = arrays.as_array(value)
-                    fields, nbytes = self._store_value(seq, array, keep), array.nbytes
-                leaves = fields.pop("crc", None)
-                event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,
-                              time=time.time() - self._start, attrs=checked_attrs, **fields)
-                record = _pack(event_record(event, leaves, compact=self.late_values), "event record")
-            except BaseException:
-                _remove_tree(self.directory / array_key_for(seq))
-                raise
+                self._check_open()
+                seq = self._seq
+                key = (kind, name, step)
+                occurrence = self._occurrences.get(key, 0)
+                # All or nothing: a value whose record cannot be logged leaves no array behind,
+                # and the next event gets this sequence number.
+                try:
+                    fields, nbytes = dict[str, Any](), 0
+                    if isinstance(value, ValueSummary):  # statistics computed where the value was
+                        fields = {"shape": value.shape, "dtype": value.dtype, "stats": value.stats}
+                    elif value is not None:
+                        keep = self.capture == "full" if keep_value is None else keep_value
+                        array = arrays.as_array(value)
+                        fields, nbytes = self._store_value(seq, array, keep), array.nbytes
+                    leaves, array_key = fields.pop("crc", None), fields.get("array_key")
+                    event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,
+                                  time=time.time() - self._start, attrs=checked_attrs, **fields)
+                    record = packed_event_record(event, leaves, self.late_values, attrs_packed)
+                except BaseException:
+                    _remove_tree(self.directory / array_key_for(seq))
+                    raise
+            except OSError as exc:
+                if isinstance(exc, TftraceError):
+                    raise
+                raise _write_error(self.path, exc) from exc
             self._pending.append(record)
-            if self._mirror is not None and fields.get("array_key"):
-                self._mirror.wrote(fields["array_key"])  # uploaded before the segment logging it
+            if self._mirror is not None and array_key:
+                self._mirror.wrote(array_key)  # uploaded before the segment logging it
             self._seq += 1
             self.value_bytes += nbytes
             self.counts[kind] += 1
-            self._occurrences[(kind, name, step)] += 1
+            self._occurrences[key] = occurrence + 1
             if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1]:
                 self.flush()
             return event
@@ -370,10 +377,14 @@ def writing(path: Path | str) -> Iterator[None]:
     except TftraceError:
         raise
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise TraceWriteError(f"{path}: cannot write the trace: "
-                              f"{exc.strerror or exc}{where}; free some space, fix the "
-                              f"permissions or record to another path", errno=exc.errno) from exc
+        raise _write_error(path, exc) from exc
+
+
+def _write_error(path: Path | str, exc: OSError) -> TraceWriteError:
+    """The :class:`TraceWriteError` of an OS error while writing the trace at ``path``."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return TraceWriteError(f"{path}: cannot write the trace: {exc.strerror or exc}{where}; free some "
+                           f"space, fix the permissions or record to another path", errno=exc.errno)
 
 
 def _checked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:

@@ -172,10 +172,14 @@ class OpCapture:
                input_refs: list[tuple[int, str]], graph_key: int) -> None:
         sink, latest, key = self._sink, self._latest, (graph_key, tensor.name)
         event_name = sink.in_replica(tensor.name)
+        # What every execution shares, built once: the writer checks it once too
+        # (format/checked_attrs.py), and per execution only the inputs' seqs.
+        shared = base.replace(output_index=index, inputs=()).__dict__
 
         def on_value(array: np.ndarray) -> None:
-            attrs = base.replace(output_index=index,
-                                 inputs=tuple(latest.get(ref, -1) for ref in input_refs))
+            attrs = object.__new__(OpAttrs)  # a frozen dataclass, filled at once
+            attrs.__dict__.update(shared)
+            attrs.__dict__["inputs"] = tuple([latest.get(ref, -1) for ref in input_refs])
             seq = sink.emit(EventKind.OP, event_name, array, attrs)
             if seq is not None:
                 latest[key] = seq

@@ -1,0 +1,142 @@
+"""Host cost of one op event at ``ops=stats`` in a ``tf.function``, on a small net.
+
+In a ``tf.function`` the statistics of every observed op output are computed in the
+graph; the host receives a few numbers per output and turns each into an ``op`` event
+(statistics, edges to the events of the op's inputs, one log record). This prints the
+host time per op event (the observers' final call, which writes the events, timed around
+it: wall time, and the CPU time of its thread, which load from other processes does
+not inflate), and three steps side by side in one process: the plain step, the step recorded at
+``ops=stats``, and the same recorded step whose host call drops the statistics instead
+of writing them (what the in-graph statistics and the copies cost alone).
+
+    python benchmarks/op_event_cost.py [--blocks 2] [--steps 20] [--rounds 3]
+
+Small enough to iterate on (a few seconds per round, plus the first call: tracing and
+the observer-effect check); the MobileNetV2 figures are benchmarks/op_capture.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from typing import Any
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=2, help="conv + batch norm + relu blocks")
+    parser.add_argument("--steps", type=int, default=20, help="steps per round and variant")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tmp", default=tempfile.gettempdir())
+    args = parser.parse_args()
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import tftrace
+    from tftrace.recording import independent
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    h = inputs
+    for k in range(args.blocks):
+        h = keras.layers.Conv2D(8, 3, padding="same", name=f"conv{k}")(h)
+        h = keras.layers.BatchNormalization(name=f"bn{k}")(h)
+        h = keras.layers.ReLU(name=f"relu{k}")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inputs, keras.layers.Dense(10)(h))
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    x = tf.constant(np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32))
+    y = tf.constant(np.arange(4) % 10)
+
+    def step(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    # The observers' final call: timed (it writes the events), or dropping what it holds.
+    flush = independent._Buffer.flush
+    host = {"s": 0.0, "cpu": 0.0, "drop": False}
+
+    def timed_flush(buffer: Any) -> None:
+        start, cpu = time.perf_counter(), time.thread_time()
+        if host["drop"]:
+            with buffer.lock:
+                buffer.values = []
+        else:
+            flush(buffer)
+        host["s"] += time.perf_counter() - start
+        host["cpu"] += time.thread_time() - cpu
+
+    independent._Buffer.flush = timed_flush  # type: ignore[method-assign]
+    plain = tf.function(step)
+    plain(x, y).numpy()
+    tmp = tempfile.mkdtemp(prefix="op_event_cost_", dir=args.tmp)
+    result: dict[str, Any] = {"blocks": args.blocks}
+    try:
+        with tftrace.record(os.path.join(tmp, "t.zarr"), seed_mode="off", layers="off",
+                            ops="stats", gradients="off", optimizer="off") as rec:
+            observed = tf.function(step)
+            start = time.perf_counter()
+            observed(x, y).numpy()
+            rec.next_step()
+            result["first_call_s"] = round(time.perf_counter() - start, 1)
+            written = rec.written()
+            events0 = written.done if written is not None else 0
+
+            def run(name: str) -> float:
+                host["drop"] = name == "dropped"
+                fn = plain if name == "plain" else observed
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    fn(x, y).numpy()
+                    if name != "plain":
+                        rec.next_step()
+                return (time.perf_counter() - start) / args.steps
+
+            steps: dict[str, list[float]] = {"plain": [], "ops=stats": [], "dropped": []}
+            host_per_event, cpu_per_event = [], []
+            for r in range(args.rounds):
+                names = list(steps) if r % 2 == 0 else list(steps)[::-1]
+                for name in names:
+                    host["s"] = host["cpu"] = 0.0
+                    before = rec.written()
+                    steps[name].append(run(name))
+                    after = rec.written()
+                    if name == "ops=stats" and before is not None and after is not None:
+                        host_per_event.append(host["s"] / max(1, after.done - before.done))
+                        cpu_per_event.append(host["cpu"] / max(1, after.done - before.done))
+            host["drop"] = False
+            final = rec.written()
+            events = (final.done if final is not None else 0) - events0
+        result["op_events_per_step"] = events // (args.steps * args.rounds)
+        result["host_us_per_op_event"] = [round(v * 1e6, 1) for v in host_per_event]
+        result["host_cpu_us_per_op_event"] = [round(v * 1e6, 1) for v in cpu_per_event]
+        result["plain_step_ms"] = [round(v * 1e3, 2) for v in steps["plain"]]
+        for name in ("ops=stats", "dropped"):
+            result[f"{name}_ratio"] = [round(o / p, 2) for o, p in zip(steps[name], steps["plain"])]
+    finally:
+        independent._Buffer.flush = flush  # type: ignore[method-assign]
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(result))
+    med = statistics.median
+    print(f"op events per step {result['op_events_per_step']}; host us per op event "
+          f"{med(result['host_us_per_op_event']):.1f} (rounds {result['host_us_per_op_event']}; "
+          f"CPU time of the writing thread {med(result['host_cpu_us_per_op_event']):.1f}); "
+          f"plain step {med(result['plain_step_ms']):.1f} ms; ops=stats "
+          f"{med(result['ops=stats_ratio']):.2f}x, statistics computed and dropped "
+          f"{med(result['dropped_ratio']):.2f}x")
+
+
+if __name__ == "__main__":
+    main()

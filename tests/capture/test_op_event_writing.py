@@ -1,0 +1,209 @@
+"""Op events of a ``tf.function`` at ``ops=stats`` are written through the writer's
+incremental path (an op's attrs checked once, only its ``inputs`` per execution; the
+attrs packed once and spliced into each record). What they hold must be what the
+program computed and what the full path writes, and a malformed ``inputs`` is still
+refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tftrace
+from tftrace.errors import UsageError
+from tftrace.format import checked_attrs as checked_module, digest, writer as writer_module
+from tftrace.format.compact_log import event_record, packed_event_record
+from tftrace.format.events import EventKind, OpAttrs, VariableAttrs
+from tftrace.format.packing import pack
+from tftrace.format.reader import open_trace
+from tftrace.format.schema import Event, Stats, ValueSummary
+from tftrace.format.writer import TraceWriter
+
+W = np.array([0.5, -1.0, 2.0], np.float32)
+B = np.array([0.25, 0.5, -3.0], np.float32)
+INPUTS = [np.array([[1.0, 2.0, 3.0], [-4.0, 5.0, 0.5]], np.float32) * (k + 1) for k in range(3)]
+
+
+def record(path: Path, swapped: bool = False, scale: float = 1.0) -> None:
+    w, b = tf.Variable(W, name="w"), tf.Variable(B, name="b")  # before: no variable events
+
+    @tf.function
+    def f(x: Any) -> Any:
+        h = x * w
+        a = b + h if swapped else h + b
+        r = tf.nn.relu(a)
+        s = tf.reduce_sum(r, axis=1)
+        return s * 2.0
+
+    with tftrace.record(path, seed_mode="off", layers="off", ops="stats", gradients="off",
+                        optimizer="off") as rec:
+        for x in INPUTS:
+            f(tf.constant(x * scale))
+            rec.next_step()
+
+
+def expected_events() -> list[dict[str, Any]]:
+    """The program's op outputs per execution, derived by hand from its dataflow, with
+    numpy's values: the producer of each input is the event recorded for it in the same
+    step (x, the variables and constants are not recorded: -1)."""
+    out: list[dict[str, Any]] = []
+    for step, x in enumerate(INPUTS):
+        h = x * W
+        a = h + B
+        r = np.maximum(a, 0)
+        s = r.sum(axis=1, dtype=np.float64)
+        base = len(out)
+        for k, (name, op_type, value, inputs) in enumerate([
+                ("mul:0", "Mul", h, [-1, -1]),
+                ("add:0", "AddV2", a, [base, -1]),
+                ("Relu:0", "Relu", r, [base + 1]),
+                ("Sum:0", "Sum", s, [base + 2, -1]),
+                ("mul_1:0", "Mul", s * 2, [base + 3, -1])]):
+            out.append({"seq": base + k, "kind": "op", "name": name, "step": step, "occurrence": 0,
+                        "op_type": op_type, "inputs": inputs, "shape": value.shape,
+                        "min": float(value.min()), "max": float(value.max()),
+                        "mean": float(value.astype(np.float64).mean())})
+    return out
+
+
+def mismatches(path: Path, expected: list[dict[str, Any]]) -> list[str]:
+    """What differs between the recorded op events and ``expected``, in order."""
+    events = [e for e in open_trace(path).events if e.kind == "op"]
+    found = []
+    if len(events) != len(expected):
+        found.append(f"{len(events)} events, expected {len(expected)}")
+    for event, want in zip(events, expected):
+        got = {"seq": event.seq, "kind": event.kind, "name": event.name, "step": event.step,
+               "occurrence": event.occurrence, "op_type": event.attrs["op_type"],
+               "inputs": event.attrs["inputs"], "shape": event.shape}
+        for key, value in got.items():
+            if value != want[key]:
+                found.append(f"#{want['seq']} {key}: {value!r}, expected {want[key]!r}")
+        stats = (event.stats.min, event.stats.max, event.stats.mean)
+        if not np.allclose(stats, (want["min"], want["max"], want["mean"]), rtol=1e-6, atol=0):
+            found.append(f"#{want['seq']} stats: {stats}, expected {want['min'], want['max'], want['mean']}")
+    return found
+
+
+def log_records(path: Path) -> list[dict[str, Any]]:
+    """The trace's event records as stored, without their time."""
+    records = []
+    for segment in sorted((path / "log").iterdir(), key=lambda p: int(p.name)):
+        with open(segment, "rb") as stream:
+            for record in msgpack.Unpacker(stream, raw=False, strict_map_key=False):
+                if record.get("type") == "event":
+                    records.append({k: v for k, v in record.items() if k != "t"})
+    return records
+
+
+def test_op_events_hold_the_programs_dataflow_and_values(tmp_path, monkeypatch) -> None:
+    full_checks = []
+    check = checked_module.checked_attrs
+    monkeypatch.setattr(checked_module, "checked_attrs",
+                        lambda kind, attrs: full_checks.append(kind) or check(kind, attrs))
+    record(tmp_path / "t.zarr")
+    assert mismatches(tmp_path / "t.zarr", expected_events()) == []
+    # the incremental path ran: the full check once per op output, not per event
+    assert full_checks == ["op"] * 5
+    # Negative control: operands swapped (the add's edges in the other order) and another
+    # input (other statistics): both differences are found.
+    record(tmp_path / "other.zarr", swapped=True, scale=1.5)
+    found = mismatches(tmp_path / "other.zarr", expected_events())
+    assert any("inputs: [-1, 0]" in f for f in found), found
+    assert any(" stats: " in f for f in found), found
+
+
+def test_incremental_writing_stores_what_the_full_path_stores(tmp_path, monkeypatch) -> None:
+    record(tmp_path / "incremental.zarr")
+    # The full path: every op event's attrs checked whole, its record packed from its map.
+    with monkeypatch.context() as patch:
+        patch.setattr(checked_module, "_PER_EXECUTION_TYPES", {})
+        patch.setattr(writer_module, "packed_event_record",
+                      lambda event, leaves, compact, attrs: pack(event_record(event, leaves, compact),
+                                                                 "event record"))
+        record(tmp_path / "full.zarr")
+    incremental, full = log_records(tmp_path / "incremental.zarr"), log_records(tmp_path / "full.zarr")
+    assert len(incremental) == 15 and incremental == full
+    # Negative control: the comparison sees one changed input edge.
+    changed = [dict(r) for r in full]
+    changed[6] = {**changed[6], "attrs": {**changed[6]["attrs"], "inputs": [4, -1]}}
+    assert incremental != changed
+
+
+# -- the writer on its own: hostile inputs after an op's attrs were checked once -------
+
+STATIC = OpAttrs(op_type="Conv2D", layer="net/conv", name_scope="net/conv",
+                 op_attrs={"padding": "SAME", "strides": [1, 1, 1, 1]}, inputs=(),
+                 input_names=("net/relu:0", "variable:net/conv/kernel"), mode="function",
+                 function="__inference_step_1", output_index=0)
+SUMMARY = ValueSummary((2, 3), "float32", Stats(6, -1.0, 2.0, 0.5))
+
+
+def with_inputs(inputs: Any) -> OpAttrs:
+    """``STATIC`` with other inputs, built as the op capture builds them (its fields shared)."""
+    attrs = object.__new__(OpAttrs)
+    attrs.__dict__.update(STATIC.__dict__)
+    attrs.__dict__["inputs"] = inputs
+    return attrs
+
+
+@pytest.mark.parametrize("inputs", [(True, -1), (1.5, -1), ("0", -1), (2 ** 64, -1),
+                                    (-(2 ** 63) - 1, -1), ([0], -1), None],
+                         ids=["bool", "float", "str", "huge", "tiny", "nested", "none"])
+def test_a_malformed_inputs_field_is_refused_after_the_op_was_checked(tmp_path, inputs) -> None:
+    with TraceWriter.create(tmp_path / "t.zarr", capture="stats") as writer:
+        writer.add_event("op", "net/conv/Conv2D:0", value=SUMMARY, attrs=with_inputs((0, -1)))
+        writer.add_event("op", "net/conv/Conv2D:0", step=1, value=SUMMARY, attrs=with_inputs((1, -1)))
+        if inputs is None:  # no inputs at all is a valid op event: stored without the key
+            event = writer.add_event("op", "net/conv/Conv2D:0", step=2, value=SUMMARY,
+                                     attrs=with_inputs(None))
+            assert "inputs" not in event.attrs
+            return
+        with pytest.raises(UsageError, match="cannot (record a op event with these attrs|store a int in trace metadata)"):
+            writer.add_event("op", "net/conv/Conv2D:0", step=2, value=SUMMARY, attrs=with_inputs(inputs))
+        # nothing was written for it: the next event takes its seq
+        assert writer.add_event("op", "net/conv/Conv2D:0", step=2, value=SUMMARY,
+                                attrs=with_inputs((1, 0))).seq == 2
+    events = open_trace(tmp_path / "t.zarr").events
+    assert [e.attrs["inputs"] for e in events] == [[0, -1], [1, -1], [1, 0]]
+
+
+def test_inputs_the_full_check_accepts_are_stored_as_it_stores_them(tmp_path) -> None:
+    # after the first, the same number of plain ints takes the per-event check (a list,
+    # the extreme ints); the others take the full check (a numpy int, another length)
+    given = [(0, -1), [1, 2], (2 ** 64 - 1, -(2 ** 63)), (np.int64(3), -1), (4, 5, 6), ()]
+    with TraceWriter.create(tmp_path / "t.zarr", capture="stats") as writer:
+        for step, inputs in enumerate(given):
+            writer.add_event("op", "net/conv/Conv2D:0", step=step, value=SUMMARY,
+                             attrs=with_inputs(inputs))
+        # another kind with the same field objects is not an op: its own check refuses it
+        with pytest.raises(UsageError, match="the attrs of a layer event"):
+            writer.add_event("layer", "net/conv", value=SUMMARY, attrs=with_inputs((0, -1)))
+    events = open_trace(tmp_path / "t.zarr").events
+    assert [e.attrs["inputs"] for e in events] == [[0, -1], [1, 2], [2 ** 64 - 1, -(2 ** 63)],
+                                                   [3, -1], [4, 5, 6], []]
+    assert all(e.attrs["op_attrs"] == {"padding": "SAME", "strides": [1, 1, 1, 1]} for e in events)
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["plain-log", "compact-log"])
+def test_packed_records_are_the_bytes_of_the_records(compact: bool) -> None:
+    # packed_event_record splices the packed attrs into the record: byte for byte what
+    # packing the record's map gives, for every shape of record.
+    op = STATIC.replace(inputs=(3, -1))
+    events = [
+        (Event(0, EventKind.OP, "a:0", 0, 0, 0.1, (2, 3), "float32", Stats(6, -1.0, 2.0, 0.5), None, None,
+               op), None),
+        (Event(7, EventKind.OP, "a:0", 4, 2, 0.2, (2, 3), "float32", Stats(6, -1.0, 2.0, 0.5, 1, 2),
+               f"{digest.DIGEST_SCHEME}:" + "0" * 64, "arrays/7", op), b"\x01\x02\x03\x04"),
+        (Event(8, EventKind.VARIABLE, "w", 0, 0, 0.3, attrs=VariableAttrs(trainable=True)), None),
+        (Event(9, EventKind.ENDPOINT, "e", 1, 0, 0.4, (), "float64", Stats(1, 1.0, 1.0, 1.0)), None),
+    ]
+    for event, leaves in events:
+        attrs = pack(event.attrs.to_dict(), "attrs")
+        assert packed_event_record(event, leaves, compact, attrs) == \
+            pack(event_record(event, leaves, compact), "event record"), event
