@@ -27,6 +27,15 @@ norm's last ``add`` into one ``AddN`` (``AddOpsRewrite``) and ``log(softmax)`` i
 422 variables after two steps, which an offline run on ``Placeholder`` arguments did not
 show.
 
+What is added is what is checked: an observer op reads either the value itself or, at
+level ``stats``, a small vector of statistics computed from it by ops added to the graph
+(summaries.py); those ops are part of the graph the check optimizes (``probes``). And
+the runtime stops Grappler at a deadline (``meta_optimizer_timeout_ms``, 5 minutes by
+default), skipping whatever rewrites remain, while the offline optimization has none: a
+graph whose observations make it too slow to optimize (Keras 3 MobileNetV2's training
+step with a ``cond`` per observed op output: 103k nodes, about 350 s on two loaded
+cores; 14 variables differed after 2 steps) is not observed at all.
+
 Finding the observations responsible: the optimized graph with every observation is
 compared with the plain one once; when they differ, the suspects are the observed
 values whose op the plain optimization rewrote away (absent, or replaced by another
@@ -42,6 +51,7 @@ beside those admitted (more than ``MAX_ADMISSIONS`` suspects are all left out).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -52,6 +62,7 @@ from tensorflow.python.grappler import tf_optimizer
 from tensorflow.python.ops import handle_data_util
 
 from tftrace.recording.graph_digest import PASS_THROUGH, computation, node_digests
+from tftrace.recording.summaries import SUMMARY_SCOPE
 
 #: Observer nodes in the copy that is optimized (never in the user's graph).
 PROBE_PREFIX = "tftrace_probe"
@@ -62,6 +73,9 @@ MAX_ADMISSIONS = 32
 #: the largest guess then halved to keep the innocent ones (larger: left out whole).
 GUESS_ROUNDS = 4
 GUESS_HALVED = 8
+#: Share of Grappler's run-time deadline beyond which an offline optimization with the
+#: observations counts as too slow (the runtime may run slower: a loaded machine).
+DEADLINE_SHARE = 0.5
 #: Where nodes without a device are placed for the check (the remapper fuses only
 #: nodes placed on a CPU).
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
@@ -74,11 +88,30 @@ class CheckStats:
     graphs: int = 0
     observations: int = 0
     left_out: int = 0
+    too_slow: int = 0  # graphs whose observations were all left out (Grappler's deadline)
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"graphs_checked": self.graphs, "observations_checked": self.observations,
-                "observations_left_out": self.left_out, "errors": list(self.errors[:20])}
+                "observations_left_out": self.left_out, "graphs_near_deadline": self.too_slow,
+                "errors": list(self.errors[:20])}
+
+
+class TooSlow(Exception):
+    """Optimizing a graph with its observations came near Grappler's run-time deadline."""
+
+    def __init__(self, seconds: float, deadline: float) -> None:
+        super().__init__(f"optimizing with the observations took {seconds:.0f} s, more than "
+                         f"{DEADLINE_SHARE:.0%} of Grappler's {deadline:.0f} s deadline")
+
+
+def grappler_deadline() -> float | None:
+    """Seconds the runtime gives Grappler per graph (``meta_optimizer_timeout_ms``: 0 is
+    TensorFlow's default, 5 minutes; negative: none), or None."""
+    timeout_ms = context.context().config.graph_options.rewrite_options.meta_optimizer_timeout_ms
+    if timeout_ms < 0:
+        return None
+    return 300.0 if timeout_ms == 0 else timeout_ms / 1000
 
 
 class NeutralityCheck:
@@ -89,28 +122,42 @@ class NeutralityCheck:
         self._lock = threading.Lock()
 
     def changing(self, graph: Any, fetches: Sequence[str], observed: Sequence[Any], *,
-                 as_fetches: bool) -> set[int]:
+                 as_fetches: bool, probes: Sequence[Any] | None = None) -> set[int]:
         """Indices of the ``observed`` graph tensors whose observation changes the graph
         Grappler makes of ``graph`` (a ``tf.Graph`` or a function graph) for ``fetches``
         (op or tensor names).
 
         ``as_fetches``: the observations are extra fetches (a Session run); else each is
-        an extra consumer (a ``tf.function``'s observer op). If the check itself fails,
-        nothing is left out and the error is counted in :attr:`stats`.
+        an extra consumer (a ``tf.function``'s observer op). ``probes``: per observation,
+        the tensor the observer op actually reads, already in ``graph`` (the statistics
+        vector computed from the observed value, summaries.py); None: the value itself.
+        The check then optimizes the graph with what the recording adds, statistics ops
+        included. If the check itself fails, nothing is left out and the error is counted
+        in :attr:`stats`.
         """
+        probes = list(observed) if probes is None else list(probes)
         # A stateful op's output (a random op, a variable read) is never folded, fused or
-        # merged away: keeping it changes nothing. Only the others need Grappler.
-        candidates = [k for k, t in enumerate(observed) if not t.op._is_stateful]
+        # merged away: keeping it as it is changes nothing. Only the others need Grappler,
+        # and so do ops added to read it (statistics), which Grappler may rewrite too.
+        candidates = [k for k, t in enumerate(observed)
+                      if not t.op._is_stateful or probes[k] is not t]
         if not candidates:
             return set()
         indices = {position: k for position, k in enumerate(candidates)}
+        probes = [probes[k] for k in candidates]
         observed = [observed[k] for k in candidates]
         with self._lock:
             self.stats.graphs += 1
             self.stats.observations += len(observed)
         try:
             found = {indices[k] for k in _changing(_prepared(graph, as_fetches), list(fetches),
-                                                   observed, as_fetches)}
+                                                   observed, as_fetches, probes)}
+        except TooSlow as slow:
+            with self._lock:
+                self.stats.too_slow += 1
+                self.stats.left_out += len(candidates)
+                self.stats.errors.append(str(slow))
+            return set(candidates)
         except Exception as exc:  # noqa: BLE001 - the check must never break the program
             with self._lock:
                 self.stats.errors.append(f"{type(exc).__name__}: {exc}"[:300])
@@ -121,18 +168,26 @@ class NeutralityCheck:
 
 
 def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence[Any],
-              as_fetches: bool) -> set[int]:
-    """The observations (indices into ``observed``) that change what Grappler makes of
-    ``placed``: suspects first (see the module docstring), then the halving search."""
+              as_fetches: bool, probes: Sequence[Any]) -> set[int]:
+    """The observations (indices into ``observed``, each read through ``probes``) that
+    change what Grappler makes of ``placed``: suspects first (see the module docstring),
+    then the halving search."""
     plain_graph = _optimize(placed, fetches)
     plain = computation(plain_graph, fetches)
 
     def optimized_with(indices: Sequence[int]) -> graph_pb2.GraphDef:
-        probe_graph, probe_fetches = _with_probes(placed, [observed[i] for i in indices], as_fetches)
+        probe_graph, probe_fetches = _with_probes(placed, [probes[i] for i in indices], as_fetches)
         return _optimize(probe_graph, fetches, probe_fetches)
 
     everything = list(range(len(observed)))
+    started = time.perf_counter()
     observed_graph = optimized_with(everything)
+    deadline = grappler_deadline()
+    if deadline is not None and time.perf_counter() - started > deadline * DEADLINE_SHARE:
+        # The runtime stops Grappler at its deadline, wherever it is: the rewrites not
+        # done yet are not done at all (the offline optimization has no deadline). So
+        # close to it, no observation is sure to be neutral: none is made.
+        raise TooSlow(time.perf_counter() - started, deadline)
     if computation(observed_graph, fetches) == plain:
         return set()
     suspects = _kept_apart(plain_graph, observed_graph, observed, _needed(placed, fetches))
@@ -226,7 +281,8 @@ def _read_where_changed(plain: graph_pb2.GraphDef, observed_graph: graph_pb2.Gra
     names: set[str] = set()
     for name, digest in digests.items():
         node = nodes[name]
-        if digest in plain_digests or name.startswith(PROBE_PREFIX) or node.op in PASS_THROUGH:
+        if (digest in plain_digests or name.startswith(PROBE_PREFIX) or SUMMARY_SCOPE in name
+                or node.op in PASS_THROUGH):
             continue
         inputs = [source(i) for i in node.input if not i.startswith("^")]
         if all(digests.get(i) in plain_digests for i in inputs):

@@ -46,6 +46,7 @@ class Observation:
     call_site: str | None
     grouped: bool = False  # a captured stream: observed independently (independent.py)
     summary: bool = False  # its statistics only, computed in the graph (summaries.py)
+    vector: Any = None  # its statistics vector in the graph, once made
 
 
 class FunctionObservers:
@@ -101,8 +102,13 @@ class FunctionObservers:
         # What the function must compute: its outputs and every stateful op (automatic
         # control dependencies make those run).
         fetches = returned + [op.name for op in graph.get_operations() if op._is_stateful]
-        changing = self.check.changing(graph, fetches,
-                                       [o.tensor for o in pending], as_fetches=False)
+        # Statistics are computed by ops added to the graph: the check optimizes the graph
+        # with them (they are in it from now on; those of a value left out are pruned).
+        vectors = {k: summary_vector(o.tensor) for k, o in enumerate(pending)
+                   if o.grouped and o.summary and summarizable(o.tensor)}
+        changing = self.check.changing(graph, fetches, [o.tensor for o in pending],
+                                       as_fetches=False,
+                                       probes=[vectors.get(k, o.tensor) for k, o in enumerate(pending)])
         kept = []
         for k, observation in enumerate(pending):
             if k in changing:
@@ -115,6 +121,8 @@ class FunctionObservers:
                                                   str(graph.name)), file=sys.stderr)
             else:
                 kept.append(observation)
+                if k in vectors:
+                    observation.vector = vectors[k]
         # Observers run in the order they are added (automatic control dependencies chain
         # them): in the order the program computes the values, so events are written so.
         kept.sort(key=lambda o: o.tensor.op._id)
@@ -126,7 +134,7 @@ class FunctionObservers:
             observe_independently(graph, [o.tensor for o in captured], [o.on_value for o in captured])
         summarized = [o for o in kept if o.grouped and o.summary and summarizable(o.tensor)]
         if summarized:  # a few numbers per value: one observer for all of them
-            observe_independently(graph, [summary_vector(o.tensor) for o in summarized],
+            observe_independently(graph, [o.vector for o in summarized],
                                   [_from_summary(o) for o in summarized], group_size=len(summarized))
 
 

@@ -44,10 +44,8 @@ def observer_effect_warning(kind: str, name: str, function: str | None) -> str:
 
 def op_statistics_warning(function: str) -> str:
     """The stderr line, once per recording, when op statistics are computed inside a
-    tf.function: the observer-effect check probes what it observes with one consumer,
-    not with the statistics ops, so what those change is not checked."""
+    tf.function: by ops added to it, which the observer-effect check optimizes with it."""
     return (f"tftrace: op statistics in {function} (and any other tf.function) are computed by "
-            "ops added to it, which the observer-effect check does not cover: they may change "
-            "the program's results in the last bits (a MobileNetV2 training step: 14 variables "
-            "after 2 steps); capture ops=full, or diff against an unrecorded run "
-            "(docs/recording.md, \"The observer effect\")")
+            "ops added to it; the observer-effect check optimizes it with them and leaves out "
+            "the outputs whose statistics would change its results (docs/recording.md, "
+            "\"The observer effect\")")
