@@ -110,22 +110,3 @@ def test_a_shape_the_graph_does_not_know_comes_with_the_statistics(tmp_path) -> 
         assert (event.stats.size, event.stats.min, event.stats.max) == (x.size, (x * 2).min(), (x * 2).max())
         # numpy's float32 mean rounds to float32; the recorded mean may be the closer float64
         assert event.stats.mean == pytest.approx(float((x * 2).astype(np.float64).mean()), rel=1e-7)
-
-
-@pytest.mark.parametrize("ops, as_function, warned", [("stats", True, True), ("full", True, False),
-                                                      ("stats", False, False)],
-                         ids=["stats-in-function", "full-in-function", "stats-eagerly"])
-def test_op_statistics_in_a_function_say_the_check_does_not_cover_them(tmp_path, capfd, ops: str,
-                                                                       as_function: bool,
-                                                                       warned: bool) -> None:
-    def step(x):
-        return tf.nn.relu(x * 2.0) + 1.0
-
-    call = tf.function(step) if as_function else step
-    with tftrace.record(tmp_path / "t.zarr", seed_mode="off", layers="off", gradients="off",
-                        optimizer="off", ops=ops):
-        for _ in range(2):
-            call(tf.constant(CLEAN))
-    err = capfd.readouterr().err
-    assert err.count("op statistics in") == (1 if warned else 0), err
-    assert open_trace(tmp_path / "t.zarr").counts().get("op", 0) >= 6  # the ops were recorded

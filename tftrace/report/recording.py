@@ -40,12 +40,3 @@ def observer_effect_warning(kind: str, name: str, function: str | None) -> str:
     return (f"tftrace: {kind.replace('_', ' ')} {name!r} {where} is not recorded: observing it "
             f"would change how TensorFlow optimizes {what}, and so the program's results "
             f"(listed in the trace as not captured: observer-effect)")
-
-
-def op_statistics_warning(function: str) -> str:
-    """The stderr line, once per recording, when op statistics are computed inside a
-    tf.function: by ops added to it, which the observer-effect check optimizes with it."""
-    return (f"tftrace: op statistics in {function} (and any other tf.function) are computed by "
-            "ops added to it; the observer-effect check optimizes it with them and leaves out "
-            "the outputs whose statistics would change its results (docs/recording.md, "
-            "\"The observer effect\")")

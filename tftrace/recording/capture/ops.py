@@ -18,7 +18,6 @@ a variable is named ``variable:<name>``.
 from __future__ import annotations
 
 import collections
-import sys
 import threading
 from typing import Any, Callable
 
@@ -29,7 +28,6 @@ from tensorflow.python.eager import context
 from tensorflow.python.framework import op_callbacks, op_def_registry
 
 from tftrace.format.events import EventKind, OpAttrs
-from tftrace.report.recording import op_statistics_warning
 from tftrace.recording.capture.sink import CaptureLevels, CaptureSink, deliver, mode_of
 from tftrace.recording.summaries import is_building
 from tftrace.recording.values import is_function_graph, xla_function
@@ -70,7 +68,6 @@ class OpCapture:
         self._latest: dict[tuple[int, str], int] = {}
         self._eager: collections.OrderedDict[int, tuple[int, str]] = collections.OrderedDict()
         self._installed = False
-        self._warned = False
         self.xla_ops = 0
 
     def install(self) -> None:
@@ -151,9 +148,6 @@ class OpCapture:
                 self._sink.not_captured("op", "*", "xla", "ops inside an XLA-compiled function",
                                         function=compiled)
                 return
-            if self._levels.ops == "stats" and not self._warned:
-                self._warned = True
-                print(op_statistics_warning(str(graph.name)), file=sys.stderr)
         graph_key = id(graph)
         sources = [_source(t) for t in inputs]
         input_refs = [(graph_key, t.name) for t in sources]
