@@ -26,6 +26,7 @@ from tftrace.format.checked_attrs import REMEMBERED, CheckedAttrs
 from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, packed_event_record
 from tftrace.format.events import EVENT_KINDS, EventAttrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
+from tftrace.format.occurrences import Occurrences
 from tftrace.format.progress import Work
 from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, PLAIN_FORMAT_VERSION, Event,
                                    ValueSummary, array_key_for, check_name)
@@ -63,7 +64,7 @@ class TraceWriter:
         self._pending: list[bytes] = []
         self._segment = 0
         self._last_flush = time.monotonic()
-        self._occurrences: Counter[tuple[str, str, int]] = Counter()
+        self._occurrences = Occurrences()
         self.counts: Counter[str] = Counter()  # events written, per kind
         self.value_bytes = 0  # bytes of the values given, for progress
         self._seq = 0
@@ -179,8 +180,7 @@ class TraceWriter:
             try:
                 self._check_open()
                 seq = self._seq
-                key = (kind, name, step)
-                occurrence = self._occurrences.get(key, 0)
+                occurrence = self._occurrences.next(kind, name, step)
                 # All or nothing: a value whose record cannot be logged leaves no array behind,
                 # and the next event gets this sequence number.
                 try:
@@ -208,7 +208,7 @@ class TraceWriter:
             self._seq += 1
             self.value_bytes += nbytes
             self.counts[kind] += 1
-            self._occurrences[key] = occurrence + 1
+            self._occurrences.written(kind, name, step, occurrence)
             if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1]:
                 self.flush()
             return event

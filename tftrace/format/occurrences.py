@@ -1,0 +1,50 @@
+"""Occurrence numbers of a trace's events, counted as they are written: an event's
+occurrence is how many events of the same kind and name its step already holds.
+
+A recording's steps only go forward (``next_step``), so the counters of steps before
+the one before the newest are never needed again. Once more than ``HELD_KEYS`` counters
+are held, they are dropped when a newer step begins: what a recording holds for this is
+bounded by the events of its two newest steps (or ``HELD_KEYS``), not by its length
+(it grew by about 105 bytes an event, 3.7 MB for the 35 200 events of a 3200-step run).
+An event for a step whose counters were dropped cannot be numbered: it is refused
+(``UsageError``) before anything is written.
+"""
+
+from __future__ import annotations
+
+from tftrace.errors import UsageError
+
+#: Counters held before those of steps older than the one before the newest are dropped.
+HELD_KEYS = 1 << 14
+
+
+class Occurrences:
+    """Per (kind, name, step) counters of the events written (see the module docstring)."""
+
+    def __init__(self, held_keys: int | None = None) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._held_keys = HELD_KEYS if held_keys is None else held_keys
+        self._newest = 0
+        self._floor: int | None = None  # steps below it have no counters any more
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def next(self, kind: str, name: str, step: int) -> int:
+        """The occurrence of the next event of ``kind`` and ``name`` at ``step``."""
+        if self._floor is not None and step < self._floor:
+            raise UsageError(
+                f"{kind} event {name!r} at step {step} comes after step {self._newest}: once a "
+                f"trace holds more than {self._held_keys} occurrence counters its events may "
+                f"go back one step at most (format/occurrences.py); record it at its step")
+        return self._counts.get((kind, name, step), 0)
+
+    def written(self, kind: str, name: str, step: int, occurrence: int) -> None:
+        """Count an event written with ``occurrence`` (from :meth:`next`)."""
+        self._counts[(kind, name, step)] = occurrence + 1
+        if step > self._newest:
+            self._newest = step
+            if len(self._counts) > self._held_keys:
+                self._floor = step - 1
+                floor = self._floor
+                self._counts = {k: n for k, n in self._counts.items() if k[2] >= floor}
