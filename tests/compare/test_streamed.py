@@ -17,6 +17,7 @@ from tests.recording.test_against_memory import write_run
 from tftrace.compare.divergence import diff
 from tftrace.compare.result import DiffResult
 from tftrace.compare.streamed import streamed_diff
+from tftrace.format.reader import open_trace
 from tftrace.format.writer import TraceWriter
 from tftrace.report.json import diff_document
 from tftrace.report.junit import render_junit
@@ -166,3 +167,59 @@ def test_an_unfinished_run_compared_up_to_its_end(tmp_path: Path, monkeypatch: A
     # A's 18 steps past B's end are skipped (b-ended), not missing
     assert (layers.skipped, layers.missing, layers.diverged) == (4 * 18, 0, 3)
     assert found.result.verdict == "diverged"
+
+
+def test_an_unfinished_run_missing_an_event_before_its_end_falls_back(tmp_path: Path,
+                                                                     monkeypatch: Any) -> None:
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    write_run(a, steps=6)
+    monkeypatch.setattr(TraceWriter, "__exit__", lambda w, *exc: w.close(complete=False))
+    with TraceWriter.create(b) as writer:  # B's run stops in step 3, not completed
+        weights = np.random.default_rng(0).random((8, 4), dtype=np.float32)  # write_run's
+        writer.add_event("variable", "dense/kernel", value=weights)
+        writer.add_event("variable", "dense/bias", value=np.zeros(4, np.float32))
+        for step in range(3):
+            writer.add_event("endpoint", "loss", step=step, value=np.float32(1.0 / (step + 1)))
+            for layer in ("dense1", "dense2", "dense3", "dense4")[:3 if step == 2 else 4]:
+                writer.add_event("layer", layer, step=step, value=weights * (step + 1))
+        # the run stops in step 3 with only an event A does not have: where diff ends B
+        # depends on positions the steps before cannot know
+        writer.add_event("endpoint", "extra", step=3, value=np.float32(0.0))
+    monkeypatch.undo()
+    assert open_trace(b).complete is False
+    found = streamed_diff(a, b)
+    assert found.fallback == "b-ended-early"
+    assert disagreements(found.result, diff(a, b)) == []
+    # diff ends B at its last event: A's dense4 of step 2 is skipped as after B's end
+    first = found.result.first_divergence
+    assert (first.name, first.step, first.status) == ("extra", 3, "extra")
+    dense4 = next(p for p in found.result.pairs if (p.name, p.step) == ("dense4", 2))
+    assert (dense4.status, dense4.skip_reason) == ("skipped", "b-ended")
+
+
+def write_op_run(path: Path, changed: tuple[int, ...] = ()) -> None:
+    """Three steps of one op each; the op at step 2 reads the value the step-1 op recorded;
+    the ops of the ``changed`` steps output other values."""
+    with TraceWriter.create(path) as writer:
+        seqs = []
+        for step in range(3):
+            inputs = (seqs[-1],) if step == 2 else (-1,)
+            value = np.full(3, 2.0 if step in changed else 1.0, np.float32)
+            event = writer.add_event("op", "net/Relu:0", step=step, value=value,
+                                     attrs={"op_type": "Relu", "output_index": 0, "inputs": list(inputs),
+                                            "input_names": ["net/add:0"], "mode": "eager"})
+            seqs.append(event.seq)
+
+
+def test_a_diverged_op_reading_an_earlier_steps_value_falls_back(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a.zarr", tmp_path / "b.zarr", tmp_path / "c.zarr"
+    write_op_run(a)
+    write_op_run(b, changed=(2,))  # the op of step 2 diverges; its input is step 1's event
+    write_op_run(c, changed=(1,))  # the op of step 1 diverges; it reads no recorded value
+    found = streamed_diff(a, b)
+    assert found.fallback == "op-input-earlier-step"
+    assert disagreements(found.result, diff(a, b)) == []
+    assert (found.result.first_divergence.name, found.result.first_divergence.step) == ("net/Relu:0", 2)
+    # the negative control: a divergence whose inputs are in its own step stays streamed
+    within = streamed_diff(a, c)
+    assert within.fallback is None and disagreements(within.result, diff(a, c)) == []
