@@ -177,16 +177,14 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def host_split(args: argparse.Namespace, plain: Any, run_observed: Any, x: Any, y: Any,
-               recorder: Any) -> dict[str, Any]:
-    """Where the observed step's extra time goes, for variants with statistics computed in
-    the graph: the host time per event (the observers' last call, which writes the events:
-    wall time and its thread's CPU time) and the ratio of the observed step whose last
-    call drops the statistics instead (the in-graph statistics and copies alone)."""
+def time_host_calls() -> dict[str, Any]:
+    """Time the observers' final call, which writes the events (``"s"``: wall seconds,
+    ``"cpu"``: its thread's CPU seconds, summed), or, with ``"drop"`` set, make it drop
+    what it holds instead; returns that dict, updated as steps run."""
     from tftrace.recording import independent
 
     flush = independent._Buffer.flush
-    host = {"s": 0.0, "cpu": 0.0, "drop": False}
+    host: dict[str, Any] = {"s": 0.0, "cpu": 0.0, "drop": False}
 
     def timed_flush(buffer: Any) -> None:
         start, cpu = time.perf_counter(), time.thread_time()
@@ -199,6 +197,16 @@ def host_split(args: argparse.Namespace, plain: Any, run_observed: Any, x: Any, 
         host["cpu"] += time.thread_time() - cpu
 
     independent._Buffer.flush = timed_flush  # type: ignore[method-assign]
+    return host
+
+
+def host_split(args: argparse.Namespace, plain: Any, run_observed: Any, x: Any, y: Any,
+               recorder: Any) -> dict[str, Any]:
+    """Where the observed step's extra time goes, for variants with statistics computed in
+    the graph: the host time per event (the observers' last call, which writes the events:
+    wall time and its thread's CPU time) and the ratio of the observed step whose last
+    call drops the statistics instead (the in-graph statistics and copies alone)."""
+    host = time_host_calls()
     out: dict[str, Any] = {"host_us_per_event": [], "host_cpu_us_per_event": [],
                            "dropped_ratios": []}
     try:

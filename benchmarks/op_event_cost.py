@@ -42,6 +42,7 @@ def main() -> None:
 
     import tftrace
     from tftrace.recording import independent
+    from op_capture import time_host_calls  # this folder's script
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
@@ -66,19 +67,7 @@ def main() -> None:
 
     # The observers' final call: timed (it writes the events), or dropping what it holds.
     flush = independent._Buffer.flush
-    host = {"s": 0.0, "cpu": 0.0, "drop": False}
-
-    def timed_flush(buffer: Any) -> None:
-        start, cpu = time.perf_counter(), time.thread_time()
-        if host["drop"]:
-            with buffer.lock:
-                buffer.values = []
-        else:
-            flush(buffer)
-        host["s"] += time.perf_counter() - start
-        host["cpu"] += time.thread_time() - cpu
-
-    independent._Buffer.flush = timed_flush  # type: ignore[method-assign]
+    host = time_host_calls()
     plain = tf.function(step)
     plain(x, y).numpy()
     tmp = tempfile.mkdtemp(prefix="op_event_cost_", dir=args.tmp)

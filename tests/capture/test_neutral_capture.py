@@ -34,9 +34,10 @@ def residual_net() -> keras.Model:
     return keras.Model(inputs, outputs, name="net")
 
 
-def train(path, steps: int = 1, streams: str = "layers"):
+def train(path, steps: int = 1, streams: str = "layers", **levels):
     """Variables after ``steps`` training steps in a tf.function, recorded to ``path``
-    (one stream at statistics, ``layers`` or ``gradients``) or not recorded (None)."""
+    (one stream at statistics, ``layers`` or ``gradients``, or the capture ``levels``
+    given) or not recorded (None)."""
     keras.utils.set_random_seed(0)
     model = residual_net()
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
@@ -56,7 +57,7 @@ def train(path, steps: int = 1, streams: str = "layers"):
     if path is None:
         losses = [step().numpy() for _ in range(steps)]
     else:
-        levels = {"layers": "off", "gradients": "off", streams: "stats"}
+        levels = levels or {"layers": "off", "gradients": "off", streams: "stats"}
         with tftrace.record(path, seed_mode="off", optimizer="off", **levels) as rec:
             losses = []
             for _ in range(steps):

@@ -17,7 +17,8 @@ keras = pytest.importorskip("keras")
 import tensorflow as tf  # noqa: E402
 
 import tftrace  # noqa: E402
-from tests.capture.test_neutral_capture import differing, residual_net  # noqa: E402
+from tests.capture.test_neutral_capture import differing  # noqa: E402
+from tests.capture.test_neutral_capture import train as neutral_train  # noqa: E402
 from tftrace.format.reader import open_trace  # noqa: E402
 from tftrace.recording import neutrality  # noqa: E402
 from tftrace.recording.neutrality import NeutralityCheck  # noqa: E402
@@ -47,32 +48,7 @@ def train(path, steps: int = 2):
     """Losses and variables after ``steps`` training steps in a tf.function: recorded to
     ``path`` with the statistics of the forward pass's ops (the model's scope), or not
     recorded (None)."""
-    keras.utils.set_random_seed(0)
-    model = residual_net()
-    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(16, 8, 8, 8)).astype(np.float32))
-    y = tf.constant(np.arange(16) % 5)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    if path is None:
-        losses = [step().numpy() for _ in range(steps)]
-    else:
-        with tftrace.record(path, seed_mode="off", layers="off", gradients="off",
-                            optimizer="off", ops="stats", op_scopes=["net*"]) as rec:
-            losses = []
-            for _ in range(steps):
-                losses.append(step().numpy())
-                rec.next_step()
-    return np.array(losses), [v.numpy() for v in model.variables + optimizer.variables]
+    return neutral_train(path, steps, layers="off", gradients="off", ops="stats", op_scopes=["net*"])
 
 
 def left_out(path) -> set[str]:
