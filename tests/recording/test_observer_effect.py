@@ -3,6 +3,9 @@ TensorFlow optimizes the graph is left out, said on stderr and listed in the tra
 
 from __future__ import annotations
 
+import contextlib
+
+import msgpack
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -110,3 +113,40 @@ def test_when_the_check_cannot_run_observations_are_made_and_the_error_kept(tmp_
     trace = open_trace(tmp_path / "t.zarr")
     assert [e.name for e in trace.events] == ["a"]
     assert trace.environment["observer_check"]["errors"] == ["RuntimeError: grappler unavailable"]
+
+
+def _not_captured_writes(path):
+    """How many environment records of the trace's log hold the not-captured list."""
+    writes = 0
+    for segment in sorted((path / "log").iterdir(), key=lambda p: int(p.name)):
+        for record in msgpack.Unpacker(open(segment, "rb"), raw=False):
+            writes += record.get("type") == "environment" and "not_captured" in record["environment"]
+    return writes
+
+
+def many_scaled(n):
+    def program(path):
+        graph = tf.Graph()
+        with graph.as_default(), tf.compat.v1.Session(graph=graph) as sess:
+            x = tf.compat.v1.placeholder(tf.float32, X.shape)
+            with tftrace.record(path, seed_mode="off"):
+                outputs = []
+                for k in range(n):
+                    a = x * (0.1 + k)
+                    tftrace.endpoint(f"a{k}", a)
+                    outputs.append(a * 3.0)
+                return sess.run(outputs, {x: X})
+    return program
+
+
+def test_values_a_check_leaves_out_are_listed_in_one_write(tmp_path, monkeypatch):
+    # The list is written whole each time: one write per left-out value made the log grow
+    # with the square of their count (1000 op outputs: about 100 MB).
+    many_scaled(40)(tmp_path / "t.zarr")
+    trace = open_trace(tmp_path / "t.zarr")
+    assert sorted(g["name"] for g in trace.environment["not_captured"]) == sorted(f"a{k}" for k in range(40))
+    assert _not_captured_writes(tmp_path / "t.zarr") == 2  # the check's, and the end's
+    # Negative control: written per entry, as before.
+    monkeypatch.setattr("tftrace.recording.gaps.GapList.deferred", lambda self: contextlib.nullcontext())
+    many_scaled(40)(tmp_path / "each.zarr")
+    assert _not_captured_writes(tmp_path / "each.zarr") == 41

@@ -175,14 +175,16 @@ class Recorder:
         self.gaps.note(kind, name, "xla", detail, function=function, call_site=call_site)
         self._writer_note_compiled()
 
-    def session_observer_effect(self, watch: Any) -> None:
-        """A Session run leaves out a watched tensor whose fetch would change its results."""
-        watch.left_out = True
-        name = watch.name if watch.info is None else watch.info.name
-        self.gaps.note(watch.kind, name, "observer-effect", f"graph tensor {watch.tensor.name}",
-                       call_site=watch.call_site or getattr(watch.info, "call_site", None))
-        if watch.kind not in CAPTURED_KINDS:  # those are many: the end summary counts them
-            print(observer_effect_warning(watch.kind, name, None), file=sys.stderr)
+    def session_observer_effect(self, watches: list[Any]) -> None:
+        """Session runs leave out watched tensors whose fetch would change their results."""
+        with self.gaps.deferred():
+            for watch in watches:
+                watch.left_out = True
+                name = watch.name if watch.info is None else watch.info.name
+                self.gaps.note(watch.kind, name, "observer-effect", f"graph tensor {watch.tensor.name}",
+                               call_site=watch.call_site or getattr(watch.info, "call_site", None))
+                if watch.kind not in CAPTURED_KINDS:  # many: the end summary counts them
+                    print(observer_effect_warning(watch.kind, name, None), file=sys.stderr)
 
     def _writer_note_compiled(self) -> None:
         if self._writer is not None and not self._writer.closed and self.active:

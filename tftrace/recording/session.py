@@ -72,7 +72,8 @@ class GraphState:
     """What the recorder watches in one TF1 graph."""
 
     def __init__(self, sink: EventSink, graph: Any, variables: VariableCapture,
-                 check: NeutralityCheck, observer_effect: Callable[[Watch], None]) -> None:
+                 check: NeutralityCheck,
+                 observer_effect: Callable[[list[Watch]], None]) -> None:
         self._sink = sink
         self._variables = variables
         self._check = check
@@ -189,8 +190,8 @@ class GraphState:
                                       [w.tensor for w in free], as_fetches=True)
             left_out = frozenset(free[k].tensor.name for k in changing)
             self._neutral_cache[key] = left_out
-            for k in sorted(changing):
-                self._observer_effect(free[k])
+            if changing:
+                self._observer_effect([free[k] for k in sorted(changing)])
         return [w for w in free if w.tensor.name not in left_out]
 
     def never_recorded_endpoints(self) -> list[tuple[Watch, bool]]:
