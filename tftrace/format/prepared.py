@@ -14,7 +14,7 @@ which :meth:`~tftrace.format.writer.TraceWriter.add_prepared` writes. The plain 
 from __future__ import annotations
 
 import struct
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import msgpack
 
@@ -25,6 +25,8 @@ from tftrace.format.schema import ValueSummary, check_name
 
 #: A Python float as msgpack packs it (float 64).
 _FLOAT = struct.Struct(">Bd").pack
+#: Zero NaN and Inf counts, packed with the "inf" key between them.
+_NO_COUNTS = b"\x00\xa3inf\x00"
 
 
 def _packed(value: Any) -> bytes:
@@ -42,7 +44,7 @@ class PreparedEvent:
     """
 
     __slots__ = ("kind", "name", "given", "fast", "_field", "_length", "_head", "_middle",
-                 "_attrs_head", "_attrs_tail", "_values_key", "_values")
+                 "_attrs_head", "_attrs_tail", "_values_key", "_values", "_floats")
 
     def __init__(self, kind: str, name: str, attrs: EventAttrs, checked: CheckedAttrs,
                  spliced: bool = True) -> None:
@@ -66,6 +68,7 @@ class PreparedEvent:
         self._attrs_tail = tail
         self._values_key: tuple[Any, ...] | None = None
         self._values = b""
+        self._floats: Callable[..., bytes] = _FLOAT
 
     def accepts(self, values: Sequence[Any] | None) -> bool:
         """Whether :meth:`record` writes this event: ``fast``, and ``values`` (of the
@@ -86,19 +89,30 @@ class PreparedEvent:
         with a ``"type": "event"`` first. ``values``: accepted (:meth:`accepts`)."""
         pk = packer.pack
         stats = value.stats
-        key = (value.shape, value.dtype, stats.size)
-        if key != self._values_key:  # the same at every execution, when the graph knows it
-            self._values = _packed("shape") + pk(list(value.shape)) + _packed("dtype") + \
-                pk(value.dtype) + _packed("stats") + b"\x86" + _packed("size") + pk(stats.size) + \
-                _packed("min")
-            self._values_key = key
-        parts = [self._head, pk(seq), self._middle, pk(step), b"\xa3occ", pk(occurrence), b"\xa1t",
-                 _FLOAT(0xCB, time), self._values, pk(stats.min), b"\xa3max", pk(stats.max),
-                 b"\xa4mean", pk(stats.mean), b"\xa3nan", pk(stats.nan_count), b"\xa3inf",
-                 pk(stats.inf_count), self._attrs_head]
+        if (value.shape, value.dtype, stats.size) != self._values_key:  # same at every execution
+            self._prepare_values(value, pk)  # when the graph knows the shape
+        low, high, mean, nan, inf = stats.min, stats.max, stats.mean, stats.nan_count, stats.inf_count
+        if type(low) is float and type(high) is float and type(mean) is float:
+            # from "t" to the "nan" key in one call: float64s and the keys between them
+            floats = self._floats(b"\xa1t\xcb", time, self._values, low, b"\xa3max\xcb", high,
+                                  b"\xa4mean\xcb", mean, b"\xa3nan")
+        else:  # None (no value counted), or a number of another type: as msgpack packs it
+            floats = b"".join([b"\xa1t", _FLOAT(0xCB, time), self._values[:-1], pk(low), b"\xa3max",
+                               pk(high), b"\xa4mean", pk(mean), b"\xa3nan"])
+        counts = _NO_COUNTS if type(nan) is int and type(inf) is int and not nan and not inf \
+            else pk(nan) + b"\xa3inf" + pk(inf)
+        parts = [self._head, pk(seq), self._middle, pk(step), b"\xa3occ", pk(occurrence), floats,
+                 counts, self._attrs_head]
         if self._attrs_tail is not None:
             parts += [pk(values), self._attrs_tail]
         return b"".join(parts)
+
+    def _prepare_values(self, value: ValueSummary, pk: Any) -> None:
+        # the record's "shape" to "min" keys, then the float64 marker of min
+        self._values = _packed("shape") + pk(list(value.shape)) + _packed("dtype") + pk(value.dtype) + \
+            _packed("stats") + b"\x86" + _packed("size") + pk(value.stats.size) + _packed("min") + b"\xcb"
+        self._floats = struct.Struct(f">3sd{len(self._values)}sd5sd6sd4s").pack
+        self._values_key = (value.shape, value.dtype, value.stats.size)
 
     def attrs_with(self, values: Sequence[Any] | None) -> EventAttrs:
         """The typed attrs of one execution, for the per-event path: the prepared attrs'
