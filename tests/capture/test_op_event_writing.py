@@ -1,8 +1,9 @@
-"""Op events of a ``tf.function`` at ``ops=stats`` are written through the writer's
-incremental path (an op's attrs checked once, only its ``inputs`` per execution; the
-attrs packed once and spliced into each record). What they hold must be what the
-program computed and what the full path writes, and a malformed ``inputs`` is still
-refused."""
+"""Op events of a ``tf.function`` at ``ops=stats`` are written prepared (format/prepared.py:
+name and attrs checked, the record's constant parts packed once per op output; per
+execution only what changes). What they hold must be what the program computed and what
+the per-event path writes (its attrs checked whole, its record packed from its map), also
+against a trace; the writer's incremental attrs path (an op's attrs checked once, only
+its ``inputs`` per event) still refuses a malformed ``inputs``."""
 
 from __future__ import annotations
 
