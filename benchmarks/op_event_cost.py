@@ -9,7 +9,12 @@ not inflate), and three steps side by side in one process: the plain step, the s
 ``ops=stats``, and the same recorded step whose host call drops the statistics instead
 of writing them (what the in-graph statistics and the copies cost alone).
 
-    python benchmarks/op_event_cost.py [--blocks 2] [--steps 20] [--rounds 3]
+    python benchmarks/op_event_cost.py [--blocks 2] [--steps 20] [--rounds 3] [--stages]
+
+``--stages``: where the host time per op event goes, in the same process: the CPU time of
+the writing call with the host path cut at successive points (each op's ``on_value``
+reached but writing nothing; the writer reached but writing nothing; the writer without
+packing the records; the whole path), rounds alternating the order.
 
 Small enough to iterate on (a few seconds per round, plus the first call: tracing and
 the observer-effect check); the MobileNetV2 figures are benchmarks/op_capture.py's.
@@ -33,6 +38,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps per round and variant")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tmp", default=tempfile.gettempdir())
+    parser.add_argument("--stages", action="store_true", help="the host path cut at each stage")
     args = parser.parse_args()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -108,6 +114,9 @@ def main() -> None:
             host["drop"] = False
             final = rec.written()
             events = (final.done if final is not None else 0) - events0
+            if args.stages:
+                independent._Buffer.flush = flush  # type: ignore[method-assign]
+                result["stages_cpu_us_per_op_event"] = stages(args, observed, x, y, rec)
         result["op_events_per_step"] = events // (args.steps * args.rounds)
         result["host_us_per_op_event"] = [round(v * 1e6, 1) for v in host_per_event]
         result["host_cpu_us_per_op_event"] = [round(v * 1e6, 1) for v in cpu_per_event]
@@ -125,6 +134,52 @@ def main() -> None:
           f"plain step {med(result['plain_step_ms']):.1f} ms; ops=stats "
           f"{med(result['ops=stats_ratio']):.2f}x, statistics computed and dropped "
           f"{med(result['dropped_ratio']):.2f}x")
+    for name, values in result.get("stages_cpu_us_per_op_event", {}).items():
+        print(f"  host path {name:34s} CPU us per op event {med(values):5.1f} (rounds {values})")
+
+
+#: Where the host path of an op event is cut (``--stages``), in path order.
+STAGES = ("to each op's on_value", "to the writer", "writer, records not packed", "whole path")
+
+
+def stages(args: argparse.Namespace, observed: Any, x: Any, y: Any, rec: Any) -> dict[str, list[float]]:
+    """CPU time per op event of the writing call, the host path cut at each of ``STAGES``."""
+    from tftrace.format.prepared import PreparedEvent
+    from tftrace.format.writer import TraceWriter
+    from tftrace.recording import independent
+    from tftrace.recording.emitting import PreparedEmitter
+
+    originals = (PreparedEmitter.__call__, TraceWriter.add_prepared, PreparedEvent.record,
+                 independent._Buffer.flush)
+    cuts = {"to each op's on_value": (PreparedEmitter, "__call__", lambda self, value, values: None),
+            "to the writer": (TraceWriter, "add_prepared", lambda self, *a: 0),
+            "writer, records not packed": (PreparedEvent, "record", lambda self, *a: b"")}
+    cpu = {"s": 0.0, "events": 0}
+
+    def timed_flush(buffer: Any) -> None:
+        events, start = len(buffer.values), time.thread_time()
+        originals[3](buffer)
+        cpu["s"] += time.thread_time() - start
+        cpu["events"] += events
+
+    independent._Buffer.flush = timed_flush  # type: ignore[method-assign]
+    out: dict[str, list[float]] = {name: [] for name in STAGES}
+    try:
+        for r in range(args.rounds):
+            for name in (STAGES if r % 2 == 0 else STAGES[::-1]):
+                if name in cuts:
+                    owner, attribute, cut = cuts[name]
+                    setattr(owner, attribute, cut)
+                cpu.update(s=0.0, events=0)
+                for _ in range(args.steps):
+                    observed(x, y).numpy()
+                    rec.next_step()
+                out[name].append(round(cpu["s"] / max(1, cpu["events"]) * 1e6, 1))
+                PreparedEmitter.__call__, TraceWriter.add_prepared, PreparedEvent.record = originals[:3]  # type: ignore[method-assign]
+    finally:
+        PreparedEmitter.__call__, TraceWriter.add_prepared, PreparedEvent.record = originals[:3]  # type: ignore[method-assign]
+        independent._Buffer.flush = originals[3]  # type: ignore[method-assign]
+    return out
 
 
 if __name__ == "__main__":

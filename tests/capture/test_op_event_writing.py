@@ -1,8 +1,9 @@
-"""Op events of a ``tf.function`` at ``ops=stats`` are written through the writer's
-incremental path (an op's attrs checked once, only its ``inputs`` per execution; the
-attrs packed once and spliced into each record). What they hold must be what the
-program computed and what the full path writes, and a malformed ``inputs`` is still
-refused."""
+"""Op events of a ``tf.function`` at ``ops=stats`` are written prepared (format/prepared.py:
+name and attrs checked, the record's constant parts packed once per op output; per
+execution only what changes). What they hold must be what the program computed and what
+the per-event path writes (its attrs checked whole, its record packed from its map), also
+against a trace; the writer's incremental attrs path (an op's attrs checked once, only
+its ``inputs`` per event) still refuses a malformed ``inputs``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import tensorflow as tf
 
 import tftrace
 from tftrace.errors import UsageError
-from tftrace.format import checked_attrs as checked_module, digest, writer as writer_module
+from tftrace.format import checked_attrs as checked_module, digest, prepared as prepared_module
+from tftrace.format import writer as writer_module
 from tftrace.format.compact_log import event_record, packed_event_record
 from tftrace.format.events import EventKind, OpAttrs, VariableAttrs
 from tftrace.format.packing import pack
@@ -29,7 +31,8 @@ B = np.array([0.25, 0.5, -3.0], np.float32)
 INPUTS = [np.array([[1.0, 2.0, 3.0], [-4.0, 5.0, 0.5]], np.float32) * (k + 1) for k in range(3)]
 
 
-def record(path: Path, swapped: bool = False, scale: float = 1.0) -> None:
+def record(path: Path, swapped: bool = False, scale: float = 1.0, twice: bool = False,
+           against: Any = None) -> Any:
     w, b = tf.Variable(W, name="w"), tf.Variable(B, name="b")  # before: no variable events
 
     @tf.function
@@ -41,10 +44,13 @@ def record(path: Path, swapped: bool = False, scale: float = 1.0) -> None:
         return s * 2.0
 
     with tftrace.record(path, seed_mode="off", layers="off", ops="stats", gradients="off",
-                        optimizer="off") as rec:
+                        optimizer="off", against=against) as rec:
         for x in INPUTS:
             f(tf.constant(x * scale))
+            if twice:  # a second execution in the step: occurrence 1 of each op
+                f(tf.constant(x * -scale))
             rec.next_step()
+    return rec
 
 
 def expected_events() -> list[dict[str, Any]]:
@@ -118,21 +124,51 @@ def test_op_events_hold_the_programs_dataflow_and_values(tmp_path, monkeypatch) 
     assert any(" stats: " in f for f in found), found
 
 
-def test_incremental_writing_stores_what_the_full_path_stores(tmp_path, monkeypatch) -> None:
-    record(tmp_path / "incremental.zarr")
-    # The full path: every op event's attrs checked whole, its record packed from its map.
+def read_back(path: Path) -> list[dict[str, Any]]:
+    """Each event of the trace as read, field by field (its time left out)."""
+    return [{**e.to_dict(), "t": None} for e in open_trace(path).events]
+
+
+def test_prepared_writing_stores_what_the_per_event_path_stores(tmp_path, monkeypatch) -> None:
+    written = []
+    add = prepared_module.PreparedEvent.record
+    monkeypatch.setattr(prepared_module.PreparedEvent, "record",
+                        lambda self, *args: written.append(self.name) or add(self, *args))
+    record(tmp_path / "prepared.zarr", twice=True)
+    assert len(written) == 30  # every op event went through the prepared record
+    # The per-event path: every op event through add_event, its attrs checked whole, its
+    # record packed from its map.
     with monkeypatch.context() as patch:
+        patch.setattr(prepared_module.PreparedEvent, "accepts", lambda self, values: False)
         patch.setattr(checked_module, "_PER_EXECUTION_TYPES", {})
         patch.setattr(writer_module, "packed_event_record",
                       lambda event, leaves, compact, attrs: pack(event_record(event, leaves, compact),
                                                                  "event record"))
-        record(tmp_path / "full.zarr")
-    incremental, full = log_records(tmp_path / "incremental.zarr"), log_records(tmp_path / "full.zarr")
-    assert len(incremental) == 15 and incremental == full
-    # Negative control: the comparison sees one changed input edge.
-    changed = [dict(r) for r in full]
-    changed[6] = {**changed[6], "attrs": {**changed[6]["attrs"], "inputs": [4, -1]}}
-    assert incremental != changed
+        record(tmp_path / "per_event.zarr", twice=True)
+    assert len(written) == 30
+    prepared, per_event = log_records(tmp_path / "prepared.zarr"), log_records(tmp_path / "per_event.zarr")
+    assert len(prepared) == 30 and prepared == per_event
+    assert [r.get("occ", 0) for r in prepared[:10]] == [0] * 5 + [1] * 5
+    assert read_back(tmp_path / "prepared.zarr") == read_back(tmp_path / "per_event.zarr")
+    # Negative control: the comparisons see one changed input edge, and another run.
+    changed = [dict(r) for r in per_event]
+    changed[11] = {**changed[11], "attrs": {**changed[11]["attrs"], "inputs": [9, -1]}}
+    assert prepared != changed
+    record(tmp_path / "other.zarr", twice=True, scale=1.5)
+    assert read_back(tmp_path / "prepared.zarr") != read_back(tmp_path / "other.zarr")
+
+
+def test_recording_against_a_trace_judges_prepared_op_events(tmp_path) -> None:
+    record(tmp_path / "a.zarr")
+    same = record(tmp_path / "b.zarr", against=str(tmp_path / "a.zarr"))
+    assert same.against.result.equivalent, same.against.result
+    assert same.against.summary()["kept"] == 0
+    # negative control: another input diverges at the first op, whose value B keeps
+    other = record(tmp_path / "c.zarr", scale=1.5, against=str(tmp_path / "a.zarr"))
+    first = other.against.result.first_divergence
+    assert not other.against.result.equivalent and first is not None
+    assert (first.kind, first.name, first.step) == ("op", "mul:0", 0)
+    assert mismatches(tmp_path / "b.zarr", expected_events()) == []
 
 
 # -- the writer on its own: hostile inputs after an op's attrs were checked once -------

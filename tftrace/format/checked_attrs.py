@@ -75,6 +75,26 @@ class CheckedAttrs:
         self._known[id(attrs)] = (attrs, stored)  # the given object is kept: its id stays its own
         return stored
 
+    def around(self, kind: str, attrs: EventAttrs) -> tuple[EventAttrs, bytes, bytes | None] | None:
+        """``attrs`` as a ``kind`` event stores them (checked: :class:`UsageError` if they
+        cannot be), and their stored map packed: as the bytes before and after the kind's
+        per-execution field's value (format/prepared.py packs the ints between), or whole
+        and None for a kind without one. None when the map is too large to be spliced."""
+        stored = checked_attrs(kind, attrs)
+        variable = PER_EXECUTION.get(stored.KIND, ())
+        if not variable:
+            return stored, pack(stored.to_dict(), "attrs"), None
+        if len(variable) != 1 or not isinstance(getattr(stored, variable[0]), tuple):
+            return None
+        template = _Template(attrs, stored, variable)
+        template._prepare()
+        pieces = template.pieces or []
+        if len(pieces) not in (2, 3) or pieces[1] != 0 or not isinstance(pieces[0], bytes):
+            return None
+        tail = pieces[2] if len(pieces) == 3 else b""
+        assert isinstance(tail, bytes)
+        return stored, pieces[0], tail
+
     def _per_execution(self, kind: str, attrs: EventAttrs, variable: tuple[str, ...]) -> Stored:
         getters = self._getters.get(type(attrs))
         if getters is None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
-import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
-from tftrace.format import arrays, chunkio, digest, limits, remote, store, zipping
+from tftrace.format import arrays, digest, limits, remote, store, zipping
 from tftrace.format.checked_attrs import REMEMBERED, CheckedAttrs
 from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, packed_event_record
 from tftrace.format.events import EVENT_KINDS, EventAttrs, event_kind
@@ -31,16 +31,14 @@ from tftrace.format.progress import Work
 from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, PLAIN_FORMAT_VERSION, Event,
                                    ValueSummary, array_key_for, check_name)
 from tftrace.format.packing import pack as _pack, plain as _plain
+from tftrace.format.prepared import PreparedEvent, packer
 from tftrace.format.status import RunStatus
+from tftrace.format.value_files import WORKERS, store_value, write_array
 
 CAPTURE_MODES = ("full", "stats")
 #: A segment is written at least this often while events arrive (and on flush/close).
 FLUSH_SECONDS = 0.5
 FLUSH_RECORDS = 512
-#: Threads that hash and summarize an array's leaves beside the one writing its chunks.
-WORKERS = 2
-#: Smaller values are summarized in the calling thread: a hand-off costs more than it saves.
-INLINE_BYTES = 256 << 10
 
 
 def log_key(index: int) -> str:
@@ -73,6 +71,7 @@ class TraceWriter:
         self._late: set[int] = set()  # events given their value after them (add_value)
         self._attrs = CheckedAttrs()  # typed attrs checked once per object
         self._names: dict[int, str] = {}  # id -> name checked
+        self._packer = packer()  # of prepared records (add_prepared)
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
@@ -170,8 +169,7 @@ class TraceWriter:
         Typed attrs are frozen: an object given again is not checked again (nor an op's
         but its ``inputs``: format/checked_attrs.py); their maps must not change.
         """
-        if kind not in EVENT_KINDS:
-            raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
+        _check_kind(kind)
         if self._names.get(id(name)) is not name:  # a captured stream gives the same str each time
             self._names = self._names if len(self._names) < REMEMBERED else {}
             self._names[id(name)] = check_name(name, allow_empty=True)
@@ -190,7 +188,8 @@ class TraceWriter:
                     elif value is not None:
                         keep = self.capture == "full" if keep_value is None else keep_value
                         array = arrays.as_array(value)
-                        fields, nbytes = self._store_value(seq, array, keep), array.nbytes
+                        fields = store_value(self.directory, seq, array, keep, self.digest_scheme, self._workers)
+                        nbytes = array.nbytes
                     leaves, array_key = fields.pop("crc", None), fields.get("array_key")
                     event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,
                                   time=time.time() - self._start, attrs=checked_attrs, **fields)
@@ -212,6 +211,40 @@ class TraceWriter:
             if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1]:
                 self.flush()
             return event
+
+    def prepare(self, kind: str, name: str, attrs: EventAttrs) -> PreparedEvent:
+        """An event written again and again (each execution of a traced function): its name
+        and attrs checked once (:class:`UsageError`), its record's constant parts packed
+        once (format/prepared.py); write each with :meth:`add_prepared`."""
+        _check_kind(kind)
+        return PreparedEvent(kind, name, attrs, self._attrs, spliced=not self.late_values)
+
+    def add_prepared(self, prepared: PreparedEvent, step: int, value: Any,
+                     values: Sequence[int] | None = None, keep_value: bool | None = None) -> int:
+        """Append one event of ``prepared`` at ``step``; returns its seq. ``values``: its
+        per-execution field (an op's ``inputs``). A ``ValueSummary`` is written from the
+        prepared pieces, anything else as :meth:`add_event` writes it (the same record)."""
+        kind, name = prepared.kind, prepared.name
+        if type(value) is ValueSummary and prepared.accepts(values):
+            with self._lock:
+                self._check_open()
+                seq, occurrence = self._seq, self._occurrences.next(kind, name, step)
+                try:
+                    record = prepared.record(seq, step, occurrence, time.time() - self._start, value,
+                                             values, self._packer)
+                except (TypeError, ValueError, OverflowError):  # not storable: add_event's error
+                    record = None
+                if record is not None:
+                    self._pending.append(record)
+                    self._seq = seq + 1
+                    self.counts[kind] += 1
+                    self._occurrences.written(kind, name, step, occurrence)
+                    if len(self._pending) >= self._flush_every[0] or \
+                            time.monotonic() - self._last_flush >= self._flush_every[1]:
+                        self.flush()
+                    return seq
+        return self.add_event(kind, name, step=step, value=value, attrs=prepared.attrs_with(values),
+                              keep_value=keep_value).seq
 
     def add_value(self, event: Event, value: Any) -> None:
         """Store the value of an event written earlier without one (a ``value`` record,
@@ -238,50 +271,13 @@ class TraceWriter:
             key = array_key_for(event.seq)
             stored, encoding = arrays.encode(array, dtype)
             try:
-                self._write_array(self.directory / key, stored, dtype, shape, encoding)
+                write_array(self.directory / key, stored, dtype, shape, encoding)
                 record = _pack({"type": "value", "seq": event.seq, "array_key": key}, "value record")
             except BaseException:
                 _remove_tree(self.directory / key)
                 raise
             self._pending.append(record)
             self._late.add(event.seq)
-
-    def _store_value(self, seq: int, value: np.ndarray, keep: bool) -> dict[str, Any]:
-        dtype = arrays.logical_dtype(value)
-        shape = tuple(int(n) for n in value.shape)
-        stored, encoding = arrays.encode(value, dtype)
-        # Digest and statistics go leaf by leaf in the worker threads (zlib, hashlib and numpy
-        # release the GIL) while this thread writes the chunks, then helps with the rest.
-        summary = digest.Summary(stored, dtype, shape, self.digest_scheme)
-        spare = summary.leaf_count - (0 if keep else 1)  # leaves for helpers
-        helpers = [self._workers.submit(summary.work)
-                   for _ in range(min(WORKERS, spare) if stored.nbytes >= INLINE_BYTES else 0)]
-        try:
-            fields: dict[str, Any] = {"shape": shape, "dtype": dtype, "array_key": None}
-            if keep:
-                key = array_key_for(seq)
-                self._write_array(self.directory / key, stored, dtype, shape, encoding)
-                fields["array_key"] = key
-            summary.work()
-        finally:
-            for helper in helpers:
-                helper.result()
-        fields["stats"], fields["digest"], fields["crc"] = (*summary.result(), summary.crc_leaves)
-        return fields
-
-    @staticmethod
-    def _write_array(directory: Path, stored: np.ndarray, dtype: str, shape: tuple[int, ...],
-                     encoding: str) -> None:
-        chunks = arrays.chunk_shape(stored.shape, stored.dtype.itemsize)
-        compress = chunkio.should_compress(stored.reshape(-1))
-        # Metadata and chunks go straight from memory to files (zarr-python reads them).
-        directory.mkdir(parents=True)
-        (directory / "zarr.json").write_bytes(chunkio.array_metadata(
-            stored.shape, stored.dtype, chunks, compress,
-            {"tftrace": {"dtype": dtype, "shape": list(shape), "encoding": encoding}}))
-        layout = chunkio.layout_of(stored.shape, chunks, chunkio.SEPARATOR)
-        assert layout is not None
-        chunkio.write_chunks(directory, layout, stored, compress)
 
     def progress(self) -> Work:
         """Events written so far and the bytes of their values (no totals: still running)."""
@@ -395,6 +391,10 @@ def _checked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
         raise UsageError(f"cannot record this environment: {exc}") from None
 
 
+def _check_kind(kind: str) -> None:
+    if kind not in EVENT_KINDS:
+        raise UsageError(f"event kind must be one of {', '.join(EVENT_KINDS)}; got {kind!r}")
+
+
 def _remove_tree(directory: Path) -> None:
-    import shutil
     shutil.rmtree(directory, ignore_errors=True)

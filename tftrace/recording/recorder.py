@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import tensorflow as tf
 
-from tftrace.errors import StoppedAtFirstDivergence, TraceWriteError, UsageError
+from tftrace.errors import TraceWriteError, UsageError
 from tftrace.format.events import CAPTURED_KINDS, EndpointAttrs, EventAttrs
 from tftrace.format.progress import Work
 from tftrace.format.writer import TraceWriter
@@ -32,6 +32,7 @@ from tftrace.recording.capture.engines import CaptureEngines, RecordingSink
 from tftrace.recording.capture.sink import CaptureLevels
 from tftrace.recording.distributed import ReplicaNaming
 from tftrace.recording.callsite import producer_call_site, user_call_site
+from tftrace.recording.emitting import PreparedEmitter, emit_event
 from tftrace.recording.ending import SigtermGuard, run_status
 from tftrace.recording.gaps import CompiledFunctions, GapList
 from tftrace.recording.imports import PostImportHooks
@@ -192,23 +193,11 @@ class Recorder:
 
     def emit(self, kind: str, name: str, value: Any, attrs: EventAttrs,
              keep_value: bool | None = None) -> int | None:
-        if not self.active or self._writer is None:
-            return None
-        try:  # against a trace, values are kept only where B diverges (recording/against.py)
-            event = self._writer.add_event(kind, name, step=self.step, value=value, attrs=attrs,
-                                           keep_value=False if self.against else keep_value)
-            if self.against is not None:
-                self.against.observe(event, value)
-            return event.seq
-        except StoppedAtFirstDivergence:
-            self.active = False  # nothing more is recorded; the record() block ends the run
-            raise
-        except TraceWriteError as exc:
-            # The trace cannot be written (disk full...): stop capturing, and let the
-            # block end with this error, even where TensorFlow wraps it.
-            self.write_error = self.write_error or exc
-            self.active = False
-            raise
+        return emit_event(self, self._writer, kind, name, value, attrs, keep_value)
+
+    def prepare(self, kind: str, name: str, attrs: EventAttrs,
+                keep_value: bool | None = None) -> PreparedEmitter:
+        return PreparedEmitter(self, self._writer, kind, name, attrs, keep_value)
 
     def graph_state(self, graph: Any) -> GraphState:
         with self._graphs_lock:

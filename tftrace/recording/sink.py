@@ -11,9 +11,14 @@ recorder builds it: no module of ``recording/`` imports the recorder.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 from tftrace.format.events import EventAttrs
+
+#: An event prepared once (:meth:`EventSink.prepare`): ``emit(value, values)`` records one
+#: at the current step, ``values`` being its attrs' per-execution field (an op's
+#: ``inputs``); returns its seq (None when the recording is not active).
+PreparedEmit = Callable[[Any, Optional[Sequence[int]]], Optional[int]]
 
 
 class EventSink(Protocol):
@@ -34,4 +39,12 @@ class EventSink(Protocol):
         """Record one event at the current step; returns its seq (None when the recording
         is not active). ``keep_value``: store the value (True) or only its statistics and
         digest (False) whatever the trace's ``capture``: a stream's own level."""
+        ...
+
+    def prepare(self, kind: str, name: str, attrs: EventAttrs,
+                keep_value: bool | None = None) -> PreparedEmit:
+        """How to emit, on every execution of a traced function, an event whose kind, name
+        and attrs stay the same but for the kind's per-execution field (an op's ``inputs``;
+        ``attrs`` holds as many ints as each call gives): checked and packed once, at the
+        first call, then only what changes is written (recording/emitting.py)."""
         ...

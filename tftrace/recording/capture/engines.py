@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tftrace.recording.gaps import CompiledFunctions, GapList
     from tftrace.recording.observers import FunctionObservers
     from tftrace.recording.session import GraphState
-    from tftrace.recording.sink import EventSink
+    from tftrace.recording.sink import EventSink, PreparedEmit
     from tftrace.recording.distributed import ReplicaNaming
     from tftrace.recording.variables import VariableCapture
 
@@ -57,6 +57,12 @@ class RecordingSink:
         if level == "off":
             return None
         return self._sink.emit(kind, name, value, attrs, keep_value=level == "full")
+
+    def prepare(self, kind: str, name: str, attrs: EventAttrs,
+                keep_value: bool | None = None) -> PreparedEmit:
+        if self._levels[kind] == "off":
+            return lambda value, values: None
+        return self._sink.prepare(kind, name, attrs, keep_value=self._levels[kind] == "full")
 
     def observe_in_function(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
         self._observers.observe(tensor, on_value, kind, name, None, grouped=True,

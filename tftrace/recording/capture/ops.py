@@ -64,8 +64,8 @@ class OpCapture:
         self._current_layer = current_layer
         self._local = threading.local()
         self._lock = threading.Lock()
-        # graph tensors: (graph id, tensor name) -> last event seq; eager: tensor _id -> seq
-        self._latest: dict[tuple[int, str], int] = {}
+        # graph tensors: (graph id, tensor name) -> [last event seq]; eager: tensor _id -> seq
+        self._latest: dict[tuple[int, str], list[int]] = {}
         self._eager: collections.OrderedDict[int, tuple[int, str]] = collections.OrderedDict()
         self._installed = False
         self.xla_ops = 0
@@ -150,7 +150,8 @@ class OpCapture:
                 return
         graph_key = id(graph)
         sources = [_source(t) for t in inputs]
-        input_refs = [(graph_key, t.name) for t in sources]
+        # each input's producer's last seq (-1: never recorded), read at each execution
+        input_seqs = [self._latest.setdefault((graph_key, t.name), [-1]) for t in sources]
         input_labels = [_label(t) for t in sources]
         scope = name.rpartition("/")[0] or None
         base = OpAttrs(op_type=op_type, layer=self._current_layer(), name_scope=scope,
@@ -160,23 +161,22 @@ class OpCapture:
         for index, output in enumerate(outputs):
             if not _recorded_dtype(output.dtype) or (index and op_type in FIRST_OUTPUT_ONLY):
                 continue
-            self._watch(output, index, base, input_refs, graph_key)
+            self._watch(output, index, base, input_seqs, graph_key)
 
-    def _watch(self, tensor: Any, index: int, base: OpAttrs,
-               input_refs: list[tuple[int, str]], graph_key: int) -> None:
-        sink, latest, key = self._sink, self._latest, (graph_key, tensor.name)
+    def _watch(self, tensor: Any, index: int, base: OpAttrs, input_seqs: list[list[int]],
+               graph_key: int) -> None:
+        sink = self._sink
+        latest = self._latest.setdefault((graph_key, tensor.name), [-1])
         event_name = sink.in_replica(tensor.name)
-        # What every execution shares, built once: the writer checks it once too
-        # (format/checked_attrs.py), and per execution only the inputs' seqs.
-        shared = base.replace(output_index=index, inputs=()).__dict__
+        # What every execution shares is checked and packed once (format/prepared.py);
+        # per execution only the inputs' seqs, the statistics, step and time.
+        emit = sink.prepare(EventKind.OP, event_name,
+                            base.replace(output_index=index, inputs=(-1,) * len(input_seqs)))
 
-        def on_value(array: np.ndarray) -> None:
-            attrs = object.__new__(OpAttrs)  # a frozen dataclass, filled at once
-            attrs.__dict__.update(shared)
-            attrs.__dict__["inputs"] = tuple([latest.get(ref, -1) for ref in input_refs])
-            seq = sink.emit(EventKind.OP, event_name, array, attrs)
+        def on_value(value: Any) -> None:
+            seq = emit(value, [cell[0] for cell in input_seqs])
             if seq is not None:
-                latest[key] = seq
+                latest[0] = seq
 
         deliver(sink, "op", event_name, tensor, on_value)
 

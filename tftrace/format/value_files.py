@@ -1,0 +1,60 @@
+"""A value as the writer stores it: its zarr array files (when kept), its statistics and
+content digest, computed leaf by leaf beside the thread writing the chunks."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tftrace.format import arrays, chunkio, digest
+from tftrace.format.schema import array_key_for
+
+#: Threads that hash and summarize an array's leaves beside the one writing its chunks.
+WORKERS = 2
+#: Smaller values are summarized in the calling thread: a hand-off costs more than it saves.
+INLINE_BYTES = 256 << 10
+
+
+def store_value(directory: Path, seq: int, value: np.ndarray, keep: bool, digest_scheme: str,
+                workers: ThreadPoolExecutor) -> dict[str, Any]:
+    """The event fields of event ``seq``'s ``value`` (shape, dtype, stats, digest, the
+    digest's ``crc`` leaves, ``array_key``), its array written under ``directory`` if ``keep``."""
+    dtype = arrays.logical_dtype(value)
+    shape = tuple(int(n) for n in value.shape)
+    stored, encoding = arrays.encode(value, dtype)
+    # Digest and statistics go leaf by leaf in the worker threads (zlib, hashlib and numpy
+    # release the GIL) while this thread writes the chunks, then helps with the rest.
+    summary = digest.Summary(stored, dtype, shape, digest_scheme)
+    spare = summary.leaf_count - (0 if keep else 1)  # leaves for helpers
+    helpers = [workers.submit(summary.work)
+               for _ in range(min(WORKERS, spare) if stored.nbytes >= INLINE_BYTES else 0)]
+    try:
+        fields: dict[str, Any] = {"shape": shape, "dtype": dtype, "array_key": None}
+        if keep:
+            key = array_key_for(seq)
+            write_array(directory / key, stored, dtype, shape, encoding)
+            fields["array_key"] = key
+        summary.work()
+    finally:
+        for helper in helpers:
+            helper.result()
+    fields["stats"], fields["digest"], fields["crc"] = (*summary.result(), summary.crc_leaves)
+    return fields
+
+
+def write_array(directory: Path, stored: np.ndarray, dtype: str, shape: tuple[int, ...],
+                encoding: str) -> None:
+    """A zarr v3 array of ``stored`` (its encoded form) at ``directory``, a new folder."""
+    chunks = arrays.chunk_shape(stored.shape, stored.dtype.itemsize)
+    compress = chunkio.should_compress(stored.reshape(-1))
+    # Metadata and chunks go straight from memory to files (zarr-python reads them).
+    directory.mkdir(parents=True)
+    (directory / "zarr.json").write_bytes(chunkio.array_metadata(
+        stored.shape, stored.dtype, chunks, compress,
+        {"tftrace": {"dtype": dtype, "shape": list(shape), "encoding": encoding}}))
+    layout = chunkio.layout_of(stored.shape, chunks, chunkio.SEPARATOR)
+    assert layout is not None
+    chunkio.write_chunks(directory, layout, stored, compress)

@@ -1,0 +1,89 @@
+"""How the recorder writes an event: one at a time (``emit``), or prepared once and
+written on every execution of a traced function (``prepare``).
+
+A captured stream observed in a ``tf.function`` emits, per execution, the same kind, name
+and attrs for each observed value but for the attrs' per-execution field (an op's
+``inputs``). It gets a :class:`PreparedEmitter`: the writer checks the name and attrs
+and packs the record's constant parts once, at the first event (so an error comes where
+``emit``'s would), then writes only what changes (format/prepared.py). Recording against
+a trace judges each event as an ``Event``: those go through :func:`emit_event`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+from tftrace.errors import StoppedAtFirstDivergence, TraceWriteError
+from tftrace.format.events import EventAttrs
+
+if TYPE_CHECKING:
+    from tftrace.format.prepared import PreparedEvent
+    from tftrace.format.writer import TraceWriter
+    from tftrace.recording.against import AgainstRecording
+
+
+class EmitState(Protocol):
+    """The four fields of the recording (the recorder) that writing an event reads and sets."""
+
+    active: bool
+    step: int
+    against: AgainstRecording | None
+    write_error: TraceWriteError | None
+
+
+def emit_event(recording: EmitState, writer: TraceWriter | None, kind: str, name: str, value: Any,
+               attrs: EventAttrs, keep_value: bool | None = None) -> int | None:
+    """``Recorder.emit``: write one event at the recording's step; its seq, or None when
+    the recording is not active."""
+    if not recording.active or writer is None:
+        return None
+    against = recording.against
+    try:  # against a trace, values are kept only where B diverges (recording/against.py)
+        event = writer.add_event(kind, name, step=recording.step, value=value, attrs=attrs,
+                                 keep_value=False if against else keep_value)
+        if against is not None:
+            against.observe(event, value)
+        return event.seq
+    except StoppedAtFirstDivergence:
+        recording.active = False  # nothing more is recorded; the record() block ends the run
+        raise
+    except TraceWriteError as exc:
+        _stop(recording, exc)
+        raise
+
+
+class PreparedEmitter:
+    """``emitter(value, values)``: one event at the recording's current step, ``values``
+    its attrs' per-execution field; returns its seq, None when the recording is not active."""
+
+    __slots__ = ("_recording", "_writer", "_kind", "_name", "_attrs", "_keep_value", "_prepared")
+
+    def __init__(self, recording: EmitState, writer: TraceWriter | None, kind: str, name: str,
+                 attrs: EventAttrs, keep_value: bool | None) -> None:
+        self._recording = recording
+        self._writer = writer
+        self._kind, self._name, self._attrs, self._keep_value = kind, name, attrs, keep_value
+        self._prepared: PreparedEvent | None = None
+
+    def __call__(self, value: Any, values: Sequence[int] | None) -> int | None:
+        recording, writer = self._recording, self._writer
+        if not recording.active or writer is None:
+            return None
+        prepared = self._prepared
+        if prepared is None:
+            prepared = self._prepared = writer.prepare(self._kind, self._name, self._attrs)
+        if recording.against is not None:  # judged against trace A, as an Event
+            return emit_event(recording, writer, self._kind, self._name, value,
+                              prepared.attrs_with(values), self._keep_value)
+        try:
+            return writer.add_prepared(prepared, recording.step, value, values, self._keep_value)
+        except TraceWriteError as exc:
+            _stop(recording, exc)
+            raise
+
+
+def _stop(recording: EmitState, error: TraceWriteError) -> None:
+    # The trace cannot be written (disk full...): stop capturing, and let the block end
+    # with this error, even where TensorFlow wraps it.
+    recording.write_error = recording.write_error or error
+    recording.active = False
