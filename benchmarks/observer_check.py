@@ -44,6 +44,7 @@ def main() -> None:
     import tftrace
     from tftrace.format.reader import open_trace
     from tftrace.recording import neutrality, observers
+    from tftrace.recording.summaries import SUMMARY_SCOPE
 
     def build() -> tuple[Any, Callable[[], Any], list[Any]]:
         keras.utils.set_random_seed(0)
@@ -96,7 +97,11 @@ def main() -> None:
     def timed_optimize(graph_def: Any, fetches: Any, observations: Any = (), *a: Any, **kw: Any) -> Any:
         start = time.perf_counter()
         out = optimize(graph_def, fetches, observations, *a, **kw)
-        optimizations.append({"observations": len(observations), "nodes": len(graph_def.node),
+        nodes = {node.name: node for node in graph_def.node}
+        statistics = sum(1 for name in observations
+                         if name in nodes and SUMMARY_SCOPE in nodes[name].input[0])
+        optimizations.append({"observations": len(observations), "statistics": statistics,
+                              "nodes": len(graph_def.node),
                               "s": round(time.perf_counter() - start, 2)})
         return out
 
@@ -104,7 +109,13 @@ def main() -> None:
     timed(neutrality, "_prepared", "prepared")
     timed(neutrality, "_with_probes", "with_probes")
     timed(neutrality, "computation", "computation")
-    timed(neutrality, "node_digests", "node_digests")
+    try:  # the search's module (older trees have it in neutrality.py)
+        from tftrace.recording import culprits as search
+    except ImportError:
+        search = neutrality
+    else:
+        timed(search, "computation", "computation")
+    timed(search, "node_digests", "node_digests")
     timed(neutrality.NeutralityCheck, "changing", "check")
     timed(observers, "summary_vector", "statistics ops")
 
@@ -130,6 +141,7 @@ def main() -> None:
             "check_s": round(sum(phases["check"]), 1),
             "phases_s": {k: round(sum(v), 2) for k, v in phases.items()},
             "calls": {k: len(v) for k, v in phases.items()},
+            "graphs": per_graph(optimizations),
             "optimizations": optimizations,
             "loss_equal": losses == plain_losses,
             "vars_differing": sum(not np.array_equal(a, b) for a, b in zip(plain_vars, recorded_vars)),
@@ -140,6 +152,21 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result))
+
+
+def per_graph(optimizations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per graph checked (each starts with its plain optimization): seconds of the plain
+    optimization, and count and seconds of those with the values alone and with their
+    statistics."""
+    graphs: list[dict[str, Any]] = []
+    for o in optimizations:
+        if o["observations"] == 0:
+            graphs.append({"plain_s": o["s"], "with_values": [0, 0.0], "with_statistics": [0, 0.0]})
+            continue
+        part = graphs[-1]["with_statistics" if o["statistics"] else "with_values"]
+        part[0] += 1
+        part[1] = round(part[1] + o["s"], 2)
+    return graphs
 
 
 if __name__ == "__main__":

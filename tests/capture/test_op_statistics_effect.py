@@ -127,3 +127,35 @@ def test_statistics_that_stop_a_rewrite_the_value_alone_does_not_are_left_out() 
     assert check.changing(graph, fetches, [seen["y"]], as_fetches=False) == set()
     assert check.changing(graph, fetches, [seen["y"]], as_fetches=False, probes=[seen["probe"]]) == {0}
     assert check.stats.left_out == 1 and not check.stats.errors
+
+
+def test_near_the_deadline_the_first_values_that_fit_are_observed(tmp_path, monkeypatch) -> None:
+    # As if each value's statistics cost Grappler 1 s and the graph 0.1 s, with a 5 s
+    # deadline (2.5 s for the check): all three statistics do not fit, the first fits.
+    path = tmp_path / "t.zarr"
+    clock = [0.0]
+    optimize = neutrality._optimize
+
+    def slow_optimize(graph_def, fetches, observations=()):
+        nodes = {node.name: node for node in graph_def.node}
+        statistics = sum(SUMMARY_SCOPE in nodes[name].input[0] for name in observations)
+        clock[0] += 0.1 + statistics
+        return optimize(graph_def, fetches, observations)
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            return clock[0]
+
+    monkeypatch.setattr(neutrality, "_optimize", slow_optimize)
+    monkeypatch.setattr(neutrality, "time", Clock)
+    monkeypatch.setattr(neutrality, "grappler_deadline", lambda: 5.0)
+    with tftrace.record(path, seed_mode="off", ops="stats", layers="off", gradients="off",
+                        optimizer="off"):
+        tf.function(lambda v: tf.nn.relu(v * 2.0) + 1.0)(tf.constant(X))
+    trace = open_trace(path)
+    assert [e.name for e in trace.events] == ["mul:0"]
+    assert left_out(path) == {"Relu:0", "add:0"}
+    check = trace.environment["observer_check"]
+    assert (check["graphs_near_deadline"], check["observations_left_out"]) == (1, 2)
+    assert "kept the first 1 of 3" in check["errors"][0]
