@@ -110,3 +110,32 @@ def test_when_the_check_cannot_run_observations_are_made_and_the_error_kept(tmp_
     trace = open_trace(tmp_path / "t.zarr")
     assert [e.name for e in trace.events] == ["a"]
     assert trace.environment["observer_check"]["errors"] == ["RuntimeError: grappler unavailable"]
+
+
+def test_a_function_traced_again_is_first_checked_without_what_its_last_trace_left_out(monkeypatch):
+    from tftrace.recording import neutrality
+
+    seen = {}
+
+    @tf.function
+    def f(x):
+        a = x * 0.1  # folded into (x * 0.1) * 3.0 = x * 0.3 unless observed: a culprit
+        b = tf.nn.relu(x)  # the program computes it anyway: innocent
+        seen["observed"] = [a, b]
+        return a * 3.0 + b
+
+    searched = []
+    kept_apart = neutrality.kept_apart
+    monkeypatch.setattr(neutrality, "kept_apart", lambda *a: searched.append(1) or kept_apart(*a))
+    check = NeutralityCheck()
+
+    def changing(shape):
+        graph = f.get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph
+        return check.changing(graph, [t.name for t in graph.outputs], seen["observed"], as_fetches=False)
+
+    assert changing((10,)) == {0} and len(searched) == 1
+    assert changing((20,)) == {0} and len(searched) == 1  # the hint, verified, settled it
+    # A wrong hint (the innocent value) is verified, found wrong, and the search runs.
+    (key,) = check._left_out
+    check._left_out[key] = frozenset({seen["observed"][1].name})
+    assert changing((30,)) == {0} and len(searched) == 2

@@ -53,7 +53,10 @@ them as over the plain graph; the values alone (one ``Identity`` each) take abou
 plain graph's time. So the search above runs with the values alone, and what it admits
 is optimized once with its statistics (the graph the runtime optimizes, timed against
 the deadline): equal to the plain one, done (the guarantee is that optimization's);
-different, the search runs again on them with their statistics.
+different, the search runs again on them with their statistics. A function traced
+again (a step that creates variables on its first trace is traced twice) is first
+optimized without what its last trace left out: if the rest changes nothing, that is
+the answer (those are left out unproven, which is safe), else the search runs.
 """
 
 from __future__ import annotations
@@ -131,6 +134,10 @@ class NeutralityCheck:
     def __init__(self) -> None:
         self.stats = CheckStats()
         self._lock = threading.Lock()
+        # Per function name and observed tensor names, those the last check left out: a
+        # function traced again (TensorFlow retraces a step that created variables) is
+        # first tried without them (an optimization that verifies the hint).
+        self._left_out: dict[tuple[Any, ...], frozenset[str]] = {}
 
     def changing(self, graph: Any, fetches: Sequence[str], observed: Sequence[Any], *,
                  as_fetches: bool, probes: Sequence[Any] | None = None) -> set[int]:
@@ -161,9 +168,13 @@ class NeutralityCheck:
             self.stats.graphs += 1
             self.stats.observations += len(observed)
         slow: list[TooSlow] = []
+        key = (str(getattr(graph, "name", "")), as_fetches, tuple(t.name for t in observed))
+        with self._lock:
+            hinted = self._left_out.get(key, frozenset())
+        hint = [k for k, t in enumerate(observed) if t.name in hinted]
         try:
             found = {indices[k] for k in _changing(_prepared(graph, as_fetches), list(fetches),
-                                                   observed, as_fetches, probes, slow.append)}
+                                                   observed, as_fetches, probes, slow.append, hint)}
         except TooSlow as too_slow:
             with self._lock:
                 self.stats.too_slow += 1
@@ -176,6 +187,10 @@ class NeutralityCheck:
             return set()
         with self._lock:
             self.stats.left_out += len(found)
+            if len(self._left_out) >= 64:
+                self._left_out.clear()
+            self._left_out[key] = frozenset(t.name for k, t in enumerate(observed)
+                                            if indices[k] in found)
             if slow:  # some observations were dropped for the deadline, the rest kept
                 self.stats.too_slow += 1
                 self.stats.errors.append(str(slow[0]))
@@ -184,7 +199,7 @@ class NeutralityCheck:
 
 def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence[Any],
               as_fetches: bool, probes: Sequence[Any],
-              near_deadline: Callable[[TooSlow], None]) -> set[int]:
+              near_deadline: Callable[[TooSlow], None], hint: Sequence[int] = ()) -> set[int]:
     """The observations (indices into ``observed``, each read through ``probes``) that
     change what Grappler makes of ``placed``.
 
@@ -202,8 +217,10 @@ def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence
     plain_seconds = time.perf_counter() - started
     statistics = not as_fetches and any(p is not t for p, t in zip(probes, observed))
     if not statistics:
-        return _search(placed, fetches, observed, probes, as_fetches, plain_graph, timed=True)
-    found = _search(placed, fetches, observed, observed, as_fetches, plain_graph, timed=False)
+        return _search(placed, fetches, observed, probes, as_fetches, plain_graph, timed=True,
+                       hint=hint)
+    found = _search(placed, fetches, observed, observed, as_fetches, plain_graph, timed=False,
+                    hint=hint)
     admitted = [k for k in range(len(observed)) if k not in found]
     if not admitted:
         return found
@@ -229,10 +246,11 @@ def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence
 
 def _search(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence[Any],
             probes: Sequence[Any], as_fetches: bool, plain_graph: graph_pb2.GraphDef, *,
-            timed: bool) -> set[int]:
-    """The observations that change ``plain_graph`` (``placed`` optimized): suspects
-    first (see the module docstring), then the halving search. ``timed``: optimizing
-    with every observation near Grappler's deadline raises :class:`TooSlow`."""
+            timed: bool, hint: Sequence[int] = ()) -> set[int]:
+    """The observations that change ``plain_graph`` (``placed`` optimized): the ``hint``
+    (those left out of the same function's last trace) if the rest change nothing, else
+    suspects first (see the module docstring), then the halving search. ``timed``:
+    optimizing with every observation near Grappler's deadline raises :class:`TooSlow`."""
     plain = computation(plain_graph, fetches)
 
     def optimized_with(indices: Sequence[int]) -> graph_pb2.GraphDef:
@@ -250,6 +268,9 @@ def _search(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence[A
         raise TooSlow(time.perf_counter() - started, deadline)
     if computation(observed_graph, fetches) == plain:
         return set()
+    if hint and computation(optimized_with([i for i in everything if i not in set(hint)]),
+                            fetches) == plain:
+        return set(hint)  # left out unproven here: safe, and listed
     suspects = kept_apart(plain_graph, observed_graph, observed, needed(placed, fetches))
     admitted = [i for i in everything if i not in suspects]
     found: set[int] = set()
