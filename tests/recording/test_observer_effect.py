@@ -117,7 +117,6 @@ def test_a_function_traced_again_is_first_checked_without_what_its_last_trace_le
 
     seen = {}
 
-    @tf.function
     def f(x):
         a = x * 0.1  # folded into (x * 0.1) * 3.0 = x * 0.3 unless observed: a culprit
         b = tf.nn.relu(x)  # the program computes it anyway: innocent
@@ -129,13 +128,13 @@ def test_a_function_traced_again_is_first_checked_without_what_its_last_trace_le
     monkeypatch.setattr(neutrality, "kept_apart", lambda *a: searched.append(1) or kept_apart(*a))
     check = NeutralityCheck()
 
-    def changing(shape):
-        graph = f.get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph
+    def changing():  # f traced again, as TensorFlow retraces a step that created variables
+        graph = tf.function(f).get_concrete_function(tf.TensorSpec((10,), tf.float32)).graph
         return check.changing(graph, [t.name for t in graph.outputs], seen["observed"], as_fetches=False)
 
-    assert changing((10,)) == {0} and len(searched) == 1
-    assert changing((20,)) == {0} and len(searched) == 1  # the hint, verified, settled it
+    assert changing() == {0} and len(searched) == 1
+    assert changing() == {0} and len(searched) == 1  # the hint, verified, settled it
     # A wrong hint (the innocent value) is verified, found wrong, and the search runs.
     (key,) = check._left_out
-    check._left_out[key] = frozenset({seen["observed"][1].name})
-    assert changing((30,)) == {0} and len(searched) == 2
+    check._left_out[key] = frozenset({1})
+    assert changing() == {0} and len(searched) == 2

@@ -134,10 +134,11 @@ class NeutralityCheck:
     def __init__(self) -> None:
         self.stats = CheckStats()
         self._lock = threading.Lock()
-        # Per function name and observed tensor names, those the last check left out: a
-        # function traced again (TensorFlow retraces a step that created variables) is
+        # Per function name and observed values (op type, dtype, shape, in order: a
+        # retrace renames scopes, sgd/ to sgd_1/), the positions the last check left out:
+        # a function traced again (TensorFlow retraces a step that created variables) is
         # first tried without them (an optimization that verifies the hint).
-        self._left_out: dict[tuple[Any, ...], frozenset[str]] = {}
+        self._left_out: dict[tuple[Any, ...], frozenset[int]] = {}
 
     def changing(self, graph: Any, fetches: Sequence[str], observed: Sequence[Any], *,
                  as_fetches: bool, probes: Sequence[Any] | None = None) -> set[int]:
@@ -168,10 +169,10 @@ class NeutralityCheck:
             self.stats.graphs += 1
             self.stats.observations += len(observed)
         slow: list[TooSlow] = []
-        key = (str(getattr(graph, "name", "")), as_fetches, tuple(t.name for t in observed))
+        key = (str(getattr(graph, "name", "")), as_fetches,
+               tuple((t.op.type, t.dtype.name, str(t.shape)) for t in observed))
         with self._lock:
-            hinted = self._left_out.get(key, frozenset())
-        hint = [k for k, t in enumerate(observed) if t.name in hinted]
+            hint = sorted(self._left_out.get(key, frozenset()))
         try:
             found = {indices[k] for k in _changing(_prepared(graph, as_fetches), list(fetches),
                                                    observed, as_fetches, probes, slow.append, hint)}
@@ -189,8 +190,7 @@ class NeutralityCheck:
             self.stats.left_out += len(found)
             if len(self._left_out) >= 64:
                 self._left_out.clear()
-            self._left_out[key] = frozenset(t.name for k, t in enumerate(observed)
-                                            if indices[k] in found)
+            self._left_out[key] = frozenset(k for k in range(len(observed)) if indices[k] in found)
             if slow:  # some observations were dropped for the deadline, the rest kept
                 self.stats.too_slow += 1
                 self.stats.errors.append(str(slow[0]))
