@@ -150,3 +150,31 @@ def test_values_a_check_leaves_out_are_listed_in_one_write(tmp_path, monkeypatch
     monkeypatch.setattr("tftrace.recording.gaps.GapList.deferred", lambda self: contextlib.nullcontext())
     many_scaled(40)(tmp_path / "each.zarr")
     assert _not_captured_writes(tmp_path / "each.zarr") == 41
+
+
+def test_a_function_traced_again_is_first_checked_without_what_its_last_trace_left_out(monkeypatch):
+    from tftrace.recording import neutrality
+
+    seen = {}
+
+    def f(x):
+        a = x * 0.1  # folded into (x * 0.1) * 3.0 = x * 0.3 unless observed: a culprit
+        b = tf.nn.relu(x)  # the program computes it anyway: innocent
+        seen["observed"] = [a, b]
+        return a * 3.0 + b
+
+    searched = []
+    kept_apart = neutrality.kept_apart
+    monkeypatch.setattr(neutrality, "kept_apart", lambda *a: searched.append(1) or kept_apart(*a))
+    check = NeutralityCheck()
+
+    def changing():  # f traced again, as TensorFlow retraces a step that created variables
+        graph = tf.function(f).get_concrete_function(tf.TensorSpec((10,), tf.float32)).graph
+        return check.changing(graph, [t.name for t in graph.outputs], seen["observed"], as_fetches=False)
+
+    assert changing() == {0} and len(searched) == 1
+    assert changing() == {0} and len(searched) == 1  # the hint, verified, settled it
+    # A wrong hint (the innocent value) is verified, found wrong, and the search runs.
+    (key,) = check._left_out
+    check._left_out[key] = frozenset({1})
+    assert changing() == {0} and len(searched) == 2

@@ -34,7 +34,8 @@ the runtime stops Grappler at a deadline (``meta_optimizer_timeout_ms``, 5 minut
 default), skipping whatever rewrites remain, while the offline optimization has none: a
 graph whose observations make it too slow to optimize (Keras 3 MobileNetV2's training
 step with a ``cond`` per observed op output: 103k nodes, about 350 s on two loaded
-cores; 14 variables differed after 2 steps) is not observed at all.
+cores; 14 variables differed after 2 steps) is not observed whole: of statistics, the
+first values in program order that fit are kept, verified by one more optimization.
 
 Finding the observations responsible: the optimized graph with every observation is
 compared with the plain one once; when they differ, the suspects are the observed
@@ -46,6 +47,16 @@ read; those are tried as the culprits in one more optimization, and only when th
 guess is wrong is the set halved (each optimization of a large training step takes
 seconds). Then each suspect, in program order, is admitted if it changes nothing
 beside those admitted (more than ``MAX_ADMISSIONS`` suspects are all left out).
+
+Statistics ops add about 13 nodes a value, and Grappler takes 4-8 times as long over
+them as over the plain graph; the values alone (one ``Identity`` each) take about the
+plain graph's time. So the search above runs with the values alone, and what it admits
+is optimized once with its statistics (the graph the runtime optimizes, timed against
+the deadline): equal to the plain one, done (the guarantee is that optimization's);
+different, the search runs again on them with their statistics. A function traced
+again (a step that creates variables on its first trace is traced twice) is first
+optimized without what its last trace left out: if the rest changes nothing, that is
+the answer (those are left out unproven, which is safe), else the search runs.
 """
 
 from __future__ import annotations
@@ -61,21 +72,18 @@ from tensorflow.python.eager import context
 from tensorflow.python.grappler import tf_optimizer
 from tensorflow.python.ops import handle_data_util
 
-from tftrace.recording.graph_digest import PASS_THROUGH, computation, node_digests
-from tftrace.recording.summaries import SUMMARY_SCOPE
+from tftrace.recording.culprits import PROBE_PREFIX, culprits, guessed, kept_apart, needed
+from tftrace.recording.graph_digest import computation
 
-#: Observer nodes in the copy that is optimized (never in the user's graph).
-PROBE_PREFIX = "tftrace_probe"
 #: Suspects checked one by one at most (each costs one optimization of the graph);
 #: beyond, every suspect is left out (listed as not captured).
 MAX_ADMISSIONS = 32
-#: Rounds of reading the culprits off the optimized graphs before halving instead, and
-#: the largest guess then halved to keep the innocent ones (larger: left out whole).
-GUESS_ROUNDS = 4
-GUESS_HALVED = 8
 #: Share of Grappler's run-time deadline beyond which an offline optimization with the
 #: observations counts as too slow (the runtime may run slower: a loaded machine).
 DEADLINE_SHARE = 0.5
+#: When the statistics of every observation are too slow to optimize, the first in
+#: program order are kept whose estimated cost fits this part of that share.
+FIT_SHARE = 0.6
 #: Where nodes without a device are placed for the check (the remapper fuses only
 #: nodes placed on a CPU).
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
@@ -88,7 +96,7 @@ class CheckStats:
     graphs: int = 0
     observations: int = 0
     left_out: int = 0
-    too_slow: int = 0  # graphs whose observations were all left out (Grappler's deadline)
+    too_slow: int = 0  # graphs with observations left out for Grappler's deadline
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,9 +108,15 @@ class CheckStats:
 class TooSlow(Exception):
     """Optimizing a graph with its observations came near Grappler's run-time deadline."""
 
-    def __init__(self, seconds: float, deadline: float) -> None:
-        super().__init__(f"optimizing with the observations took {seconds:.0f} s, more than "
-                         f"{DEADLINE_SHARE:.0%} of Grappler's {deadline:.0f} s deadline")
+    def __init__(self, seconds: float, deadline: float, kept: tuple[int, int] | None = None) -> None:
+        self.seconds = seconds
+        self.deadline = deadline
+        self.kept = kept  # (observations kept, of how many) when only some were dropped
+        message = (f"optimizing with the observations took {seconds:.0f} s, more than "
+                   f"{DEADLINE_SHARE:.0%} of Grappler's {deadline:.0f} s deadline")
+        if kept is not None:
+            message += f": kept the first {kept[0]} of {kept[1]} in program order"
+        super().__init__(message)
 
 
 def grappler_deadline() -> float | None:
@@ -120,6 +134,11 @@ class NeutralityCheck:
     def __init__(self) -> None:
         self.stats = CheckStats()
         self._lock = threading.Lock()
+        # Per function name and observed values (op type, dtype, shape, in order: a
+        # retrace renames scopes, sgd/ to sgd_1/), the positions the last check left out:
+        # a function traced again (TensorFlow retraces a step that created variables) is
+        # first tried without them (an optimization that verifies the hint).
+        self._left_out: dict[tuple[Any, ...], frozenset[int]] = {}
 
     def changing(self, graph: Any, fetches: Sequence[str], observed: Sequence[Any], *,
                  as_fetches: bool, probes: Sequence[Any] | None = None) -> set[int]:
@@ -149,14 +168,19 @@ class NeutralityCheck:
         with self._lock:
             self.stats.graphs += 1
             self.stats.observations += len(observed)
+        slow: list[TooSlow] = []
+        key = (str(getattr(graph, "name", "")), as_fetches,
+               tuple((t.op.type, t.dtype.name, str(t.shape)) for t in observed))
+        with self._lock:
+            hint = sorted(self._left_out.get(key, frozenset()))
         try:
             found = {indices[k] for k in _changing(_prepared(graph, as_fetches), list(fetches),
-                                                   observed, as_fetches, probes)}
-        except TooSlow as slow:
+                                                   observed, as_fetches, probes, slow.append, hint)}
+        except TooSlow as too_slow:
             with self._lock:
                 self.stats.too_slow += 1
                 self.stats.left_out += len(candidates)
-                self.stats.errors.append(str(slow))
+                self.stats.errors.append(str(too_slow))
             return set(candidates)
         except Exception as exc:  # noqa: BLE001 - the check must never break the program
             with self._lock:
@@ -164,15 +188,69 @@ class NeutralityCheck:
             return set()
         with self._lock:
             self.stats.left_out += len(found)
+            if len(self._left_out) >= 64:
+                self._left_out.clear()
+            self._left_out[key] = frozenset(k for k in range(len(observed)) if indices[k] in found)
+            if slow:  # some observations were dropped for the deadline, the rest kept
+                self.stats.too_slow += 1
+                self.stats.errors.append(str(slow[0]))
         return found
 
 
 def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence[Any],
-              as_fetches: bool, probes: Sequence[Any]) -> set[int]:
+              as_fetches: bool, probes: Sequence[Any],
+              near_deadline: Callable[[TooSlow], None], hint: Sequence[int] = ()) -> set[int]:
     """The observations (indices into ``observed``, each read through ``probes``) that
-    change what Grappler makes of ``placed``: suspects first (see the module docstring),
-    then the halving search."""
+    change what Grappler makes of ``placed``.
+
+    Observations read through statistics ops are first searched with the values read
+    alone (one ``Identity`` each: Grappler optimizes that in about the plain graph's
+    time, where the statistics add about 13 nodes a value), then the rest are verified
+    once with their statistics, the graph the runtime will optimize; only if that differs
+    are they searched again with the statistics.
+
+    When that optimization comes near Grappler's deadline, the first of them in program
+    order that fit are kept (one more optimization, timed, verifies them) and the others
+    left out; ``near_deadline`` is told. If even those do not fit, :class:`TooSlow`."""
+    started = time.perf_counter()
     plain_graph = _optimize(placed, fetches)
+    plain_seconds = time.perf_counter() - started
+    statistics = not as_fetches and any(p is not t for p, t in zip(probes, observed))
+    if not statistics:
+        return _search(placed, fetches, observed, probes, as_fetches, plain_graph, timed=True,
+                       hint=hint)
+    found = _search(placed, fetches, observed, observed, as_fetches, plain_graph, timed=False,
+                    hint=hint)
+    admitted = [k for k in range(len(observed)) if k not in found]
+    if not admitted:
+        return found
+    try:
+        again = _search(placed, fetches, [observed[k] for k in admitted],
+                        [probes[k] for k in admitted], as_fetches, plain_graph, timed=True)
+    except TooSlow as slow:
+        # The statistics' cost grows with their number: keep the first that fit well
+        # within the share (a margin for the estimate), if any.
+        per_value = max(slow.seconds - plain_seconds, 1e-9) / len(admitted)
+        fit = int((FIT_SHARE * slow.deadline * DEADLINE_SHARE - plain_seconds) / per_value)
+        if fit < 1:
+            raise
+        total = len(admitted)
+        admitted = sorted(admitted, key=lambda k: observed[k].op._id)
+        found |= set(admitted[fit:])
+        admitted = admitted[:fit]
+        again = _search(placed, fetches, [observed[k] for k in admitted],
+                        [probes[k] for k in admitted], as_fetches, plain_graph, timed=True)
+        near_deadline(TooSlow(slow.seconds, slow.deadline, (len(admitted), total)))
+    return found | {admitted[k] for k in again}
+
+
+def _search(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence[Any],
+            probes: Sequence[Any], as_fetches: bool, plain_graph: graph_pb2.GraphDef, *,
+            timed: bool, hint: Sequence[int] = ()) -> set[int]:
+    """The observations that change ``plain_graph`` (``placed`` optimized): the ``hint``
+    (those left out of the same function's last trace) if the rest change nothing, else
+    suspects first (see the module docstring), then the halving search. ``timed``:
+    optimizing with every observation near Grappler's deadline raises :class:`TooSlow`."""
     plain = computation(plain_graph, fetches)
 
     def optimized_with(indices: Sequence[int]) -> graph_pb2.GraphDef:
@@ -183,22 +261,25 @@ def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence
     started = time.perf_counter()
     observed_graph = optimized_with(everything)
     deadline = grappler_deadline()
-    if deadline is not None and time.perf_counter() - started > deadline * DEADLINE_SHARE:
+    if timed and deadline is not None and time.perf_counter() - started > deadline * DEADLINE_SHARE:
         # The runtime stops Grappler at its deadline, wherever it is: the rewrites not
         # done yet are not done at all (the offline optimization has no deadline). So
         # close to it, no observation is sure to be neutral: none is made.
         raise TooSlow(time.perf_counter() - started, deadline)
     if computation(observed_graph, fetches) == plain:
         return set()
-    suspects = _kept_apart(plain_graph, observed_graph, observed, _needed(placed, fetches))
+    if hint and computation(optimized_with([i for i in everything if i not in set(hint)]),
+                            fetches) == plain:
+        return set(hint)  # left out unproven here: safe, and listed
+    suspects = kept_apart(plain_graph, observed_graph, observed, needed(placed, fetches))
     admitted = [i for i in everything if i not in suspects]
     found: set[int] = set()
     rest_graph = observed_graph if not suspects else optimized_with(admitted) if admitted else None
     if rest_graph is not None and computation(rest_graph, fetches) != plain:
         def changes(chosen: Sequence[int]) -> bool:
             return computation(optimized_with(chosen), fetches) != plain
-        guessed = _guessed(admitted, rest_graph, plain_graph, observed, fetches, optimized_with)
-        found = _culprits(admitted, changes) if guessed is None else guessed
+        guess = guessed(admitted, rest_graph, plain_graph, observed, fetches, optimized_with)
+        found = culprits(admitted, changes) if guess is None else guess
         admitted = [i for i in admitted if i not in found]
     # A suspect may only look kept apart because another observation stopped the rewrite
     # (observing a batch norm's output keeps its Relu unfused too): each is admitted, in
@@ -211,111 +292,6 @@ def _changing(placed: graph_pb2.GraphDef, fetches: list[str], observed: Sequence
         else:
             found.add(k)
     return found
-
-
-def _kept_apart(plain: graph_pb2.GraphDef, observed_graph: graph_pb2.GraphDef,
-                observed: Sequence[Any], needed: set[str]) -> list[int]:
-    """Observed values the program needs whose op the plain optimization rewrote away
-    (gone, or another op under its name) and the observed optimization kept as the
-    program wrote it. (A value the program does not need is pruned from the plain graph:
-    observing it costs time, and changes nothing it computes.)"""
-    plain_ops = {node.name: node.op for node in plain.node}
-    observed_ops = {node.name: node.op for node in observed_graph.node}
-    out = []
-    for k, tensor in enumerate(observed):
-        op = tensor.op
-        if op.type in PASS_THROUGH or op.name not in needed:
-            continue
-        if plain_ops.get(op.name) != op.type and observed_ops.get(op.name) == op.type:
-            out.append(k)
-    return out
-
-
-def _guessed(admitted: list[int], observed_graph: graph_pb2.GraphDef, plain: graph_pb2.GraphDef,
-             observed: Sequence[Any], fetches: list[str],
-             optimized_with: Callable[[Sequence[int]], graph_pb2.GraphDef]) -> set[int] | None:
-    """The culprits among ``admitted`` read off where the optimized graphs differ, or None.
-
-    Each round takes the observations read where the graph optimized with the rest first
-    differs from the plain one, and optimizes again without them (a rewrite can hide
-    below another one: rounds peel them). The guess, once the rest changes nothing, is
-    halved when small; a large one is left out whole (each halving step is an
-    optimization). None when the rounds do not settle it."""
-    plain_digest = computation(plain, fetches)
-    guess: set[int] = set()
-    graph = observed_graph
-    for _ in range(GUESS_ROUNDS):
-        new = set(_read_where_changed(plain, graph, observed, fetches)) & set(admitted) - guess
-        if not new:
-            return None
-        guess |= new
-        rest = [i for i in admitted if i not in guess]
-        graph = optimized_with(rest)
-        if computation(graph, fetches) == plain_digest:
-            if len(guess) > GUESS_HALVED:
-                return guess
-            return _culprits(sorted(guess), lambda chosen: computation(
-                optimized_with(rest + list(chosen)), fetches) != plain_digest)
-    return None
-
-
-def _read_where_changed(plain: graph_pb2.GraphDef, observed_graph: graph_pb2.GraphDef,
-                        observed: Sequence[Any], fetches: Sequence[str]) -> list[int]:
-    """Observations that the first differently computed nodes of ``observed_graph`` read.
-
-    A node is computed differently when no node of ``plain`` has its digest (same ops on
-    the same inputs, :func:`computation`); the first such nodes are those whose inputs are
-    all computed alike. An observation stops a rewrite where its value is read, so its
-    tensor is the node itself or one of that node's inputs."""
-    probes = [f"{PROBE_PREFIX}_{k}" for k in range(len(observed))]
-    plain_digests = set(node_digests(plain, fetches).values())
-    digests = node_digests(observed_graph, list(fetches) + probes)
-    nodes = {node.name: node for node in observed_graph.node}
-
-    def source(tensor: str) -> str:  # the node a value comes from, past pass-throughs
-        name = tensor.lstrip("^").split(":")[0]
-        while name in nodes and nodes[name].op in PASS_THROUGH and nodes[name].input:
-            name = nodes[name].input[0].lstrip("^").split(":")[0]
-        return name
-
-    names: set[str] = set()
-    for name, digest in digests.items():
-        node = nodes[name]
-        if (digest in plain_digests or name.startswith(PROBE_PREFIX) or SUMMARY_SCOPE in name
-                or node.op in PASS_THROUGH):
-            continue
-        inputs = [source(i) for i in node.input if not i.startswith("^")]
-        if all(digests.get(i) in plain_digests for i in inputs):
-            names.add(name)
-            names.update(inputs)
-    return [k for k, tensor in enumerate(observed)
-            if tensor.op.name in names or source(tensor.op.name) in names]
-
-
-def _culprits(indices: list[int], changes: Callable[[Sequence[int]], bool]) -> set[int]:
-    """The observations whose presence changes the optimized graph, by halving the set
-    (an effect only a combination has leaves the whole combination out)."""
-    if not indices or not changes(indices):
-        return set()
-    if len(indices) == 1:
-        return set(indices)
-    half = len(indices) // 2
-    found = _culprits(indices[:half], changes) | _culprits(indices[half:], changes)
-    return found or set(indices)
-
-
-def _needed(graph_def: graph_pb2.GraphDef, fetches: Sequence[str]) -> set[str]:
-    """Names of the nodes the ``fetches`` depend on (data or control), fetches included."""
-    inputs = {node.name: node.input for node in graph_def.node}
-    needed: set[str] = set()
-    stack = [f.split(":")[0] for f in fetches]
-    while stack:
-        name = stack.pop()
-        if name in needed or name not in inputs:
-            continue
-        needed.add(name)
-        stack.extend(i.lstrip("^").split(":")[0] for i in inputs[name])
-    return needed
 
 
 def _prepared(graph: Any, as_fetches: bool) -> graph_pb2.GraphDef:
