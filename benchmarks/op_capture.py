@@ -180,11 +180,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 def time_host_calls() -> dict[str, Any]:
     """Time the observers' final call, which writes the events (``"s"``: wall seconds,
     ``"cpu"``: its thread's CPU seconds, summed), or, with ``"drop"`` set, make it drop
-    what it holds instead; returns that dict, updated as steps run."""
+    what it holds instead; returns that dict, updated as steps run (``"original"``: the
+    untimed call, to put back)."""
     from tftrace.recording import independent
 
     flush = independent._Buffer.flush
-    host: dict[str, Any] = {"s": 0.0, "cpu": 0.0, "drop": False}
+    host: dict[str, Any] = {"s": 0.0, "cpu": 0.0, "drop": False, "original": flush}
 
     def timed_flush(buffer: Any) -> None:
         start, cpu = time.perf_counter(), time.thread_time()
@@ -227,7 +228,9 @@ def host_split(args: argparse.Namespace, plain: Any, run_observed: Any, x: Any, 
                     out["host_cpu_us_per_event"].append(round(host["cpu"] / events * 1e6, 1))
             out["dropped_ratios"].append(round(times["dropped"] / times["plain"], 3))
     finally:
-        independent._Buffer.flush = flush  # type: ignore[method-assign]
+        from tftrace.recording import independent
+
+        independent._Buffer.flush = host["original"]  # type: ignore[method-assign]
     return out
 
 
