@@ -28,8 +28,8 @@ from tftrace.recording.independent import AcdTracker, observe_independently
 from tftrace.recording.values import observe_in_function
 from tftrace.report.recording import observer_effect_warning
 from tftrace.recording.sink import EventSink
-from tftrace.recording.summaries import (static_shape, summarizable, summary_vector,
-                                         value_summary)
+from tftrace.recording.summaries import (GraphStatistics, ValueStatistics, summarizable,
+                                         value_statistics)
 
 if TYPE_CHECKING:
     from tftrace.recording.gaps import GapList
@@ -46,7 +46,7 @@ class Observation:
     call_site: str | None
     grouped: bool = False  # a captured stream: observed independently (independent.py)
     summary: bool = False  # its statistics only, computed in the graph (summaries.py)
-    vector: Any = None  # its statistics vector in the graph, once made
+    statistics: ValueStatistics | None = None  # its statistics ops in the graph, once made
 
 
 class FunctionObservers:
@@ -103,12 +103,13 @@ class FunctionObservers:
         # control dependencies make those run).
         fetches = returned + [op.name for op in graph.get_operations() if op._is_stateful]
         # Statistics are computed by ops added to the graph: the check optimizes the graph
-        # with them (they are in it from now on; those of a value left out are pruned).
-        vectors = {k: summary_vector(o.tensor) for k, o in enumerate(pending)
-                   if o.grouped and o.summary and summarizable(o.tensor)}
-        changing = self.check.changing(graph, fetches, [o.tensor for o in pending],
-                                       as_fetches=False,
-                                       probes=[vectors.get(k, o.tensor) for k, o in enumerate(pending)])
+        # with each value's own (they are in it from now on; those of a value left out
+        # are pruned), read through a per-value probe.
+        statistics = {k: value_statistics(o.tensor) for k, o in enumerate(pending)
+                      if o.grouped and o.summary and summarizable(o.tensor)}
+        changing = self.check.changing(
+            graph, fetches, [o.tensor for o in pending], as_fetches=False,
+            probes=[statistics[k].probe if k in statistics else o.tensor for k, o in enumerate(pending)])
         kept = []
         for k, observation in enumerate(pending):
             if k in changing:
@@ -121,27 +122,34 @@ class FunctionObservers:
                                                   str(graph.name)), file=sys.stderr)
             else:
                 kept.append(observation)
-                if k in vectors:
-                    observation.vector = vectors[k]
+                observation.statistics = statistics.get(k)
         # Observers run in the order they are added (automatic control dependencies chain
         # them): in the order the program computes the values, so events are written so.
         kept.sort(key=lambda o: o.tensor.op._id)
         for observation in kept:
             if not observation.grouped:
                 observe_in_function(observation.tensor, observation.on_value)
-        captured = [o for o in kept if o.grouped and not (o.summary and summarizable(o.tensor))]
+        captured = [o for o in kept if o.grouped and o.statistics is None]
         if captured:
             observe_independently(graph, [o.tensor for o in captured], [o.on_value for o in captured])
-        summarized = [o for o in kept if o.grouped and o.summary and summarizable(o.tensor)]
-        if summarized:  # a few numbers per value: one observer for all of them
-            observe_independently(graph, [o.vector for o in summarized],
-                                  [_from_summary(o) for o in summarized], group_size=len(summarized))
+        summarized = [(o, o.statistics) for o in kept if o.statistics is not None]
+        if summarized:
+            # A few numbers per value, grouped in one vector for the graph, over the kept
+            # values' statistics ops only. What runs is what the check optimized: the
+            # same per-value ops, read by the grouped ops instead of the probes (which
+            # nothing reads any more, and Grappler prunes), and the probes of the values
+            # left out pruned with their ops. The grouped ops read only statistics, never
+            # a value of the program.
+            grouped = GraphStatistics(graph, [ops for _, ops in summarized])
+            observe_independently(graph, [grouped.vector],
+                                  [_delivered(grouped, [o.on_value for o, _ in summarized])])
 
 
-def _from_summary(observation: Observation) -> Callable[[np.ndarray], object]:
-    dtype = observation.tensor.dtype.name
-    shape = static_shape(observation.tensor)
-
-    def on_vector(vector: np.ndarray) -> object:
-        return observation.on_value(value_summary(vector, dtype, shape))
+def _delivered(grouped: GraphStatistics,
+               on_values: list[Callable[[Any], object]]) -> Callable[[np.ndarray], object]:
+    """The host call of a graph's statistics vector: each value's summary to its
+    observation, in program order."""
+    def on_vector(vector: np.ndarray) -> None:
+        for on_value, summary in zip(on_values, grouped.split(vector)):
+            on_value(summary)
     return on_vector

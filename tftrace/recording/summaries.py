@@ -1,14 +1,21 @@
-"""Statistics of a value computed inside a ``tf.function``'s graph, so the tensor never
-leaves it: only a small vector per value reaches Python (captured streams at level
+"""Statistics of values computed inside a ``tf.function``'s graph, so the tensors never
+leave it: only a small vector per graph reaches Python (captured streams at level
 ``stats``).
 
 The statistics are those the writer computes from an array (format/digest.py): min and
 max over the values that are not NaN, their mean, the NaN and Inf counts. The common
 case (no NaN, no Inf: the sum is finite) costs three reductions over the tensor; when
-the sum is not finite the values themselves reach the host, which masks the NaNs. The mean is
-summed in float32 for float32 and narrower values (TensorFlow's reduction, not numpy's):
-it can differ from the writer's in the last bits, within any tolerance. There is no
-content digest: such values compare by their statistics.
+the sum is not finite the values themselves reach the host, which masks the NaNs. The
+mean is summed in float32 for float32 and narrower values (TensorFlow's reduction, not
+numpy's): it can differ from the writer's in the last bits, within any tolerance. There
+is no content digest: such values compare by their statistics.
+
+Per value the graph gets its flattening (and a cast to float32 for narrower floats),
+Min, Max, Sum, the finiteness test of the sum and the slice of the values that follows
+when it fails (:func:`value_statistics`). What every value shares is built once per
+graph over all of them (:class:`GraphStatistics`): one ``Pack`` of the scalars per
+reduction dtype, one ``ConcatV2`` of the slices, one cast, and the shapes the graph does
+not know; the host splits the vector back into one :class:`ValueSummary` per value.
 """
 
 from __future__ import annotations
@@ -17,16 +24,14 @@ import contextlib
 import math
 import threading
 import weakref
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tftrace.format.schema import Stats, ValueSummary
 
-#: The vector's layout: min, max, sum, the count of values that follow (0 when the sum is
-#: finite), then the shape if not static, then those values.
-_FIXED = 4
 #: The name scope of the statistics ops (the observer-effect check tells them apart).
 SUMMARY_SCOPE = "tftrace_summary"
 _building = threading.local()
@@ -54,14 +59,6 @@ def summarizable(tensor: Any) -> bool:
     return bool(tensor.dtype.is_floating)
 
 
-def summary_vector(tensor: Any) -> Any:
-    """A float64 vector [min, max, sum, n] of ``tensor``, computed in its graph, followed
-    by its shape when the graph does not know it (:func:`static_shape` is None), then by
-    its n values when their sum is not finite (n is 0 otherwise)."""
-    with building(), tf.name_scope(SUMMARY_SCOPE):
-        return _summary_vector(tensor)
-
-
 def static_shape(tensor: Any) -> tuple[int, ...] | None:
     """``tensor``'s shape when its graph knows every dimension, else None."""
     shape = tensor.shape
@@ -70,56 +67,158 @@ def static_shape(tensor: Any) -> tuple[int, ...] | None:
     return tuple(int(n) for n in shape.as_list())
 
 
-def _summary_vector(tensor: Any) -> Any:
-    # Few ops per value, and no control flow: a training step observes thousands of
-    # values, and each op costs time to create (about 1 ms) and, in Grappler, to optimize
-    # at run time and in the observer-effect check (MobileNetV2's step with a ``cond``
-    # per value: 103k nodes, about 350 s, past Grappler's run-time deadline when loaded).
-    # Three reductions; when their sum is not finite (NaN, Inf, an overflow) the values
-    # follow, as float64 (exact), and the host masks the NaNs; else an empty slice
-    # follows (no copy). Constants are shared per graph.
+@dataclass
+class ValueStatistics:
+    """The statistics ops of one value in its graph (:func:`value_statistics`)."""
+
+    tensor: Any  # the value
+    low: Any  # its min, max and sum: scalars of ``values``' dtype (float32 or float64)
+    high: Any
+    total: Any
+    values: Any  # the value as one row when ``total`` is not finite, else an empty row
+    shape: Any  # its shape in the graph (int32; unknown rank: rank, then shape), or None
+    probe: Any  # one vector reading all of the above: what the observer-effect check reads
+
+    @property
+    def wide(self) -> bool:
+        return bool(self.low.dtype == tf.float64)
+
+
+def value_statistics(tensor: Any) -> ValueStatistics:
+    """The per-value statistics ops of ``tensor`` (in the graph being traced)."""
+    with building(), tf.name_scope(SUMMARY_SCOPE):
+        return _value_statistics(tensor)
+
+
+def _value_statistics(tensor: Any) -> ValueStatistics:
+    # Few ops per value and no control flow: a training step observes thousands of
+    # values, each op costs time to create (about 1 ms in a function graph) and to run,
+    # and in Grappler to optimize (MobileNetV2's step with a ``cond`` per value: 103k
+    # nodes, past Grappler's run-time deadline when loaded). The finiteness test stays
+    # per value, on its own sum: a test over the sums of all values would keep every
+    # value alive until the last one's sum (the peak memory Grappler estimates, and with
+    # it its rewrites, would change). When the sum is not finite (NaN, Inf, an overflow)
+    # the slice is the whole value (exact as float32 or float64) and the host masks the
+    # NaNs; else it is empty (no copy).
     shared = _constants(tensor.graph)
-    flat = tf.raw_ops.Reshape(tensor=tensor, shape=shared["flat"])
-    x = flat if tensor.dtype in (tf.float32, tf.float64) else tf.raw_ops.Cast(x=flat, DstT=tf.float32)
-    axis = shared["axis"]
-    total = tf.raw_ops.Sum(input=x, axis=axis)
-    head = tf.raw_ops.Pack(values=[tf.raw_ops.Min(input=x, axis=axis),
-                                   tf.raw_ops.Max(input=x, axis=axis), total])
-    count = tf.raw_ops.SelectV2(condition=tf.raw_ops.IsFinite(x=total), t=shared["zero"],
-                                e=tf.raw_ops.Size(input=flat, out_type=tf.int32))
-    size = tf.raw_ops.Pack(values=[count])
-    values = tf.raw_ops.Slice(input=flat, begin=shared["begin"], size=size)
-    parts = [tf.raw_ops.Cast(x=head, DstT=tf.float64), tf.raw_ops.Cast(x=size, DstT=tf.float64)]
+    # One row, not a flat vector: an empty slice of a vector is a view of the value's
+    # buffer (TensorFlow's Slice aliases a slice along the first dimension), which would
+    # keep every value alive until the grouped vector is made; an empty slice of a row
+    # is a new, empty tensor.
+    row = tf.raw_ops.Reshape(tensor=tensor, shape=shared["row"])
+    x = row if tensor.dtype in (tf.float32, tf.float64) else tf.raw_ops.Cast(x=row, DstT=tf.float32)
+    axes = shared["axes"]
+    low, high = tf.raw_ops.Min(input=x, axis=axes), tf.raw_ops.Max(input=x, axis=axes)
+    total = tf.raw_ops.Sum(input=x, axis=axes)
+    count = tf.raw_ops.SelectV2(condition=tf.raw_ops.IsFinite(x=total), t=shared["none"],
+                                e=shared["all"])
+    values = tf.raw_ops.Slice(input=x, begin=shared["begin"], size=count)
+    # The check's probe reads every op above (the slice through its sum): nothing reads
+    # it once the values are grouped (GraphStatistics), so Grappler prunes it from the
+    # graph that runs. Two nodes: each op made costs about 1 ms.
+    read = [low, high, total, tf.raw_ops.Sum(input=values, axis=axes)]
+    shape = None
     if static_shape(tensor) is None:
-        parts.append(tf.raw_ops.Cast(x=tf.raw_ops.Shape(input=tensor), DstT=tf.float64))
-    parts.append(tf.raw_ops.Cast(x=values, DstT=tf.float64))
-    return tf.raw_ops.ConcatV2(values=parts, axis=axis)
+        shape = tf.raw_ops.Shape(input=tensor)
+        if tensor.shape.rank is None:
+            rank = tf.raw_ops.Reshape(tensor=tf.raw_ops.Rank(input=tensor), shape=shared["flat"])
+            shape = tf.raw_ops.ConcatV2(values=[rank, shape], axis=shared["axis"])
+        read.append(tf.raw_ops.Sum(input=tf.raw_ops.Cast(x=shape, DstT=x.dtype), axis=shared["axis"]))
+    probe = tf.raw_ops.Pack(values=read)
+    return ValueStatistics(tensor, low, high, total, values, shape, probe)
+
+
+class GraphStatistics:
+    """The statistics vector of many values of one graph, built once over their
+    per-value ops, and its split into one :class:`ValueSummary` per value on the host.
+
+    The vector: the unknown shapes, then per reduction dtype (float32, float64) the
+    mins, the maxs, the sums, then the slices that follow a sum that is not finite.
+    """
+
+    def __init__(self, graph: Any, statistics: Sequence[ValueStatistics]) -> None:
+        self._dtypes = [s.tensor.dtype.name for s in statistics]
+        self._shapes = [static_shape(s.tensor) for s in statistics]
+        self._ranks = [s.tensor.shape.rank for s in statistics]
+        self._groups = [[k for k, s in enumerate(statistics) if s.wide == wide]
+                        for wide in (False, True)]
+        with building(), graph.as_default(), tf.name_scope(SUMMARY_SCOPE):
+            shared = _constants(graph)
+            axis = shared["axis"]
+            parts = []
+            shapes = [s.shape for s in statistics if s.shape is not None]
+            if shapes:
+                parts.append(tf.raw_ops.Cast(x=_concat(shapes, axis), DstT=tf.float64))
+            for group in self._groups:
+                if not group:
+                    continue
+                members = [statistics[k] for k in group]
+                head = tf.raw_ops.Pack(values=[s.low for s in members] + [s.high for s in members]
+                                       + [s.total for s in members])
+                part = tf.raw_ops.ConcatV2(
+                    values=[tf.raw_ops.Reshape(tensor=head, shape=shared["row"])]
+                    + [s.values for s in members], axis=shared["one"])
+                part = tf.raw_ops.Reshape(tensor=part, shape=shared["flat"])
+                parts.append(part if members[0].wide else tf.raw_ops.Cast(x=part, DstT=tf.float64))
+            self.vector = _concat(parts, axis)
+
+    def split(self, vector: np.ndarray) -> list[ValueSummary]:
+        """The :class:`ValueSummary` of each value, in the order given, from :attr:`vector`."""
+        out: list[ValueSummary | None] = [None] * len(self._dtypes)
+        shapes = list(self._shapes)
+        at = 0
+        for k, shape in enumerate(shapes):  # the shapes the graph did not know
+            if shape is None:
+                rank = self._ranks[k]
+                if rank is None:
+                    rank = int(vector[at])
+                    at += 1
+                shapes[k] = tuple(int(n) for n in vector[at:at + rank].tolist())
+                at += rank
+        for group in self._groups:
+            n = len(group)
+            if not n:
+                continue
+            head = vector[at:at + 3 * n].tolist()  # Python floats at once
+            at += 3 * n
+            for j, k in enumerate(group):
+                low, high, total = head[j], head[n + j], head[2 * n + j]
+                shape = shapes[k]
+                assert shape is not None
+                values = vector[at:at]
+                if not math.isfinite(total):
+                    size = math.prod(shape)
+                    values = vector[at:at + size]
+                    at += size
+                out[k] = _summary(low, high, total, values, shape, self._dtypes[k])
+        return [summary for summary in out if summary is not None]
+
+
+def _concat(parts: list[Any], axis: Any) -> Any:
+    return parts[0] if len(parts) == 1 else tf.raw_ops.ConcatV2(values=parts, axis=axis)
 
 
 _shared: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _constants(graph: Any) -> dict[str, Any]:
-    """The constants every statistics vector of ``graph`` uses, made once per graph."""
+    """The constants every statistics op of ``graph`` uses, made once per graph."""
     if graph not in _shared:
         with graph.as_default():
-            _shared[graph] = {"flat": tf.constant([-1]), "axis": tf.constant(0),
-                              "zero": tf.constant(0), "begin": tf.constant([0])}
+            _shared[graph] = {"flat": tf.constant([-1]), "row": tf.constant([1, -1]),
+                              "axis": tf.constant(0), "one": tf.constant(1),
+                              "axes": tf.constant([0, 1]), "none": tf.constant([1, 0]),
+                              "all": tf.constant([1, -1]), "begin": tf.constant([0, 0])}
     return _shared[graph]
 
 
-def value_summary(vector: np.ndarray, dtype: str,
-                  shape: tuple[int, ...] | None = None) -> ValueSummary:
-    """The :class:`ValueSummary` of a value from its :func:`summary_vector` and its
-    :func:`static_shape` (None: the shape follows the statistics in the vector)."""
-    low, high, total, count = vector[:_FIXED].tolist()  # Python floats at once
-    count = int(count)
-    values = vector[len(vector) - count:]
-    if shape is None:
-        shape = tuple(int(n) for n in vector[_FIXED:len(vector) - count].tolist())
+def _summary(low: float, high: float, total: float, values: np.ndarray,
+             shape: tuple[int, ...], dtype: str) -> ValueSummary:
+    """A value's statistics from its min, max and sum, and its values when the sum is
+    not finite (the masked statistics then come from them)."""
     size = math.prod(shape)
     nan = inf = 0
-    if count:  # the sum was not finite: the masked statistics, from the values
+    if len(values):
         finite = ~np.isnan(values)
         nan, inf = int(len(values) - finite.sum()), int(np.isinf(values).sum())
         if nan < len(values):
