@@ -111,17 +111,18 @@ class FunctionObservers:
             graph, fetches, [o.tensor for o in pending], as_fetches=False,
             probes=[statistics[k].probe if k in statistics else o.tensor for k, o in enumerate(pending)])
         kept = []
-        for k, observation in enumerate(pending):
-            if k in changing:
-                self._gaps.note(
-                    observation.kind, observation.name, "observer-effect",
-                    f"graph tensor {observation.tensor.name}", function=str(graph.name),
-                    call_site=observation.call_site)
-                if not observation.grouped:  # captured streams: the end summary counts them
-                    print(observer_effect_warning(observation.kind, observation.name,
-                                                  str(graph.name)), file=sys.stderr)
-            else:
-                kept.append(observation)
+        with self._gaps.deferred():  # the list written once, not once per value left out
+            for k, observation in enumerate(pending):
+                if k in changing:
+                    self._gaps.note(
+                        observation.kind, observation.name, "observer-effect",
+                        f"graph tensor {observation.tensor.name}", function=str(graph.name),
+                        call_site=observation.call_site)
+                    if not observation.grouped:  # captured streams: the end summary counts them
+                        print(observer_effect_warning(observation.kind, observation.name,
+                                                      str(graph.name)), file=sys.stderr)
+                else:
+                    kept.append(observation)
                 observation.statistics = statistics.get(k)
         # Observers run in the order they are added (automatic control dependencies chain
         # them): in the order the program computes the values, so events are written so.
