@@ -72,7 +72,6 @@ def main() -> None:
         return loss
 
     # The observers' final call: timed (it writes the events), or dropping what it holds.
-    flush = independent._Buffer.flush
     host = time_host_calls()
     plain = tf.function(step)
     plain(x, y).numpy()
@@ -114,17 +113,18 @@ def main() -> None:
             host["drop"] = False
             final = rec.written()
             events = (final.done if final is not None else 0) - events0
+            result["op_events_per_step"] = events // (args.steps * args.rounds)
             if args.stages:
-                independent._Buffer.flush = flush  # type: ignore[method-assign]
-                result["stages_cpu_us_per_op_event"] = stages(args, observed, x, y, rec)
-        result["op_events_per_step"] = events // (args.steps * args.rounds)
+                independent._Buffer.flush = host["original"]  # type: ignore[method-assign]
+                result["stages_cpu_us_per_op_event"] = stages(args, observed, x, y, rec,
+                                                              result["op_events_per_step"])
         result["host_us_per_op_event"] = [round(v * 1e6, 1) for v in host_per_event]
         result["host_cpu_us_per_op_event"] = [round(v * 1e6, 1) for v in cpu_per_event]
         result["plain_step_ms"] = [round(v * 1e3, 2) for v in steps["plain"]]
         for name in ("ops=stats", "dropped"):
             result[f"{name}_ratio"] = [round(o / p, 2) for o, p in zip(steps[name], steps["plain"])]
     finally:
-        independent._Buffer.flush = flush  # type: ignore[method-assign]
+        independent._Buffer.flush = host["original"]  # type: ignore[method-assign]
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result))
     med = statistics.median
@@ -142,8 +142,11 @@ def main() -> None:
 STAGES = ("to each op's on_value", "to the writer", "writer, records not packed", "whole path")
 
 
-def stages(args: argparse.Namespace, observed: Any, x: Any, y: Any, rec: Any) -> dict[str, list[float]]:
-    """CPU time per op event of the writing call, the host path cut at each of ``STAGES``."""
+def stages(args: argparse.Namespace, observed: Any, x: Any, y: Any, rec: Any,
+           events_per_step: int) -> dict[str, list[float]]:
+    """CPU time per op event of the writing call, the host path cut at each of ``STAGES``
+    (per op event of a whole step: the observers' buffer holds one statistics vector per
+    graph, not one value per op, and a cut path writes none)."""
     from tftrace.format.prepared import PreparedEvent
     from tftrace.format.writer import TraceWriter
     from tftrace.recording import independent
@@ -154,13 +157,12 @@ def stages(args: argparse.Namespace, observed: Any, x: Any, y: Any, rec: Any) ->
     cuts = {"to each op's on_value": (PreparedEmitter, "__call__", lambda self, value, values: None),
             "to the writer": (TraceWriter, "add_prepared", lambda self, *a: 0),
             "writer, records not packed": (PreparedEvent, "record", lambda self, *a: b"")}
-    cpu = {"s": 0.0, "events": 0}
+    cpu = {"s": 0.0}
 
     def timed_flush(buffer: Any) -> None:
-        events, start = len(buffer.values), time.thread_time()
+        start = time.thread_time()
         originals[3](buffer)
         cpu["s"] += time.thread_time() - start
-        cpu["events"] += events
 
     independent._Buffer.flush = timed_flush  # type: ignore[method-assign]
     out: dict[str, list[float]] = {name: [] for name in STAGES}
@@ -170,11 +172,11 @@ def stages(args: argparse.Namespace, observed: Any, x: Any, y: Any, rec: Any) ->
                 if name in cuts:
                     owner, attribute, cut = cuts[name]
                     setattr(owner, attribute, cut)
-                cpu.update(s=0.0, events=0)
+                cpu["s"] = 0.0
                 for _ in range(args.steps):
                     observed(x, y).numpy()
                     rec.next_step()
-                out[name].append(round(cpu["s"] / max(1, cpu["events"]) * 1e6, 1))
+                out[name].append(round(cpu["s"] / max(1, events_per_step * args.steps) * 1e6, 1))
                 PreparedEmitter.__call__, TraceWriter.add_prepared, PreparedEvent.record = originals[:3]  # type: ignore[method-assign]
     finally:
         PreparedEmitter.__call__, TraceWriter.add_prepared, PreparedEvent.record = originals[:3]  # type: ignore[method-assign]

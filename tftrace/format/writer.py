@@ -201,15 +201,10 @@ class TraceWriter:
                 if isinstance(exc, TftraceError):
                     raise
                 raise _write_error(self.path, exc) from exc
-            self._pending.append(record)
             if self._mirror is not None and array_key:
                 self._mirror.wrote(array_key)  # uploaded before the segment logging it
-            self._seq += 1
             self.value_bytes += nbytes
-            self.counts[kind] += 1
-            self._occurrences.written(kind, name, step, occurrence)
-            if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1]:
-                self.flush()
+            self._logged(record, kind, name, step, occurrence)
             return event
 
     def prepare(self, kind: str, name: str, attrs: EventAttrs) -> PreparedEvent:
@@ -235,16 +230,20 @@ class TraceWriter:
                 except (TypeError, ValueError, OverflowError):  # not storable: add_event's error
                     record = None
                 if record is not None:
-                    self._pending.append(record)
-                    self._seq = seq + 1
-                    self.counts[kind] += 1
-                    self._occurrences.written(kind, name, step, occurrence)
-                    if len(self._pending) >= self._flush_every[0] or \
-                            time.monotonic() - self._last_flush >= self._flush_every[1]:
-                        self.flush()
+                    self._logged(record, kind, name, step, occurrence)
                     return seq
         return self.add_event(kind, name, step=step, value=value, attrs=prepared.attrs_with(values),
                               keep_value=keep_value).seq
+
+    def _logged(self, record: bytes, kind: str, name: str, step: int, occurrence: int) -> None:
+        """Count the event whose ``record`` takes the next seq, and write a segment when
+        due (under the lock)."""
+        self._pending.append(record)
+        self._seq += 1
+        self.counts[kind] += 1
+        self._occurrences.written(kind, name, step, occurrence)
+        if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1]:
+            self.flush()
 
     def add_value(self, event: Event, value: Any) -> None:
         """Store the value of an event written earlier without one (a ``value`` record,
