@@ -30,7 +30,7 @@ def test_show_json_is_parseable_and_complete(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["show", "--json", str(path)])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["complete"] is True and doc["format_version"] == 3
+    assert doc["complete"] is True and doc["format_version"] == 6
     assert doc["environment"]["seed"] == 42
     assert doc["counts"] == {"variable": 1, "random_op": 1, "endpoint": 1}
     kernel = doc["events"][0]
@@ -44,7 +44,7 @@ def test_show_text_table(tmp_path: Path) -> None:
     path = _trace(tmp_path / "t.zarr")
     out = CliRunner().invoke(cli, ["show", str(path)]).stdout.splitlines()
     assert out[0] == f"trace    {path}"
-    assert out[1] == "format   tftrace v3, complete"
+    assert out[1] == "format   tftrace v6, complete"
     assert "events   3 (variable 1, random_op 1, endpoint 1); steps 0..1" in out
     table = out[out.index("events   3 (variable 1, random_op 1, endpoint 1); steps 0..1") + 1:]
     assert table[0].split() == ["seq", "step", "kind", "name", "shape", "dtype", "min", "max", "mean", "nan", "inf"]

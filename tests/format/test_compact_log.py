@@ -71,7 +71,7 @@ def test_the_compact_log_reads_back_every_field(tmp_path: Path) -> None:
     written = write(compact, late_values=True)
     write(plain, late_values=False)
     a, b = tftrace.open(compact), tftrace.open(plain)
-    assert (a.format_version, b.format_version) == (5, 3)
+    assert (a.format_version, b.format_version) == (5, 6)
     assert len(a.events) == len(b.events) == len(VALUES) + 1
     for got, other, event in zip(a.events, b.events, written):
         # the digest string, rebuilt from the CRCs, is the one computed from the values

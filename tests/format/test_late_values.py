@@ -33,12 +33,12 @@ def test_a_value_written_after_its_event_reads_back_exactly(tmp_path: Path) -> N
     assert trace.events[0].digest == events["a"].digest
 
 
-def test_plain_recordings_stay_version_3_and_refuse_late_values(tmp_path: Path) -> None:
+def test_plain_recordings_are_version_6_and_refuse_late_values(tmp_path: Path) -> None:
     with TraceWriter.create(tmp_path / "t.zarr", capture="stats") as writer:
         event = writer.add_event("endpoint", "x", value=np.ones(2, np.float32))
         with pytest.raises(UsageError, match="late_values=True"):
             writer.add_value(event, np.ones(2, np.float32))
-    assert tftrace.open(tmp_path / "t.zarr").format_version == 3
+    assert tftrace.open(tmp_path / "t.zarr").format_version == 6
 
 
 @pytest.mark.parametrize("value, match", [
@@ -73,7 +73,7 @@ def test_a_bad_value_record_is_a_format_error(tmp_path: Path, record: dict, matc
         tftrace.open(tmp_path / "t.zarr")
 
 
-def test_a_value_record_in_a_version_3_trace_is_refused(tmp_path: Path) -> None:
+def test_a_value_record_in_a_version_6_trace_is_refused(tmp_path: Path) -> None:
     writer = TraceWriter.create(tmp_path / "t.zarr", capture="stats")
     writer.add_event("endpoint", "x", value=np.ones(2, np.float32))
     writer._append({"type": "value", "seq": 0, "array_key": "arrays/0"})

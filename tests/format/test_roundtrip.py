@@ -183,14 +183,14 @@ def test_plain_zarr_reads_what_tftrace_wrote(tmp_path: Path, dtype: str) -> None
     assert group[a.array_key].compressors  # zeros compress, so they were compressed
 
 
-def test_format_version_3_is_written_and_version_1_still_reads(tmp_path: Path) -> None:
+def test_format_version_6_is_written_and_version_1_still_reads(tmp_path: Path) -> None:
     """Most committed samples were written as version 1 (crc32/sha256 digests); the
     writer now writes version 3 (crc32c digests, as version 2, and the captured kinds),
     and one reader reads both."""
     with TraceWriter.create(tmp_path / "t.zarr") as w:
         w.add_event("endpoint", "x", value=np.arange(3, dtype=np.float32))
     new = tftrace.open(tmp_path / "t.zarr")
-    assert new.format_version == 3 and new.events[0].digest.startswith("crc32c-tree-4MiB:")
+    assert new.format_version == 6 and new.events[0].digest.startswith("crc32c-tree-4MiB:")
     sample = Path(__file__).resolve().parents[2] / "sample_traces" / "new_variables_per_call.zarr.zip"
     old = tftrace.open(sample)
     assert old.format_version == 1 and old.complete

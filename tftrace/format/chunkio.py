@@ -117,6 +117,11 @@ def should_compress(flat: np.ndarray) -> bool:
     return raw > 0 and len(_ZSTD.encode(sample)) <= (1 - MIN_SAVING) * raw
 
 
+def compress(flat: np.ndarray) -> bytes:
+    """One zstd frame (``ZSTD_LEVEL``) of a flat array's bytes, its content size declared."""
+    return bytes(_ZSTD.encode(flat))
+
+
 def write_chunks(directory: Path, layout: Layout, stored: np.ndarray, compress: bool) -> None:
     """Write every chunk file of ``stored`` (already in the layout's shape)."""
     flat = stored.reshape(-1)

@@ -53,6 +53,8 @@ def packed_event_record(event: Event, leaves: bytes | None, compact: bool, attrs
         record.update(shape=list(event.shape or ()), dtype=event.dtype,
                       stats=stats.to_dict() if stats else None, digest=event.digest,
                       array=event.array_key)
+        if event.packed is not None:
+            record["pack"] = event.packed.to_list()
     if compact:
         record = compact_event(record, leaves)
     crc = record.pop("crc", None)

@@ -17,8 +17,8 @@ from typing import Any, BinaryIO, Iterator
 import msgpack
 
 from tftrace.errors import TraceFormatError
-from tftrace.format import compact_log, fields, limits
-from tftrace.format.schema import Event, array_key_for
+from tftrace.format import compact_log as compact, fields, limits
+from tftrace.format.schema import Event, array_key_for, compact_log
 from tftrace.format.status import RUN_STATUSES
 from tftrace.format.store import ReadStore
 from tftrace.format.writer import log_key
@@ -51,7 +51,7 @@ def _records(read_store: ReadStore, key: str, size: int, deflated: bool) -> Iter
             return
         reader: Any = _Reader(read_store, stream, key)
         if deflated:
-            reader = compact_log.Inflating(reader, limits.MAX_SEGMENT_BYTES)
+            reader = compact.Inflating(reader, limits.MAX_SEGMENT_BYTES)
         unpacker = msgpack.Unpacker(
             reader, read_size=READ_SIZE, raw=False, strict_map_key=True, use_list=True,
             timestamp=0, ext_hook=_refuse_ext, max_buffer_size=limits.MAX_RECORD_BYTES,
@@ -109,7 +109,7 @@ def log_items(read_store: ReadStore, path: Path | str, version: int,
     count = 0
     segment = 0
     while True:
-        records = segment_records(read_store, segment, deflated=version >= 5)
+        records = segment_records(read_store, segment, deflated=compact_log(version))
         if records is None:
             break
         where = f"{path}: log segment {segment}"
@@ -121,7 +121,7 @@ def log_items(read_store: ReadStore, path: Path | str, version: int,
                 if kind == "environment":
                     environment.update(_environment(record.get("environment"), where))
                 elif kind == "event":
-                    if version >= 5:
+                    if compact_log(version):
                         record = _expanded(record, count, path, segment)
                     ev = _event(record, path, segment)
                     if ev.seq != count:
@@ -129,7 +129,7 @@ def log_items(read_store: ReadStore, path: Path | str, version: int,
                                                f"(segment {segment}): the log has a gap")
                     count += 1
                     yield segment, "event", ev
-                elif kind == "value" and version >= 4:
+                elif kind == "value" and version in (4, 5):  # a recording against a trace
                     yield segment, "value", late_value(record, count, where)
                 elif kind == "end":
                     ended = True
@@ -199,6 +199,6 @@ def _event(record: dict[str, Any], path: Path | str, segment: int) -> Event:
 
 def _expanded(record: dict[str, Any], seq: int, path: Path | str, segment: int) -> dict[str, Any]:
     try:
-        return compact_log.expand_event(record, seq)
+        return compact.expand_event(record, seq)
     except TraceFormatError as exc:
         raise TraceFormatError(f"{path}: bad event record in log segment {segment}: {exc}") from None

@@ -19,7 +19,7 @@ import numpy as np
 
 from tftrace.errors import (ArrayNotStoredError, EventNotFoundError, TraceFormatError,
                             TraceNotFoundError)
-from tftrace.format import arrays, chunkio, limits, log, store
+from tftrace.format import arrays, chunkio, limits, log, store, value_packs
 from tftrace.format.array_meta import ArrayMeta, parse_array_meta
 from tftrace.format.schema import Event, array_key_for, parse_format
 from tftrace.format.status import RunStatus
@@ -60,6 +60,7 @@ class Trace:
         self.complete = complete
         self.status = status or RunStatus("completed" if complete else "killed")
         self._index: dict[tuple[str, str, int, int], Event] | None = None  # built on first lookup
+        self._packs = value_packs.PackedReader(store_)
         #: Events in the log (``len(events)``, or their count when opened without them).
         self.event_count = len(events)
 
@@ -139,6 +140,8 @@ class Trace:
         """The values of one event, as numpy (bfloat16 via ml_dtypes, strings as bytes objects)."""
         ev = name_or_event if isinstance(name_or_event, Event) else self.event(
             name_or_event, step, occurrence, kind)
+        if ev.packed is not None:
+            return self._decode(ev, self._packed_read(ev, self._packs.stored_values).reshape(ev.shape or ()))
         meta = self._array_meta(ev)
         stored = np.empty(math.prod(meta.shape), dtype=meta.dtype)
         if meta.contiguous is not None:
@@ -156,6 +159,9 @@ class Trace:
         the shape, dtype and ``max_bytes``, so two traces' arrays of one shape are
         walked in step.
         """
+        if event.packed is not None and event.dtype != "string":
+            yield from self._packed_blocks(event, max_bytes)
+            return
         meta = self._array_meta(event)
         assert event.shape is not None and event.dtype is not None
         if event.dtype == "string":
@@ -176,15 +182,40 @@ class Trace:
 
     # -- internals --------------------------------------------------------------
 
-    def _array_meta(self, ev: Event) -> ArrayMeta:
-        """Validate an event's array metadata (its zarr.json, read once) and check that
-        its chunk files are there, before anything is allocated for it."""
+    def _packed_blocks(self, event: Event, max_bytes: int) -> Iterator[tuple[int, np.ndarray]]:
+        """``iter_blocks`` of a packed value: the same blocks, read from its pack."""
+        assert event.shape is not None and event.dtype is not None
+        itemsize = arrays.numpy_dtype(event.dtype).itemsize
+        starts = [(start, math.prod(_region_shape(event.shape, index)))
+                  for start, index in arrays.iter_block_slices(event.shape, itemsize, max_bytes)]
+        blocks = self._packed_read(event, lambda ev: list(self._packs.blocks(ev, iter(starts))))
+        for (start, _), flat in zip(starts, blocks):
+            yield start, self._decode(event, flat, flat.shape)
+
+    def _packed_read(self, ev: Event, read: Any) -> Any:
+        """``read(ev)`` of a packed event, its errors naming the trace, event and pack."""
+        self._check_stored(ev)
+        try:
+            return read(ev)
+        except TraceFormatError as exc:
+            message = str(exc).removeprefix(f"{self.path}: ")
+            raise TraceFormatError(f"{self.path}: the value of event #{ev.seq} {ev.name!r} is "
+                                   f"unreadable: {message}") from None
+
+    def _check_stored(self, ev: Event) -> None:
+        """:class:`ArrayNotStoredError` unless the event's value is in the trace."""
         if ev.dtype is None:
             raise ArrayNotStoredError(f"{self.path}: event #{ev.seq} {ev.name!r} carries no value")
         if ev.array_key is None:
             raise ArrayNotStoredError(
                 f"{self.path}: the values of {ev.name!r} were not stored (recorded with "
                 f"--capture stats); only statistics and the digest are available")
+
+    def _array_meta(self, ev: Event) -> ArrayMeta:
+        """Validate an event's array metadata (its zarr.json, read once) and check that
+        its chunk files are there, before anything is allocated for it."""
+        self._check_stored(ev)
+        assert ev.dtype is not None
         where = f"{self.path}: array {ev.array_key} of event #{ev.seq} {ev.name!r}"
         raw = self._store.get(f"{ev.array_key}/zarr.json", MAX_ARRAY_META_BYTES)
         if raw is None:

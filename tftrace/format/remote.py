@@ -156,14 +156,17 @@ def open_remote_zip(url: str) -> BinaryIO:
         return fs.open(inner, "rb", block_size=4 << 20, cache_type="readahead")
 
 
+_VALUES = ("arrays/", "packs/")  # the value files: uploaded before the segments logging them
+
+
 class Mirror:
     """Uploads a recording's staging directory to its URL, in an order a reader can trust.
 
-    The writer tells the mirror what it wrote (:meth:`wrote`: an array's directory, a log
-    segment) and :meth:`sync` uploads just that, so a flush costs what it adds, not what
+    The writer tells the mirror what it wrote (:meth:`wrote`: an array's directory, a
+    closed pack's, a log segment) and :meth:`sync` uploads just that, so a flush costs what it adds, not what
     the recording holds; the first sync uploads the whole directory (the group metadata
-    and first segment, written before the mirror existed). The array files (chunks and
-    their ``zarr.json``) go before the log segments that name them, and the segments in
+    and first segment, written before the mirror existed). The array and pack files (chunks
+    and their ``zarr.json``) go before the log segments that name them, and the segments in
     order, so that any prefix of uploads is a readable trace; what a failed upload left
     is tried again, in the same order, at the next sync. Array files of a directory-form
     target are deleted locally once uploaded (the local disk then holds only what is
@@ -208,12 +211,12 @@ class Mirror:
         segments = sorted((int(key.split("/", 1)[1]), key) for key in self._pending
                           if key.startswith("log/"))
         others = [key for key in self._pending if not key.startswith("log/")]
-        arrays = [key for key in others if key.startswith("arrays/")]
-        for key in sorted(others, key=lambda key: key.startswith("arrays/")):  # top level first
+        values = [key for key in others if key.startswith(_VALUES)]
+        for key in sorted(others, key=lambda key: key.startswith(_VALUES)):  # top level first
             self._put(key)
-        if not self.keep_local:  # each array is whole once its event is added: drop its files
-            for name in {key.split("/")[1] for key in arrays if key.count("/") >= 2}:
-                shutil.rmtree(self.staging / "arrays" / name, ignore_errors=True)
+        if not self.keep_local:  # an array or a closed pack is whole once told: drop its files
+            for head in {tuple(key.split("/")[:2]) for key in values if key.count("/") >= 2}:
+                shutil.rmtree(self.staging.joinpath(*head), ignore_errors=True)
         for _, key in segments:
             self._put(key)
 

@@ -56,6 +56,24 @@ class RemoteReadStore(ReadStore):
             return super().size(key)
         return self._directory.files.get(key)
 
+    def read_range(self, key: str, offset: int, out: memoryview) -> bool:
+        if self._directory is None:
+            return super().read_range(key, offset, out)
+        size = self._directory.files.get(key)
+        if size is None:
+            return False
+        if offset + out.nbytes > size:
+            raise TraceFormatError(f"{self.path}: {key} is {size} bytes; expected at least "
+                                   f"{offset + out.nbytes} (bytes {offset} to {offset + out.nbytes})")
+        with self._converted(key):
+            with self._directory.open(key) as f:
+                f.seek(offset)
+                done = self._readinto_full(f, out)
+        if done != out.nbytes:
+            raise TraceFormatError(f"{self.path}: {key} ended after {offset + done} bytes; expected "
+                                   f"{offset + out.nbytes}")
+        return True
+
     def _open(self, key: str, limit: int) -> Any:
         if self._directory is None:
             return super()._open(key, limit)

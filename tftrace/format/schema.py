@@ -22,17 +22,24 @@ FORMAT_NAME = "tftrace"
 #: 4: ``value`` records (a value stored after its event) and the ``stopped`` run status, of
 #: a recording compared against another trace (docs/format.md, "The format field and the
 #: version rule"); 5: the compact log (deflated segments, event records without what the
-#: reader rebuilds: format/compact_log.py), written where 4 was. The newest version this
-#: reader reads.
-FORMAT_VERSION = 5
-#: What a recording writes when it holds none of version 4's records or 5's compact log (every recording but
-#: ``record(..., against=...)``), so that tftrace readers of version 3 keep reading it.
-PLAIN_FORMAT_VERSION = 3
+#: reader rebuilds: format/compact_log.py), written where 4 was; 6: packed values (the
+#: values of the captured kinds appended to one pack per log segment, format/value_packs.py),
+#: with the plain log of versions 1-4. The newest version this reader reads.
+FORMAT_VERSION = 6
+#: What a recording against a trace writes (``late_values``): the compact log, every value
+#: its own array (its values are stored after their events, as ``value`` records).
+COMPACT_FORMAT_VERSION = 5
 #: Versions this reader understands. Version 1 differs only in the digest scheme its
 #: writer used (crc32-tree-4MiB or older), which the digest string names, so it reads as
 #: is; versions 1 and 2 hold none of the captured kinds, versions 1 to 3 no value record,
-#: versions 1 to 4 a plain log.
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+#: versions 1 to 4 and 6 a plain log, versions 1 to 5 no pack.
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+
+
+def compact_log(version: int) -> bool:
+    """Whether a trace of this format version stores the compact log (format/compact_log.py)."""
+    return version == COMPACT_FORMAT_VERSION
+
 
 #: Logical dtypes (TensorFlow's names) that a trace stores, in a fixed order.
 DTYPES = (
@@ -116,6 +123,32 @@ class ValueSummary:
     stats: Stats
 
 
+#: How a packed value's bytes are stored in its pack: as they are, or one zstd frame.
+PACK_CODECS = ("raw", "zstd")
+
+
+@dataclass(frozen=True, slots=True)
+class PackedValue:
+    """Where a packed value's bytes lie in its pack (format 6): ``length`` bytes from byte
+    ``offset`` of ``<array_key>/c.0``, stored with ``codec`` (one of ``PACK_CODECS``)."""
+
+    offset: int
+    length: int
+    codec: str
+
+    def to_list(self) -> list[Any]:
+        return [self.offset, self.length, self.codec]
+
+    @classmethod
+    def from_list(cls, raw: Any) -> PackedValue:
+        """Validate a ``pack`` field; raises :class:`FieldError`."""
+        if (type(raw) is not list or len(raw) != 3 or not _is_count(raw[0]) or not _is_count(raw[1])
+                or raw[2] not in PACK_CODECS or raw[0] + raw[1] > limits.MAX_ARRAY_BYTES):
+            raise FieldError("pack", f"[offset, length, codec] with a codec in {PACK_CODECS} and "
+                             f"offset + length at most {limits.MAX_ARRAY_BYTES}", describe(raw))
+        return cls(int(raw[0]), int(raw[1]), str(raw[2]))
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One entry of the ordered event log: a light digest, never the array itself.
@@ -139,12 +172,14 @@ class Event:
     stats, digest :
         Summary statistics and content digest of the value.
     array_key : str or None
-        Where the values are stored inside the trace; ``None`` when only statistics
-        were captured.
+        Where the values are stored inside the trace (an array ``arrays/<seq>``, or a
+        pack ``packs/<n>``); ``None`` when only statistics were captured.
     attrs : EventAttrs
         The typed fields of its kind (format/events.py, docs/format.md): ``trainable``
         for variables, ``op_type`` and ``seed`` for random ops, ``call_site`` for all.
         A plain map given here is validated into them.
+    packed : PackedValue or None
+        Where in its pack a packed value lies (``array_key`` names the pack).
     """
 
     seq: int
@@ -159,6 +194,7 @@ class Event:
     digest: str | None = None
     array_key: str | None = None
     attrs: EventAttrs = field(default_factory=dict)  # type: ignore[assignment]
+    packed: PackedValue | None = None
 
     def __post_init__(self) -> None:
         # Writers and the reader pass typed values; a plain kind or map (tests, tools) is checked.
@@ -189,6 +225,8 @@ class Event:
             d["stats"] = self.stats.to_dict() if self.stats else None
             d["digest"] = self.digest
             d["array"] = self.array_key
+            if self.packed is not None:
+                d["pack"] = self.packed.to_list()
         if self.attrs:
             d["attrs"] = self.attrs.to_dict()
         return d
@@ -230,7 +268,7 @@ class Event:
             raise FieldError("t", "a number", describe(t))
         dtype = d.get("dtype")
         shape: tuple[int, ...] | None = None
-        stats = digest = array_key = None
+        stats = digest = array_key = packed = None
         if dtype is not None:
             if type(dtype) is not str or dtype not in _DTYPES:
                 raise FieldError("dtype", f"one of {', '.join(DTYPES)}", describe(dtype))
@@ -246,12 +284,17 @@ class Event:
                 raise FieldError("digest", f"a str '<scheme>:<hex>' of at most {MAX_DIGEST_CHARS} characters",
                                  describe(digest))
             array_key = d.get("array")
-            if array_key is not None and not _is_array_key(array_key):
+            if "pack" in d:
+                packed = PackedValue.from_list(d["pack"])
+                if not _is_key(array_key, "packs/"):
+                    raise FieldError("array", "a pack key like 'packs/3' beside a pack field",
+                                     describe(array_key))
+            elif array_key is not None and not _is_key(array_key, "arrays/"):
                 raise FieldError("array", "an array key like 'arrays/12' or nil", describe(array_key))
         attrs = attrs_from_dict(kind, d.get("attrs"))
         return cls(seq=seq, kind=kind, name=name, step=step, occurrence=occurrence, time=float(t),
                    shape=shape, dtype=dtype, stats=stats, digest=digest,
-                   array_key=array_key, attrs=attrs)
+                   array_key=array_key, attrs=attrs, packed=packed)
 
 
 def check_name(name: Any, what: str = "event name", *, allow_empty: bool = False) -> str:
@@ -302,11 +345,16 @@ def array_key_for(seq: int) -> str:
     return f"arrays/{seq}"
 
 
-def _is_array_key(key: Any) -> bool:
-    if not isinstance(key, str) or not key.startswith("arrays/"):
+def pack_key_for(index: int) -> str:
+    """The store key of the pack of log segment ``index`` (format 6)."""
+    return f"packs/{index}"
+
+
+def _is_key(key: Any, head: str) -> bool:
+    if not isinstance(key, str) or not key.startswith(head):
         return False
-    tail = key[len("arrays/"):]
-    return tail.isdigit() and tail.isascii()
+    tail = key[len(head):]
+    return tail.isdigit() and tail.isascii() and len(tail) <= 20
 
 
 def _is_count(value: Any) -> bool:

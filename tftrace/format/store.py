@@ -17,13 +17,13 @@ import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from tftrace.errors import (TftraceError, TraceExistsError, TraceFormatError, TraceLockedError,
+from tftrace.errors import (TftraceError, TraceExistsError, TraceFormatError,
                             TraceNotFoundError)
 from tftrace.format import safe_fs
+from tftrace.format.output_lock import LOCK_SUFFIX, OutputLock, lock_path  # noqa: F401 (their old home)
 
 ZIP_SUFFIX = ".zarr.zip"
 PARTIAL_SUFFIX = ".partial"
-LOCK_SUFFIX = ".lock"
 
 
 def is_zip_path(path: str | os.PathLike[str]) -> bool:
@@ -134,6 +134,55 @@ class ReadStore:
             raise TraceFormatError(f"chunk {key} is {'more than ' if extra else ''}{size} bytes, "
                                    f"expected {out.nbytes}")
         return True
+
+    def read_range(self, key: str, offset: int, out: memoryview) -> bool:
+        """Fill ``out`` with the bytes of ``key`` from ``offset`` (a packed value: one read, at
+        any offset of a stored zip entry); False if the key is absent. A key shorter than
+        ``offset + len(out)`` is a :class:`TraceFormatError`."""
+        size = self.size(key)
+        if size is None:
+            return False
+        if offset + out.nbytes > size:
+            raise TraceFormatError(f"{self.path}: {key} is {size} bytes; expected at least "
+                                   f"{offset + out.nbytes} (bytes {offset} to {offset + out.nbytes})")
+        with self._converted(key):
+            if self._zip is not None:
+                done = self._zip_range(key, offset, out)
+            else:
+                fd = safe_fs.open_file(self.path, self._root_fd, key)
+                if fd is None:
+                    return False
+                try:
+                    done = 0
+                    while done < out.nbytes and (n := os.preadv(fd, [out[done:]], offset + done)):
+                        done += n
+                finally:
+                    os.close(fd)
+        if done != out.nbytes:
+            raise TraceFormatError(f"{self.path}: {key} ended after {offset + done} bytes; expected "
+                                   f"{offset + out.nbytes}")
+        return True
+
+    def _zip_range(self, key: str, offset: int, out: memoryview) -> int:
+        """A range of a zip entry: straight from the archive for a stored entry (its data
+        start read from its local header), else read through from the entry's start."""
+        assert self._zip is not None
+        info = self._zip.NameToInfo[key]
+        self._check_entry(info)
+        if info.compress_type != zipfile.ZIP_STORED:
+            with self._zip.open(info) as f:
+                f.seek(offset)
+                return self._readinto_full(f, out)
+        with self._zip._lock:  # type: ignore[attr-defined]  # the archive's one file position
+            fp: Any = self._zip.fp
+            fp.seek(info.header_offset)
+            header = fp.read(30)
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                raise TraceFormatError(f"zip entry {key} has no local header where the index says")
+            start = info.header_offset + 30 + int.from_bytes(header[26:28], "little") \
+                + int.from_bytes(header[28:30], "little")
+            fp.seek(start + offset)
+            return self._readinto_full(fp, out)
 
     def size(self, key: str) -> int | None:
         """The declared size of ``key`` (None if absent), without reading it."""
@@ -282,53 +331,6 @@ class ReadStore:
 def _reason(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def lock_path(target: str | os.PathLike[str]) -> Path:
-    """The file a recorder locks while it writes ``target`` (beside it, never inside)."""
-    return Path(str(target) + LOCK_SUFFIX)
-
-
-class OutputLock:
-    """An exclusive lock on a trace's path, held by one recorder from creation to close.
-
-    ``fcntl.flock`` on ``<path>.lock``: the kernel drops it when the process dies, so a
-    killed recording leaves only a stale, unlocked file that the next recorder reuses.
-    Where ``fcntl`` does not exist (Windows) no lock is taken.
-    """
-
-    def __init__(self, target: Path) -> None:
-        self.path = lock_path(target)
-        self._fd: int | None = None
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not on POSIX
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode("ascii", "replace").strip()
-            os.close(fd)
-            raise TraceLockedError(
-                f"{target}: another recording is writing this trace (lock {self.path} held"
-                f"{f' by process {holder}' if holder.isdigit() else ''}); expected no other "
-                f"recorder on this path; wait for it to end or choose another path") from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode("ascii"))
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            try:
-                self.path.unlink(missing_ok=True)  # while still holding it
-            finally:
-                os.close(self._fd)
-                self._fd = None
 
 
 def prepare_directory(target: Path, overwrite: bool) -> None:

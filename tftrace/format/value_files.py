@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Tuple
 
 import numpy as np
 
-from tftrace.format import arrays, chunkio, digest
-from tftrace.format.schema import array_key_for
+from tftrace.format import arrays, chunkio, digest, value_packs
+from tftrace.format.schema import PackedValue, array_key_for
+
+#: Where a value may go instead of its own array: the writer's appending function (the
+#: open pack's key and where the value lies) and the event's kind.
+Pack = Tuple[Callable[[np.ndarray], Tuple[str, PackedValue]], str]
 
 #: Threads that hash and summarize an array's leaves beside the one writing its chunks.
 WORKERS = 2
@@ -19,9 +23,10 @@ INLINE_BYTES = 256 << 10
 
 
 def store_value(directory: Path, seq: int, value: np.ndarray, keep: bool, digest_scheme: str,
-                workers: ThreadPoolExecutor) -> dict[str, Any]:
+                workers: ThreadPoolExecutor, pack: Pack | None = None) -> dict[str, Any]:
     """The event fields of event ``seq``'s ``value`` (shape, dtype, stats, digest, the
-    digest's ``crc`` leaves, ``array_key``), its array written under ``directory`` if ``keep``."""
+    digest's ``crc`` leaves, ``array_key``, ``packed``), if ``keep`` appended to ``pack`` (when
+    given and ``value_packs.packable``) or written as its array under ``directory``."""
     dtype = arrays.logical_dtype(value)
     shape = tuple(int(n) for n in value.shape)
     stored, encoding = arrays.encode(value, dtype)
@@ -33,7 +38,9 @@ def store_value(directory: Path, seq: int, value: np.ndarray, keep: bool, digest
                for _ in range(min(WORKERS, spare) if stored.nbytes >= INLINE_BYTES else 0)]
     try:
         fields: dict[str, Any] = {"shape": shape, "dtype": dtype, "array_key": None}
-        if keep:
+        if keep and pack is not None and value_packs.packable(pack[1], dtype, stored.nbytes):
+            fields["array_key"], fields["packed"] = pack[0](stored)
+        elif keep:
             key = array_key_for(seq)
             write_array(directory / key, stored, dtype, shape, encoding)
             fields["array_key"] = key

@@ -2,22 +2,23 @@
 
 Crash safety rests on three rules: the store's metadata is written once, at
 creation; every log segment is a new file written atomically; an event record is
-appended only after its array is on disk. A process killed at any moment leaves
+appended only after its array is on disk, and a segment written only after the pack
+of the values it logs is closed (format/value_packs.py). A process killed at any moment leaves
 a trace that opens, lacks the closing ``end`` record (so it reads as incomplete)
 and holds every event of every segment flushed before the kill.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import threading
 import time
 from collections import Counter
+from functools import partial
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
@@ -28,12 +29,14 @@ from tftrace.format.events import EVENT_KINDS, EventAttrs, event_kind
 from tftrace.format.fields import FieldError, check_environment
 from tftrace.format.occurrences import Occurrences
 from tftrace.format.progress import Work
-from tftrace.format.schema import (FORMAT_NAME, FORMAT_VERSION, PLAIN_FORMAT_VERSION, Event,
+from tftrace.format.schema import (COMPACT_FORMAT_VERSION, FORMAT_NAME, FORMAT_VERSION, Event,
                                    ValueSummary, array_key_for, check_name)
 from tftrace.format.packing import pack as _pack, plain as _plain
 from tftrace.format.prepared import PreparedEvent, packer
 from tftrace.format.status import RunStatus
 from tftrace.format.value_files import WORKERS, store_value, write_array
+from tftrace.format.value_packs import PACK_BYTES, PackWriter
+from tftrace.format.write_errors import write_error as _write_error, writing
 
 CAPTURE_MODES = ("full", "stats")
 #: A segment is written at least this often while events arrive (and on flush/close).
@@ -75,8 +78,9 @@ class TraceWriter:
         self._output_lock: store.OutputLock | None = None
         self._mirror: remote.Mirror | None = None  # uploads to a URL target
         self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tftrace-writer")
-        # Version 5 only where its records may appear: older readers keep reading the rest.
-        version = FORMAT_VERSION if late_values else PLAIN_FORMAT_VERSION
+        # Version 5 (the compact log, every value an array) where value records may appear.
+        version = COMPACT_FORMAT_VERSION if late_values else FORMAT_VERSION
+        self._packs = PackWriter(directory)
         self._flush_every = COMPACT_FLUSH if late_values else (FLUSH_RECORDS, FLUSH_SECONDS)
         store.create_group(directory, {"tftrace": {"format": FORMAT_NAME, "format_version": version}})
         store.create_group(directory / "arrays", {})
@@ -181,6 +185,7 @@ class TraceWriter:
                 occurrence = self._occurrences.next(kind, name, step)
                 # All or nothing: a value whose record cannot be logged leaves no array behind,
                 # and the next event gets this sequence number.
+                packed_from = self._packs.size
                 try:
                     fields, nbytes = dict[str, Any](), 0
                     if isinstance(value, ValueSummary):  # statistics computed where the value was
@@ -188,7 +193,10 @@ class TraceWriter:
                     elif value is not None:
                         keep = self.capture == "full" if keep_value is None else keep_value
                         array = arrays.as_array(value)
-                        fields = store_value(self.directory, seq, array, keep, self.digest_scheme, self._workers)
+                        # a recording against a trace (late values) stores arrays only: format 5
+                        pack = None if self.late_values else (partial(self._packs.append, self._segment), kind)
+                        fields = store_value(self.directory, seq, array, keep, self.digest_scheme, self._workers,
+                                             pack)
                         nbytes = array.nbytes
                     leaves, array_key = fields.pop("crc", None), fields.get("array_key")
                     event = Event(seq=seq, kind=event_kind(kind), name=name, step=step, occurrence=occurrence,
@@ -196,12 +204,13 @@ class TraceWriter:
                     record = packed_event_record(event, leaves, self.late_values, attrs_packed)
                 except BaseException:
                     _remove_tree(self.directory / array_key_for(seq))
+                    self._packs.rewind(packed_from)
                     raise
             except OSError as exc:
                 if isinstance(exc, TftraceError):
                     raise
                 raise _write_error(self.path, exc) from exc
-            if self._mirror is not None and array_key:
+            if self._mirror is not None and array_key and event.packed is None:
                 self._mirror.wrote(array_key)  # uploaded before the segment logging it
             self.value_bytes += nbytes
             self._logged(record, kind, name, step, occurrence)
@@ -242,7 +251,8 @@ class TraceWriter:
         self._seq += 1
         self.counts[kind] += 1
         self._occurrences.written(kind, name, step, occurrence)
-        if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1]:
+        if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1] \
+                or self._packs.size >= PACK_BYTES:
             self.flush()
 
     def add_value(self, event: Event, value: Any) -> None:
@@ -294,6 +304,9 @@ class TraceWriter:
             if not self._pending:
                 return
             data = deflate(b"".join(self._pending)) if self.late_values else b"".join(self._pending)
+            pack = self._packs.close()  # whole before the segment that logs its values
+            if pack is not None and self._mirror is not None:
+                self._mirror.wrote(pack)
             store.write_atomic(self.directory / log_key(self._segment), data)
             if self._mirror is not None:
                 self._mirror.wrote(log_key(self._segment))
@@ -362,24 +375,6 @@ class TraceWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise TraceClosedError(f"{self.path}: the trace writer is closed")
-
-
-@contextlib.contextmanager
-def writing(path: Path | str) -> Iterator[None]:
-    """Turn an OS error while writing the trace at ``path`` into :class:`TraceWriteError`."""
-    try:
-        yield
-    except TftraceError:
-        raise
-    except OSError as exc:
-        raise _write_error(path, exc) from exc
-
-
-def _write_error(path: Path | str, exc: OSError) -> TraceWriteError:
-    """The :class:`TraceWriteError` of an OS error while writing the trace at ``path``."""
-    where = f" ({exc.filename})" if exc.filename else ""
-    return TraceWriteError(f"{path}: cannot write the trace: {exc.strerror or exc}{where}; free some "
-                           f"space, fix the permissions or record to another path", errno=exc.errno)
 
 
 def _checked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,189 @@
+"""Packed values (format 6): the values of the captured kinds appended to one file per
+log segment, instead of one zarr array (a directory and two files) per value.
+
+A pack is ``packs/<n>/c.0``, the bytes of the values logged by segment ``n`` in the order
+they came, each raw or one zstd frame (the sample rule of ``chunkio.should_compress``).
+When the pack is closed, before segment ``n`` is written, its ``zarr.json`` describes it
+as an ordinary zarr v3 array (1-D uint8, one chunk, codec ``bytes``): any zarr v3 reader
+opens it, and a pack without one (a recording killed while filling it) is referenced by
+no segment, so readers ignore it. An event refers to its value by the pack's key and a
+:class:`~tftrace.format.schema.PackedValue` (offset, length, codec). docs/format.md,
+"Packed values".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import numpy as np
+
+from tftrace.errors import TraceFormatError
+from tftrace.format import arrays, chunkio, codecs, limits, store
+from tftrace.format.schema import Event, PackedValue, pack_key_for
+
+#: The kinds whose values are packed: the captured streams, thousands of values a step.
+PACKED_KINDS = frozenset({"op", "layer", "gradient", "optimizer"})
+#: A larger value (stored bytes) gets its own chunked array as before: a packed value is
+#: read whole (one zstd frame), and the reader decodes at most this much at once.
+MAX_PACKED_BYTES = limits.MAX_CHUNK_BYTES
+#: A pack holding this much is closed and its segment written, whatever the log's timer says.
+PACK_BYTES = 256 << 20
+CHUNK_KEY = "c.0"
+
+
+def packable(kind: str, dtype: str, nbytes: int) -> bool:
+    """Whether a value of ``kind`` goes to the pack: not a string (its stored size is not
+    known from its shape), not empty, at most ``MAX_PACKED_BYTES``."""
+    return kind in PACKED_KINDS and dtype != "string" and 0 < nbytes <= MAX_PACKED_BYTES
+
+
+class PackWriter:
+    """The open pack of a writer: values appended, closed before their segment is written.
+
+    Not thread-safe: the writer calls it under its lock.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.key: str | None = None  # of the open pack
+        self.size = 0  # bytes in the open pack
+        self._file: IO[bytes] | None = None
+
+    def append(self, index: int, stored: np.ndarray) -> tuple[str, PackedValue]:
+        """Append one value's stored form (``arrays.encode``'s) to the pack of segment
+        ``index`` (opened if none is); its key and where its bytes lie."""
+        flat = stored.reshape(-1)
+        if sys.byteorder != "little":
+            flat = flat.byteswap()
+        compress = chunkio.should_compress(flat)
+        data: Any = chunkio.compress(flat) if compress else np.ascontiguousarray(flat).data.cast("B")
+        if self._file is None:
+            self.key = pack_key_for(index)
+            (self.directory / self.key).mkdir(parents=True)
+            self._file = open(self.directory / self.key / CHUNK_KEY, "xb")
+            self.size = 0
+        offset = self.size
+        self._file.write(data)
+        self.size += len(data)
+        assert self.key is not None
+        return self.key, PackedValue(offset, len(data), "zstd" if compress else "raw")
+
+    def rewind(self, size: int) -> None:
+        """Drop what was appended after ``size`` bytes (a value whose record failed)."""
+        if self._file is not None and size < self.size:
+            self._file.truncate(size)
+            self._file.seek(size)
+            self.size = size
+
+    def close(self) -> str | None:
+        """Close the open pack and write its ``zarr.json``; its key (None: no pack open)."""
+        if self._file is None:
+            return None
+        self._file.close()
+        self._file = None
+        key, self.key = self.key, None
+        assert key is not None
+        if self.size == 0:  # every value appended was taken back: no pack
+            os.unlink(self.directory / key / CHUNK_KEY)
+            os.rmdir(self.directory / key)
+            return None
+        store.write_atomic(self.directory / key / "zarr.json", chunkio.array_metadata(
+            (self.size,), np.dtype(np.uint8), (self.size,), False, {"tftrace": {"pack": True}}))
+        return key
+
+
+def pack_size(read_store: store.ReadStore, key: str) -> int:
+    """The byte length of pack ``key``, from its ``zarr.json``, checked against its chunk file.
+
+    Raises :class:`TraceFormatError` for a missing or malformed pack, or one whose chunk
+    file does not hold what its metadata says (the message does not name the store).
+    """
+    raw = read_store.get(f"{key}/zarr.json", limits.MAX_META_BYTES)
+    if raw is None:
+        raise TraceFormatError(f"pack {key} is missing (no {key}/zarr.json)")
+    try:
+        meta = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise TraceFormatError(f"pack {key} is unreadable: its zarr.json is not valid JSON") from None
+    shape = meta.get("shape") if isinstance(meta, dict) else None
+    grid = meta.get("chunk_grid") if isinstance(meta, dict) else None
+    chunks = grid.get("configuration", {}).get("chunk_shape") if isinstance(grid, dict) \
+        and isinstance(grid.get("configuration"), dict) else None
+    if (not isinstance(meta, dict) or meta.get("zarr_format") != 3 or meta.get("node_type") != "array"
+            or meta.get("data_type") != "uint8" or not isinstance(shape, list) or len(shape) != 1
+            or type(shape[0]) is not int or not 0 < shape[0] <= limits.MAX_ARRAY_BYTES
+            or chunks != shape or meta.get("codecs") != [{"name": "bytes"}]):
+        raise TraceFormatError(f"pack {key} is unreadable: expected a zarr v3 1-D uint8 array in "
+                               f"one chunk with the codec bytes only, got {raw[:120]!r}")
+    size = read_store.size(f"{key}/{CHUNK_KEY}")
+    if size != shape[0]:
+        found = "no chunk file" if size is None else f"{size} bytes"
+        raise TraceFormatError(f"pack {key} is corrupted: its zarr.json declares {shape[0]} bytes, "
+                               f"{key}/{CHUNK_KEY} holds {found}")
+    return int(shape[0])
+
+
+class PackedReader:
+    """Reads packed values of one trace, each pack's metadata checked once."""
+
+    def __init__(self, read_store: store.ReadStore) -> None:
+        self._store = read_store
+        self._sizes: dict[str, int] = {}
+
+    def stored_values(self, ev: Event) -> np.ndarray:
+        """The stored (encoded) values of a packed event, flat, as ``arrays.encode`` made them."""
+        packed, nbytes, dtype = self._check(ev)
+        raw = bytearray(packed.length)
+        self._read(ev, packed.offset, raw)
+        if packed.codec == "zstd":
+            raw = codecs.zstd_decompress(bytes(raw), nbytes)
+        return codecs.as_values(raw, dtype, "little")
+
+    def blocks(self, ev: Event, ranges: Iterator[tuple[int, int]]) -> Iterator[np.ndarray]:
+        """Flat stored values ``[start, start + size)`` for each ``(start, size)``: raw values
+        read range by range, a zstd frame decoded once."""
+        packed, _, dtype = self._check(ev)
+        whole = self.stored_values(ev) if packed.codec == "zstd" else None
+        for start, size in ranges:
+            if whole is not None:
+                yield whole[start:start + size]
+                continue
+            raw = bytearray(size * dtype.itemsize)
+            self._read(ev, packed.offset + start * dtype.itemsize, raw)
+            yield codecs.as_values(raw, dtype, "little")
+
+    def _check(self, ev: Event) -> tuple[PackedValue, int, np.dtype]:
+        packed, key = ev.packed, str(ev.array_key)
+        assert packed is not None and ev.dtype is not None and ev.shape is not None
+        dtype = arrays.stored_dtype(ev.dtype)
+        nbytes = math.prod(ev.shape) * dtype.itemsize
+        if ev.dtype == "string" or nbytes > MAX_PACKED_BYTES:
+            raise TraceFormatError(f"a packed {ev.dtype}{list(ev.shape)} value; expected a value of "
+                                   f"at most {MAX_PACKED_BYTES} bytes, not a string")
+        most = nbytes if packed.codec == "raw" else codecs.CodecChain("little", "zstd").max_stored_bytes(
+            nbytes, limits.COMPRESSED_SLACK)
+        if packed.length > most or (packed.codec == "raw" and packed.length != nbytes):
+            raise TraceFormatError(f"its {packed.codec} bytes in {key} are {packed.length} bytes long; "
+                                   f"expected {'' if packed.codec == 'raw' else 'at most '}{most} for "
+                                   f"{ev.dtype}{list(ev.shape)}")
+        if key not in self._sizes:
+            self._sizes[key] = pack_size(self._store, key)
+        if packed.offset + packed.length > self._sizes[key]:
+            raise TraceFormatError(f"its bytes {packed.offset} to {packed.offset + packed.length} lie "
+                                   f"outside pack {key} ({self._sizes[key]} bytes)")
+        return packed, nbytes, dtype
+
+    def _read(self, ev: Event, offset: int, out: bytearray) -> None:
+        if out and not self._store.read_range(f"{ev.array_key}/{CHUNK_KEY}", offset, memoryview(out)):
+            raise TraceFormatError(f"pack {ev.array_key} has no chunk file {CHUNK_KEY}")
+
+
+def unclosed_packs(read_store: store.ReadStore) -> list[str]:
+    """Packs a killed recording left without their ``zarr.json`` (no event refers to them)."""
+    heads = {"/".join(key.split("/", 2)[:2]) for key in read_store.keys() if key.startswith("packs/")}
+    return sorted(head for head in heads if read_store.size(f"{head}/zarr.json") is None)
