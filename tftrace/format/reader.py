@@ -92,6 +92,11 @@ class Trace:
             if kind in ("event", "value"):
                 yield item
 
+    def unclosed_packs(self) -> list[str]:
+        """Packs of values a killed recording left open (no ``zarr.json``): no logged event
+        refers to them, and reading ignores them (format 6)."""
+        return value_packs.unclosed_packs(self._store) if self.format_version >= 6 else []
+
     def counts(self) -> dict[str, int]:
         """Number of events of each kind."""
         out: dict[str, int] = {}

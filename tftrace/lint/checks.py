@@ -21,7 +21,8 @@ from tftrace.lint.result import CheckResult, Finding
 def check(trace: Trace | str | os.PathLike[str]) -> CheckResult:
     """Lint one trace.
 
-    Findings: a run that did not complete (raised, interrupted, killed); anything the
+    Findings: a run that did not complete (raised, interrupted, killed); a pack of values
+    it left open (killed while filling it: no event refers to it); anything the
     recording lists as not captured; variables created after the first call of the
     model; non-trainable variables that never change across the snapshots of a
     training run (frozen batch-norm statistics); NaN or Inf values; random ops of one
@@ -49,6 +50,8 @@ def check(trace: Trace | str | os.PathLike[str]) -> CheckResult:
             "status": status.status, "exception_type": status.exception_type,
             "exception_message": status.message, "signal": status.signal,
             "last_seq": events[-1].seq if events else None}))
+    for key in trace.unclosed_packs():
+        findings.append(Finding("unclosed-pack", facts={"key": key}))
     for gap in read_gaps(trace.environment, str(trace.path)):
         findings.append(Finding("not-captured", facts=gap.to_dict()))
     findings += _late_variables(events)

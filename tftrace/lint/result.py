@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 #: Finding codes, in the order the report lists them.
-CODES = ("incomplete", "not-captured", "late-variable", "frozen-non-trainable", "nan-inf",
+CODES = ("incomplete", "unclosed-pack", "not-captured", "late-variable", "frozen-non-trainable", "nan-inf",
          "shared-random-seed", "cached-random", "identical-initial-values")
 
 

@@ -22,6 +22,9 @@ def finding_message(finding: Finding) -> str:
     if code == "incomplete":
         last = f"event #{facts['last_seq']}" if facts.get("last_seq") is not None else "no events"
         return f"the run did not complete: it {_ending(facts)} (last: {last})"
+    if code == "unclosed-pack":
+        return (f"pack {facts['key']} was left open (no {facts['key']}/zarr.json): the recording "
+                "stopped while filling it; no logged event refers to it, and readers ignore it")
     if code == "not-captured":
         count = facts.get("count", 1)
         times = f" ({count} times)" if count > 1 else ""
