@@ -41,6 +41,7 @@ def main() -> None:
 
     if args.raw:
         chunkio.should_compress = lambda flat: False  # type: ignore[assignment]
+        chunkio.compressed_if_worth = lambda flat: None  # type: ignore[assignment]
     keras.utils.set_random_seed(0)
     inputs = keras.Input((args.size, args.size, 3))
     h = inputs

@@ -122,6 +122,15 @@ def compress(flat: np.ndarray) -> bytes:
     return bytes(_ZSTD.encode(flat))
 
 
+def compressed_if_worth(flat: np.ndarray) -> bytes | None:
+    """:func:`compress` of ``flat`` when :func:`should_compress` says so, else None. A value
+    no larger than the sample is compressed once: its sample's frame is the frame."""
+    if flat.nbytes > SAMPLE_BYTES:
+        return compress(flat) if should_compress(flat) else None
+    frame = bytes(_ZSTD.encode(flat)) if flat.nbytes else b""
+    return frame if flat.nbytes and len(frame) <= (1 - MIN_SAVING) * flat.nbytes else None
+
+
 def write_chunks(directory: Path, layout: Layout, stored: np.ndarray, compress: bool) -> None:
     """Write every chunk file of ``stored`` (already in the layout's shape)."""
     flat = stored.reshape(-1)

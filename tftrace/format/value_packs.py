@@ -60,8 +60,9 @@ class PackWriter:
         flat = stored.reshape(-1)
         if sys.byteorder != "little":
             flat = flat.byteswap()
-        compress = chunkio.should_compress(flat)
-        data: Any = chunkio.compress(flat) if compress else np.ascontiguousarray(flat).data.cast("B")
+        frame = chunkio.compressed_if_worth(flat)
+        compress = frame is not None
+        data: Any = frame if compress else np.ascontiguousarray(flat).data.cast("B")
         if self._file is None:
             self.key = pack_key_for(index)
             (self.directory / self.key).mkdir(parents=True)
