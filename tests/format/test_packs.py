@@ -335,3 +335,32 @@ def test_a_pack_field_beside_an_array_key_is_refused(tmp_path: Path) -> None:
     hostile.edit_event(path, 0, array="arrays/0")
     result = CliRunner().invoke(cli, ["show", str(path)])
     assert result.exit_code == 2 and "a pack key like 'packs/3' beside a pack field" in result.output
+
+
+@pytest.mark.parametrize("failing", [
+    pytest.param([True], id="pack-metadata"), pytest.param([False, True], id="segment")])
+def test_a_failed_flush_keeps_the_pack_and_the_next_one_takes_another_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: list[bool]) -> None:
+    from tftrace.errors import TraceWriteError
+    from tftrace.format import store
+
+    original = store.write_atomic
+    failures = iter(failing)  # which write of the flush fails: the pack's zarr.json, or the segment
+
+    def failing_once(path: Path, data: bytes) -> None:
+        if next(failures, False):
+            raise OSError(28, "No space left on device")
+        original(path, data)
+
+    path = tmp_path / "t.zarr"
+    w = TraceWriter.create(path)
+    w.add_event("op", "a", value=_noise(1), keep_value=True)
+    monkeypatch.setattr(store, "write_atomic", failing_once)
+    with pytest.raises(TraceWriteError, match="No space left on device"):
+        w.flush()  # the segment not written; the next flush writes it, its pack whole
+    w.add_event("op", "b", value=_noise(2), keep_value=True)
+    w.close()
+    with tftrace.open(path) as trace:
+        assert [(ev.name, ev.array_key) for ev in trace.events] == [("a", "packs/1"), ("b", "packs/2")]
+        np.testing.assert_array_equal(trace.array("a", kind="op"), _noise(1))
+        np.testing.assert_array_equal(trace.array("b", kind="op"), _noise(2))

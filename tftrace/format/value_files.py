@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Tuple
+from typing import Any, Callable
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from tftrace.format.schema import PackedValue, array_key_for
 
 #: Where a value may go instead of its own array: the writer's appending function (the
 #: open pack's key and where the value lies) and the event's kind.
-Pack = Tuple[Callable[[np.ndarray], Tuple[str, PackedValue]], str]
+Pack = tuple[Callable[[np.ndarray], tuple[str, PackedValue]], str]
 
 #: Threads that hash and summarize an array's leaves beside the one writing its chunks.
 WORKERS = 2

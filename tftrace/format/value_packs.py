@@ -53,10 +53,13 @@ class PackWriter:
         self.key: str | None = None  # of the open pack
         self.size = 0  # bytes in the open pack
         self._file: IO[bytes] | None = None
+        self._next = 0  # the lowest pack number not taken (a failed flush keeps its number)
+        self._unlabelled: list[tuple[str, int]] = []  # closed packs whose zarr.json is not written yet
 
     def append(self, index: int, stored: np.ndarray) -> tuple[str, PackedValue]:
         """Append one value's stored form (``arrays.encode``'s) to the pack of segment
-        ``index`` (opened if none is); its key and where its bytes lie."""
+        ``index`` (opened if none is, numbered ``index`` unless a pack already took it);
+        its key and where its bytes lie."""
         flat = stored.reshape(-1)
         if sys.byteorder != "little":
             flat = flat.byteswap()
@@ -64,6 +67,8 @@ class PackWriter:
         compress = frame is not None
         data: Any = frame if compress else np.ascontiguousarray(flat).data.cast("B")
         if self._file is None:
+            index = max(index, self._next)
+            self._next = index + 1
             self.key = pack_key_for(index)
             (self.directory / self.key).mkdir(parents=True)
             self._file = open(self.directory / self.key / CHUNK_KEY, "xb")
@@ -81,21 +86,27 @@ class PackWriter:
             self._file.seek(size)
             self.size = size
 
-    def close(self) -> str | None:
-        """Close the open pack and write its ``zarr.json``; its key (None: no pack open)."""
-        if self._file is None:
-            return None
-        self._file.close()
-        self._file = None
-        key, self.key = self.key, None
-        assert key is not None
-        if self.size == 0:  # every value appended was taken back: no pack
-            os.unlink(self.directory / key / CHUNK_KEY)
-            os.rmdir(self.directory / key)
-            return None
-        store.write_atomic(self.directory / key / "zarr.json", chunkio.array_metadata(
-            (self.size,), np.dtype(np.uint8), (self.size,), False, {"tftrace": {"pack": True}}))
-        return key
+    def close(self) -> list[str]:
+        """Close the open pack and write its ``zarr.json`` (and that of a pack whose write
+        failed before: retried here); the keys of the packs now whole."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            key, self.key = self.key, None
+            assert key is not None
+            if self.size == 0:  # every value appended was taken back: no pack
+                os.unlink(self.directory / key / CHUNK_KEY)
+                os.rmdir(self.directory / key)
+            else:
+                self._unlabelled.append((key, self.size))
+        done = []
+        while self._unlabelled:  # an error leaves the rest for the next close
+            key, size = self._unlabelled[0]
+            store.write_atomic(self.directory / key / "zarr.json", chunkio.array_metadata(
+                (size,), np.dtype(np.uint8), (size,), False, {"tftrace": {"pack": True}}))
+            self._unlabelled.pop(0)
+            done.append(key)
+        return done
 
 
 def pack_size(read_store: store.ReadStore, key: str) -> int:

@@ -304,9 +304,9 @@ class TraceWriter:
             if not self._pending:
                 return
             data = deflate(b"".join(self._pending)) if self.late_values else b"".join(self._pending)
-            pack = self._packs.close()  # whole before the segment that logs its values
-            if pack is not None and self._mirror is not None:
-                self._mirror.wrote(pack)
+            for pack in self._packs.close():  # whole before the segment that logs its values
+                if self._mirror is not None:
+                    self._mirror.wrote(pack)
             store.write_atomic(self.directory / log_key(self._segment), data)
             if self._mirror is not None:
                 self._mirror.wrote(log_key(self._segment))
