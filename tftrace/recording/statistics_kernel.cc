@@ -1,17 +1,20 @@
 // TftraceStatistics: the statistics tftrace records of a float value (min and max over
 // the values that are not NaN, the sum of the finite values, the NaN, +Inf and -Inf
-// counts), in ONE pass over the data. Built by tftrace/recording/statistics_kernel.py.
+// counts) in one pass over the data. Built by tftrace/recording/statistics_kernel.py.
 //
 // Output (float64): [min, max, sum of finite values, NaN count, +Inf count, -Inf count]
 // and, with with_shape, the rank and the dimensions. No value that is not NaN: min +Inf,
 // max -Inf (the counts tell).
 //
-// Deterministic: the data is cut into blocks of a fixed size whatever the threads; each
-// block is reduced alone (16 lanes, then the lanes in order) and the blocks are combined
-// in order, so the result never depends on which thread ran which block. Sums: float32
-// lanes within a block for float32 and narrower values (float64 for float64), the
-// blocks' sums in float64; a block whose float32 sum overflows on finite values is
-// summed again in float64.
+// Per block of 65536 elements, a fast pass: min, max and the plain sum in vector lanes.
+// A finite sum means no NaN and no infinity in the block (either makes it NaN or
+// infinite), so the fast pass is exact then; otherwise an exact pass counts them and
+// sums the finite values (in float64 if they overflow float32).
+//
+// Deterministic: the blocks are the same whatever the threads; each is reduced alone and
+// the blocks are combined in order, so the result never depends on which thread ran
+// which block. Sums: in float32 lanes within a block for float32 and narrower values
+// (float64 for float64), the blocks' sums in float64.
 
 #include <cmath>
 #include <cstdint>
