@@ -16,7 +16,8 @@ it, so no process ever loads a half-written library. When it cannot be built or 
 (no compiler, a build error, a TensorFlow without headers), :func:`statistics_op`
 returns None, says why once on stderr, and the statistics use TensorFlow's reductions
 (summaries.py): slower, the same statistics up to the mean's last bits.
-``TFTRACE_STATISTICS_KERNEL=off`` chooses the reductions without trying.
+``TFTRACE_STATISTICS_KERNEL=off`` chooses the reductions without trying, and so does a
+process with a GPU (the kernel is CPU-only: it would copy every value to the host).
 """
 
 from __future__ import annotations
@@ -70,7 +71,21 @@ def statistics_op() -> Callable[..., Any] | None:
     on stderr)."""
     if os.environ.get(SWITCH_VARIABLE, "").strip().lower() in ("0", "off", "false", "no"):
         return None
+    if _has_gpu():
+        # A CPU kernel would copy every value from the GPU to the host: the reductions
+        # run where the value is.
+        return None
     return library().op
+
+
+def _has_gpu() -> bool:
+    global _gpu
+    if _gpu is None:
+        _gpu = bool(tf.config.list_logical_devices("GPU"))
+    return _gpu
+
+
+_gpu: bool | None = None
 
 
 def library() -> KernelLibrary:

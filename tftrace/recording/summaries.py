@@ -8,8 +8,8 @@ content digest: such values compare by their statistics. Two ways to compute the
 same statistics up to the mean's last bits; the environment's ``kernels.statistics``
 says which a recording used:
 
-* ``kernel`` (:mod:`statistics_kernel`): one op per value, ``TftraceStatistics``, reads
-  the value once (all statistics in one pass, on the CPU's worker threads, with a split
+* ``kernel`` (:mod:`statistics_kernel`): per value its reshape to one row (no copy)
+  and one op, ``TftraceStatistics``, which reads the value once (all statistics in one pass, on the CPU's worker threads, with a split
   that does not depend on them) and gives 6 float64 numbers (and the shape when the
   graph does not know it). The mean is summed in float32 per block of 65536 elements for
   float32 and narrower values, the blocks in float64 (a block that overflows float32 in
@@ -111,11 +111,18 @@ def value_statistics(tensor: Any) -> ValueStatistics:
     with building(), tf.name_scope(SUMMARY_SCOPE):
         if op is None:
             return _value_statistics(tensor)
-        # One node: the value read once. Floats the kernel does not read (float8...)
-        # are cast to float32 first, as the reductions do.
-        x = tensor if tensor.dtype.name in statistics_kernel.DTYPES else \
-            tf.raw_ops.Cast(x=tensor, DstT=tf.float32)
-        return ValueStatistics(tensor, op(x, with_shape=static_shape(tensor) is None))
+        # The value read once, as one row (its buffer, not a copy), as the reductions
+        # read it: on Keras 3 MobileNetV2's training step the kernel reading each value
+        # directly left 258-385 variables different after 1-2 steps (the check saw no
+        # change in the optimized graph; not understood), through the row none
+        # (docs/benchmarks.md). Floats the kernel does not read (float8...) are cast to
+        # float32 first, as the reductions do. A shape the graph does not know is the
+        # kernel's to give: such a value is read directly.
+        unknown = static_shape(tensor) is None
+        row = tensor if unknown else tf.raw_ops.Reshape(tensor=tensor, shape=_constants(tensor.graph)["row"])
+        x = row if tensor.dtype.name in statistics_kernel.DTYPES else \
+            tf.raw_ops.Cast(x=row, DstT=tf.float32)
+        return ValueStatistics(tensor, op(x, with_shape=unknown))
 
 
 def _value_statistics(tensor: Any) -> ValueStatistics:
