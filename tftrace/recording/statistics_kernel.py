@@ -22,6 +22,7 @@ process with a GPU (the kernel is CPU-only: it would copy every value to the hos
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import tensorflow as tf
 from tensorflow.python.framework import ops
@@ -137,8 +138,10 @@ def _load() -> KernelLibrary:
     try:
         path = library_path()
         if not path.exists():
-            _build(path)
-            built = True
+            with _build_lock(path):  # processes starting together build it once
+                if not path.exists():
+                    _build(path)
+                    built = True
         module = tf.load_op_library(str(path))
         op = module.tftrace_statistics
     except (OSError, subprocess.SubprocessError, tf.errors.OpError, AttributeError,
@@ -174,6 +177,24 @@ def _build(path: Path) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s lock file (POSIX); elsewhere none (the rename
+    alone keeps a build whole)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _reason(exc: BaseException) -> str:
