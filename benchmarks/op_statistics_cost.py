@@ -8,7 +8,10 @@ returns one number; three variants of it, side by side in one process, alternati
 * ``reductions``: per value Min, Max and Sum, packed (the passes over the data the
   statistics need, with nothing else: their floor);
 * ``statistics``: the statistics ops tftrace adds (``recording/summaries.py``), all
-  values' statistics in what reaches the host.
+  values' statistics in what reaches the host: with the one-pass kernel when the tree
+  has it (``recording/statistics_kernel.py``), and then also
+* ``reduced``: the same tree's statistics with the kernel switched off (TensorFlow's
+  reductions, as when the kernel cannot be built).
 
 Printed: per variant the milliseconds of a call (min-max over the rounds), the ratios to
 ``plain``, and the milliseconds per value of building the statistics ops while tracing.
@@ -43,8 +46,21 @@ def main() -> None:
     from tftrace.recording import summaries
 
     built: dict[str, float] = {}
+    kernel = hasattr(summaries, "KERNEL")
+    switch = "TFTRACE_STATISTICS_KERNEL"
+    if kernel:  # built or loaded now, not while the statistics are timed
+        from tftrace.recording import statistics_kernel
+        assert statistics_kernel.library().op is not None, statistics_kernel.library().reason
 
-    def statistics_of(values: list[Any]) -> Any:
+    def statistics_of(values: list[Any], kind: str) -> Any:
+        if kind == "reduced":
+            os.environ[switch] = "off"
+        try:
+            return built_statistics(values, kind)
+        finally:
+            os.environ.pop(switch, None)
+
+    def built_statistics(values: list[Any], kind: str) -> Any:
         start = time.perf_counter()
         if hasattr(summaries, "summary_vector"):  # a tree before the grouped statistics
             vectors = [summaries.summary_vector(v) for v in values]
@@ -53,7 +69,7 @@ def main() -> None:
             graph = tf.compat.v1.get_default_graph()
             out = summaries.GraphStatistics(
                 graph, [summaries.value_statistics(v) for v in values]).vector
-        built["ms_per_value"] = (time.perf_counter() - start) / len(values) * 1e3
+        built[kind] = (time.perf_counter() - start) / len(values) * 1e3
         return out
 
     def variant(kind: str) -> Any:
@@ -64,14 +80,16 @@ def main() -> None:
             if kind == "reductions":
                 return tf.concat([tf.stack([tf.reduce_min(v), tf.reduce_max(v), tf.reduce_sum(v)])
                                   for v in values], 0)
-            return statistics_of(values)
+            return statistics_of(values, kind)
         return tf.function(f)
 
     x = tf.constant(np.random.default_rng(0).random(args.elements, dtype=np.float32))
-    kinds = ["plain", "reductions", "statistics"]
+    kinds = ["plain", "reductions", "statistics"] + (["reduced"] if kernel else [])
     functions = {kind: variant(kind) for kind in kinds}
     for kind in kinds:
-        functions[kind](x)  # traced, optimized
+        functions[kind].get_concrete_function(x)  # traced: the statistics built
+    for kind in kinds:
+        functions[kind](x)  # optimized
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
     for r in range(args.rounds):
         for kind in kinds if r % 2 == 0 else kinds[::-1]:
@@ -81,17 +99,21 @@ def main() -> None:
             times[kind].append((time.perf_counter() - start) / args.calls * 1e3)
     result = {"values": args.values, "elements": args.elements,
               "grouped": not hasattr(summaries, "summary_vector"),
-              "build_ms_per_value": round(built["ms_per_value"], 2),
+              "statistics": "kernel" if kernel else "reductions",
+              "build_ms_per_value": {k: round(v, 2) for k, v in built.items()},
               "ms": {k: [round(t, 2) for t in v] for k, v in times.items()},
               "load": os.getloadavg()[0]}
     print(json.dumps(result))
     med = statistics.median
     ratio = {k: [t / p for t, p in zip(times[k], times["plain"])] for k in kinds}
-    print(f"{args.values} values of {args.elements}: plain {med(times['plain']):.1f} ms; "
-          f"reductions {med(ratio['reductions']):.2f}x ({min(ratio['reductions']):.2f}-"
-          f"{max(ratio['reductions']):.2f}); statistics {med(ratio['statistics']):.2f}x "
-          f"({min(ratio['statistics']):.2f}-{max(ratio['statistics']):.2f}); building the "
-          f"statistics {built['ms_per_value']:.1f} ms per value")
+    line = f"{args.values} values of {args.elements}: plain {med(times['plain']):.1f} ms"
+    for kind in kinds[1:]:
+        label = {"statistics": "statistics (kernel)" if kernel else "statistics",
+                 "reduced": "statistics (reductions)"}.get(kind, kind)
+        line += (f"; {label} {med(ratio[kind]):.2f}x ({min(ratio[kind]):.2f}-"
+                 f"{max(ratio[kind]):.2f})")
+    building = ", ".join(f"{kind} {ms:.1f}" for kind, ms in built.items())
+    print(f"{line}; building the statistics, ms per value: {building}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Op statistics of a whole ``tf.function`` grouped into one vector (summaries.py).
 
-Per value the graph keeps its own reductions and slice; the mins, maxs and sums of all
-values are packed per reduction dtype (float16 reduced in float32, float64 in float64)
-and the host splits the vector back. The recorded statistics must be numpy's on the same
-values computed eagerly: whatever the dtype, with NaN and Inf, with a float32 sum that
-overflows, with a shape the graph does not know (an empty one too).
+Both ways of computing them: the one-pass kernel (statistics_kernel.py: one op per
+value, their outputs concatenated) and TensorFlow's reductions (per value its own
+reductions and slice; the mins, maxs and sums of all values packed per reduction dtype,
+float16 reduced in float32, float64 in float64). The host splits the vector back. The
+recorded statistics must be numpy's on the same values computed eagerly: whatever the
+dtype, with NaN and Inf, with a float32 sum that overflows, with a shape the graph does
+not know (an empty one too).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ tf = pytest.importorskip("tensorflow")
 
 import tftrace  # noqa: E402
 from tftrace.format.reader import open_trace  # noqa: E402
-from tftrace.recording.summaries import SUMMARY_SCOPE  # noqa: E402
+from tftrace.recording import statistics_kernel  # noqa: E402
+from tftrace.recording.summaries import KERNEL, REDUCTIONS, SUMMARY_SCOPE  # noqa: E402
+from tests.capture.kernel_helpers import require_kernel  # noqa: E402
 
 SIGNATURE = [tf.TensorSpec([2, 3], tf.float16), tf.TensorSpec([4], tf.float32),
              tf.TensorSpec([3], tf.float64), tf.TensorSpec([None, 3], tf.float32)]
@@ -38,6 +42,17 @@ def program(scale: float):
     def step(a16, a32, a64, rows):
         return a16 * 2.0, a32 * scale, a64 + 1.0, rows * 0.5
     return step
+
+
+@pytest.fixture(params=[KERNEL, REDUCTIONS], ids=["kernel", "reductions"])
+def statistics_path(request, monkeypatch) -> str:
+    """The way the statistics are computed: the kernel (built once per machine, cached),
+    or TensorFlow's reductions (the kernel switched off, as when it cannot be built)."""
+    if request.param == KERNEL:
+        require_kernel()
+    else:
+        monkeypatch.setenv(statistics_kernel.SWITCH_VARIABLE, "off")
+    return request.param
 
 
 def record(path, scale: float = 3.0) -> tuple[list, object]:
@@ -86,7 +101,7 @@ def mismatches(events: list, values: list[tuple[str, np.ndarray]]) -> list[str]:
     return found
 
 
-def test_grouped_statistics_are_numpys_on_the_same_values(tmp_path) -> None:
+def test_grouped_statistics_are_numpys_on_the_same_values(tmp_path, statistics_path) -> None:
     events, f = record(tmp_path / "t.zarr")
     values = expected()
     assert mismatches(events, values) == []
@@ -96,18 +111,32 @@ def test_grouped_statistics_are_numpys_on_the_same_values(tmp_path) -> None:
     assert (hostile["add:0"].min, hostile["add:0"].inf_count) == (-np.inf, 1)
     assert hostile["mul_2:0"].max == np.float32(1.5e38) and hostile["mul_2:0"].inf_count == 0
     assert (events[7].shape, events[11].shape, events[11].stats.size) == ((2, 3), (0, 3), 0)
+    assert open_trace(tmp_path / "t.zarr").environment["kernels"]["statistics"] == statistics_path
+    graph = f.get_concrete_function().graph
+    ops = graph.get_operations()
+    if statistics_path == KERNEL:
+        # One kernel op per value (the value of unknown shape gives its shape too), no
+        # reduction; their outputs concatenated once.
+        kernels = [op for op in ops if op.type == statistics_kernel.OP_TYPE]
+        assert [op.get_attr("with_shape") for op in kernels] == [False, False, False, True]
+        # Read through a reshape to one row (reading the value directly changed a
+        # training step's results: docs/benchmarks.md), but for the unknown shape.
+        assert [op.inputs[0].op.type for op in kernels] == ["Reshape", "Reshape", "Reshape", "Mul"]
+        concat = [op for op in ops if op.type == "ConcatV2" and SUMMARY_SCOPE in op.name]
+        assert [[i.op for i in op.inputs[:-1]] for op in concat] == [kernels]
+        assert not [op for op in ops if op.type in ("Min", "Max", "Sum")]
+        return
     # Grouped: per reduction dtype one Pack of every value's min, max and sum (float16,
     # float32 and the rows reduced in float32: 3 values; float64: 1).
-    graph = f.get_concrete_function().graph
-    packs = [op for op in graph.get_operations() if op.type == "Pack" and SUMMARY_SCOPE in op.name
+    packs = [op for op in ops if op.type == "Pack" and SUMMARY_SCOPE in op.name
              and all(i.op.type in ("Min", "Max", "Sum") for i in op.inputs)]
     grouped = sorted(len(op.inputs) for op in packs if op.outputs[0].consumers())
     probes = [op for op in packs if not op.outputs[0].consumers()]  # read by the check only
     assert (grouped, len(probes)) == ([3, 3 * 3], 4), (grouped, len(probes))
-    assert sum(op.type == "Min" for op in graph.get_operations()) == 4
+    assert sum(op.type == "Min" for op in ops) == 4
 
 
-def test_a_changed_value_is_a_mismatch(tmp_path) -> None:
+def test_a_changed_value_is_a_mismatch(tmp_path, statistics_path) -> None:
     # Negative control: the same program with one value scaled otherwise is caught, and
     # only that value (the grouping does not shift statistics between values).
     events, _ = record(tmp_path / "t.zarr", scale=3.5)

@@ -69,4 +69,9 @@ def machine_notes(env_a: Mapping[str, Any], env_b: Mapping[str, Any]) -> list[No
             if kernels_a.get(key) != kernels_b.get(key):
                 notes.append(Note("kernel-setting", {"setting": key, "a": kernels_a.get(key),
                                                      "b": kernels_b.get(key)}))
+        # How in-graph statistics were computed (recording/summaries.py), when both runs
+        # computed some: the two ways agree up to the mean's last bits.
+        paths = kernels_a.get("statistics"), kernels_b.get("statistics")
+        if all(paths) and paths[0] != paths[1]:
+            notes.append(Note("kernel-setting", {"setting": "statistics", "a": paths[0], "b": paths[1]}))
     return notes

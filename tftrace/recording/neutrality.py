@@ -48,8 +48,9 @@ guess is wrong is the set halved (each optimization of a large training step tak
 seconds). Then each suspect, in program order, is admitted if it changes nothing
 beside those admitted (more than ``MAX_ADMISSIONS`` suspects are all left out).
 
-Statistics ops add 7 to 9 nodes a value (summaries.py), and Grappler takes 4-8 times as
-long over them as over the plain graph; the values alone (one ``Identity`` each) take about the
+Statistics ops add 7 to 9 nodes a value with TensorFlow's reductions (one with the
+statistics kernel, summaries.py), and Grappler takes 4-8 times as long over the
+reductions' as over the plain graph; the values alone (one ``Identity`` each) take about the
 plain graph's time. So the search above runs with the values alone, and what it admits
 is optimized once with its statistics (the graph the runtime optimizes, timed against
 the deadline): equal to the plain one, done (the guarantee is that optimization's);

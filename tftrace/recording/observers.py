@@ -59,6 +59,8 @@ class FunctionObservers:
         self._lock = threading.Lock()
         self._original: Callable[..., Any] | None = None
         self.check = NeutralityCheck()
+        #: How the in-graph statistics were computed (summaries.py: ``kernel``, ``reductions``).
+        self.statistics_paths: set[str] = set()
         self._acd = AcdTracker()
 
     def observe(self, tensor: Any, on_value: Callable[[np.ndarray], object], kind: str, name: str,
@@ -142,6 +144,7 @@ class FunctionObservers:
             # left out pruned with their ops. The grouped ops read only statistics, never
             # a value of the program.
             grouped = GraphStatistics(graph, [ops for _, ops in summarized])
+            self.statistics_paths |= grouped.paths
             observe_independently(graph, [grouped.vector],
                                   [_delivered(grouped, [o.on_value for o, _ in summarized])])
 

@@ -269,7 +269,8 @@ class Recorder:
                                   "compiled_functions": self.compiled.to_list(),
                                   "observer_check": self.observers.check.stats.to_dict(),
                                   "keras_version": environment.keras_version(self._calls.used),
-                                  "kernels": environment.threading_and_kernels()}
+                                  "kernels": {**environment.threading_and_kernels(),
+                                              "statistics": self._statistics_path()}}
         if self.replay is not None:
             fields["replay"] = self.replay.summary()
         if self.against is not None:
@@ -285,6 +286,10 @@ class Recorder:
         finally:
             print(recording_summary(str(self._writer.path), dict(self._writer.counts), status,
                                     self.gaps.to_list(), self.write_error), file=sys.stderr)
+
+    def _statistics_path(self) -> str | None:
+        """How this recording computed in-graph statistics (summaries.py), if it did."""
+        return "+".join(sorted(self.observers.statistics_paths)) or None
 
     def _note_graph_endpoints(self) -> None:
         """Graph endpoints that no Session.run computed: asked for, not captured."""

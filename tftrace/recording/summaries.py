@@ -3,19 +3,29 @@ leave it: only a small vector per graph reaches Python (captured streams at leve
 ``stats``).
 
 The statistics are those the writer computes from an array (format/digest.py): min and
-max over the values that are not NaN, their mean, the NaN and Inf counts. The common
-case (no NaN, no Inf: the sum is finite) costs three reductions over the tensor; when
-the sum is not finite the values themselves reach the host, which masks the NaNs. The
-mean is summed in float32 for float32 and narrower values (TensorFlow's reduction, not
-numpy's): it can differ from the writer's in the last bits, within any tolerance. There
-is no content digest: such values compare by their statistics.
+max over the values that are not NaN, their mean, the NaN and Inf counts. There is no
+content digest: such values compare by their statistics. Two ways to compute them, the
+same statistics up to the mean's last bits; the environment's ``kernels.statistics``
+says which a recording used:
 
-Per value the graph gets its flattening (and a cast to float32 for narrower floats),
-Min, Max, Sum, the finiteness test of the sum and the slice of the values that follows
-when it fails (:func:`value_statistics`). What every value shares is built once per
-graph over all of them (:class:`GraphStatistics`): one ``Pack`` of the scalars per
-reduction dtype, one ``ConcatV2`` of the slices, one cast, and the shapes the graph does
-not know; the host splits the vector back into one :class:`ValueSummary` per value.
+* ``kernel`` (:mod:`statistics_kernel`): per value its reshape to one row (no copy)
+  and one op, ``TftraceStatistics``, which reads the value once (all statistics in one pass, on the CPU's worker threads, with a split
+  that does not depend on them) and gives 6 float64 numbers (and the shape when the
+  graph does not know it). The mean is summed in float32 per block of 65536 elements for
+  float32 and narrower values, the blocks in float64 (a block that overflows float32 in
+  float64): it can differ from TensorFlow's Sum in the last bits.
+* ``reductions``, when the kernel cannot be built: per value its flattening (and a cast
+  to float32 for narrower floats), Min, Max, Sum, the finiteness test of the sum and the
+  slice of the values that follows when it fails (:func:`value_statistics`): the common
+  case (no NaN, no Inf: the sum is finite) costs three passes over the tensor; when the
+  sum is not finite the values themselves reach the host, which masks the NaNs. The
+  mean is summed in float32 for float32 and narrower values (TensorFlow's reduction).
+
+What every value shares is built once per graph over all of them
+(:class:`GraphStatistics`): one ``ConcatV2`` of the kernel's outputs; for the
+reductions one ``Pack`` of the scalars per reduction dtype, one ``ConcatV2`` of the
+slices, one cast, and the shapes the graph does not know; the host splits the vector
+back into one :class:`ValueSummary` per value.
 """
 
 from __future__ import annotations
@@ -31,9 +41,15 @@ import numpy as np
 import tensorflow as tf
 
 from tftrace.format.schema import Stats, ValueSummary
+from tftrace.recording import statistics_kernel
 
 #: The name scope of the statistics ops (the observer-effect check tells them apart).
 SUMMARY_SCOPE = "tftrace_summary"
+#: How the statistics were computed (the environment's ``kernels.statistics``).
+KERNEL, REDUCTIONS = "kernel", "reductions"
+#: The kernel's numbers per value (then, when the graph does not know the shape, the
+#: rank and the dimensions): min, max, sum of the finite values, NaN, +Inf, -Inf counts.
+KERNEL_WIDTH = 6
 _building = threading.local()
 
 
@@ -72,22 +88,41 @@ class ValueStatistics:
     """The statistics ops of one value in its graph (:func:`value_statistics`)."""
 
     tensor: Any  # the value
-    low: Any  # its min, max and sum: scalars of ``values``' dtype (float32 or float64)
-    high: Any
-    total: Any
-    values: Any  # the value as one row when ``total`` is not finite, else an empty row
-    shape: Any  # its shape in the graph (int32; unknown rank: rank, then shape), or None
-    probe: Any  # one vector reading all of the above: what the observer-effect check reads
+    probe: Any  # one vector reading all of the below: what the observer-effect check reads
+    # The reductions' (None for the kernel, whose output is the probe):
+    low: Any = None  # its min, max and sum: scalars of ``values``' dtype (float32 or float64)
+    high: Any = None
+    total: Any = None
+    values: Any = None  # the value as one row when ``total`` is not finite, else an empty row
+    shape: Any = None  # its shape in the graph (int32; unknown rank: rank, then shape), or None
+
+    @property
+    def path(self) -> str:
+        return REDUCTIONS if self.low is not None else KERNEL
 
     @property
     def wide(self) -> bool:
-        return bool(self.low.dtype == tf.float64)
+        return bool(self.low is not None and self.low.dtype == tf.float64)
 
 
 def value_statistics(tensor: Any) -> ValueStatistics:
     """The per-value statistics ops of ``tensor`` (in the graph being traced)."""
+    op = statistics_kernel.statistics_op()  # built or loaded once per process
     with building(), tf.name_scope(SUMMARY_SCOPE):
-        return _value_statistics(tensor)
+        if op is None:
+            return _value_statistics(tensor)
+        # The value read once, as one row (its buffer, not a copy), as the reductions
+        # read it: on Keras 3 MobileNetV2's training step the kernel reading each value
+        # directly left 258-385 variables different after 1-2 steps (the check saw no
+        # change in the optimized graph; not understood), through the row none
+        # (docs/benchmarks.md). Floats the kernel does not read (float8...) are cast to
+        # float32 first, as the reductions do. A shape the graph does not know is the
+        # kernel's to give: such a value is read directly.
+        unknown = static_shape(tensor) is None
+        row = tensor if unknown else tf.raw_ops.Reshape(tensor=tensor, shape=_constants(tensor.graph)["row"])
+        x = row if tensor.dtype.name in statistics_kernel.DTYPES else \
+            tf.raw_ops.Cast(x=row, DstT=tf.float32)
+        return ValueStatistics(tensor, op(x, with_shape=unknown))
 
 
 def _value_statistics(tensor: Any) -> ValueStatistics:
@@ -125,27 +160,33 @@ def _value_statistics(tensor: Any) -> ValueStatistics:
             shape = tf.raw_ops.ConcatV2(values=[rank, shape], axis=shared["axis"])
         read.append(tf.raw_ops.Sum(input=tf.raw_ops.Cast(x=shape, DstT=x.dtype), axis=shared["axis"]))
     probe = tf.raw_ops.Pack(values=read)
-    return ValueStatistics(tensor, low, high, total, values, shape, probe)
+    return ValueStatistics(tensor, probe, low, high, total, values, shape)
 
 
 class GraphStatistics:
     """The statistics vector of many values of one graph, built once over their
     per-value ops, and its split into one :class:`ValueSummary` per value on the host.
 
-    The vector: the unknown shapes, then per reduction dtype (float32, float64) the
-    mins, the maxs, the sums, then the slices that follow a sum that is not finite.
+    The vector: the kernel's outputs of the values it computed, in order; then for the
+    reductions the unknown shapes, then per reduction dtype (float32, float64) the mins,
+    the maxs, the sums, then the slices that follow a sum that is not finite.
     """
 
     def __init__(self, graph: Any, statistics: Sequence[ValueStatistics]) -> None:
         self._dtypes = [s.tensor.dtype.name for s in statistics]
         self._shapes = [static_shape(s.tensor) for s in statistics]
         self._ranks = [s.tensor.shape.rank for s in statistics]
-        self._groups = [[k for k, s in enumerate(statistics) if s.wide == wide]
+        self._kernel = [k for k, s in enumerate(statistics) if s.path == KERNEL]
+        self._groups = [[k for k, s in enumerate(statistics) if s.path == REDUCTIONS and s.wide == wide]
                         for wide in (False, True)]
+        #: How these statistics are computed (``kernel``, ``reductions``, or both).
+        self.paths = frozenset(s.path for s in statistics)
         with building(), graph.as_default(), tf.name_scope(SUMMARY_SCOPE):
             shared = _constants(graph)
             axis = shared["axis"]
             parts = []
+            if self._kernel:
+                parts.append(_concat([statistics[k].probe for k in self._kernel], axis))
             shapes = [s.shape for s in statistics if s.shape is not None]
             if shapes:
                 parts.append(tf.raw_ops.Cast(x=_concat(shapes, axis), DstT=tf.float64))
@@ -167,8 +208,10 @@ class GraphStatistics:
         out: list[ValueSummary | None] = [None] * len(self._dtypes)
         shapes = list(self._shapes)
         at = 0
+        if self._kernel:
+            at = self._split_kernel(vector, out)
         for k, shape in enumerate(shapes):  # the shapes the graph did not know
-            if shape is None:
+            if shape is None and out[k] is None:
                 rank = self._ranks[k]
                 if rank is None:
                     rank = int(vector[at])
@@ -193,6 +236,24 @@ class GraphStatistics:
                 out[k] = _summary(low, high, total, values, shape, self._dtypes[k])
         return [summary for summary in out if summary is not None]
 
+    def _split_kernel(self, vector: np.ndarray, out: list[ValueSummary | None]) -> int:
+        """The summaries of the values the kernel computed, into ``out``; returns where
+        the reductions' part of the vector starts."""
+        # Python floats at once (the reductions' part, when there is one, may be large)
+        numbers = vector.tolist() if not any(self._groups) else vector
+        at = 0
+        for k in self._kernel:
+            low, high, total, nan, positive, negative = numbers[at:at + KERNEL_WIDTH]
+            at += KERNEL_WIDTH
+            shape = self._shapes[k]
+            if shape is None:  # the kernel gave it: rank, then dimensions
+                rank = int(numbers[at])
+                shape = tuple(int(n) for n in numbers[at + 1:at + 1 + rank])
+                at += 1 + rank
+            out[k] = _kernel_summary(low, high, total, int(nan), int(positive), int(negative),
+                                     shape, self._dtypes[k])
+        return at
+
 
 def _concat(parts: list[Any], axis: Any) -> Any:
     return parts[0] if len(parts) == 1 else tf.raw_ops.ConcatV2(values=parts, axis=axis)
@@ -210,6 +271,21 @@ def _constants(graph: Any) -> dict[str, Any]:
                               "axes": tf.constant([0, 1]), "none": tf.constant([1, 0]),
                               "all": tf.constant([1, -1]), "begin": tf.constant([0, 0])}
     return _shared[graph]
+
+
+def _kernel_summary(low: float, high: float, finite_sum: float, nan: int, positive: int,
+                    negative: int, shape: tuple[int, ...], dtype: str) -> ValueSummary:
+    """A value's statistics from the kernel's numbers: the sum over the values that are
+    not NaN is the finite values' unless an infinity is among them (both: NaN, as in the
+    writer)."""
+    size = math.prod(shape)
+    counted = size - nan
+    if size == 0 or counted == 0:
+        return ValueSummary(shape, dtype, Stats(size=size, nan_count=nan, inf_count=positive + negative))
+    total = (math.nan if positive and negative else math.inf if positive else -math.inf if negative
+             else finite_sum)
+    return ValueSummary(shape, dtype, Stats(size=size, min=low, max=high, mean=total / counted,
+                                            nan_count=nan, inf_count=positive + negative))
 
 
 def _summary(low: float, high: float, total: float, values: np.ndarray,

@@ -40,3 +40,11 @@ def observer_effect_warning(kind: str, name: str, function: str | None) -> str:
     return (f"tftrace: {kind.replace('_', ' ')} {name!r} {where} is not recorded: observing it "
             f"would change how TensorFlow optimizes {what}, and so the program's results "
             f"(listed in the trace as not captured: observer-effect)")
+
+
+def statistics_kernel_warning(reason: str) -> str:
+    """The stderr line when the one-pass statistics kernel cannot be had (said once a
+    process): the in-graph statistics use TensorFlow's reductions instead."""
+    return (f"tftrace: the statistics kernel is not available ({reason}); statistics at level "
+            f"stats are computed with TensorFlow's reductions instead (the same statistics, "
+            f"slower; the trace records which)")

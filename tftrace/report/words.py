@@ -18,7 +18,9 @@ KIND_LABELS = {"variable": "variables", "random_op": "random ops", "endpoint": "
                "optimizer": "optimizer hyperparameters", "optimizer_state": "optimizer state"}
 #: The kernel settings machine notes name (compare/machines.py), in words.
 KERNEL_SETTING_LABELS = {"onednn": "oneDNN optimizations", "intra_op_threads": "intra-op threads",
-                         "inter_op_threads": "inter-op threads", "op_determinism": "op determinism"}
+                         "inter_op_threads": "inter-op threads", "op_determinism": "op determinism",
+                         "statistics": "in-graph statistics (min, max, mean: one-pass kernel or "
+                                       "TensorFlow's reductions, equal up to the mean's last bits)"}
 SKIP_REASONS = {"a-ended": "not compared: A is incomplete and ends before this event",
                 "b-ended": "not compared: B is incomplete and ends before this event",
                 "stopped": "not compared: stopped at the first divergence"}
