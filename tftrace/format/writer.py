@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, digest, limits, remote, store, zipping
@@ -34,7 +35,7 @@ from tftrace.format.schema import (COMPACT_FORMAT_VERSION, FORMAT_NAME, FORMAT_V
 from tftrace.format.packing import pack as _pack, plain as _plain
 from tftrace.format.prepared import PreparedEvent, packer
 from tftrace.format.status import RunStatus
-from tftrace.format.value_files import WORKERS, store_value, write_array
+from tftrace.format.value_files import WORKERS, StagedValue, stage_value, store_value, write_array
 from tftrace.format.value_packs import PACK_BYTES, PackWriter
 from tftrace.format.write_errors import write_error as _write_error, writing
 
@@ -185,11 +186,12 @@ class TraceWriter:
                 occurrence = self._occurrences.next(kind, name, step)
                 # All or nothing: a value whose record cannot be logged leaves no array behind,
                 # and the next event gets this sequence number.
-                packed_from = self._packs.size
+                fields, nbytes = dict[str, Any](), 0
                 try:
-                    fields, nbytes = dict[str, Any](), 0
                     if isinstance(value, ValueSummary):  # statistics computed where the value was
                         fields = {"shape": value.shape, "dtype": value.dtype, "stats": value.stats}
+                    elif isinstance(value, StagedValue):  # stored as it arrived (stage)
+                        fields, nbytes = self._staged_fields(value, keep_value), value.nbytes
                     elif value is not None:
                         keep = self.capture == "full" if keep_value is None else keep_value
                         array = arrays.as_array(value)
@@ -204,7 +206,8 @@ class TraceWriter:
                     record = packed_event_record(event, leaves, self.late_values, attrs_packed)
                 except BaseException:
                     _remove_tree(self.directory / array_key_for(seq))
-                    self._packs.rewind(packed_from)
+                    if fields.get("packed") is not None:
+                        self._packs.take_back(fields["array_key"], fields["packed"])
                     raise
             except OSError as exc:
                 if isinstance(exc, TftraceError):
@@ -216,6 +219,36 @@ class TraceWriter:
             self._logged(record, kind, name, step, occurrence)
             return event
 
+    def stage(self, kind: str, value: Any) -> StagedValue | None:
+        """Store a ``kind`` event's value now, in the calling thread, and log its event later:
+        pass what this returns as the value of :meth:`add_event` or :meth:`add_prepared`.
+
+        Its statistics, digest and compression are computed here and its bytes appended to
+        the open pack (several threads may stage at once: the values computed in parallel
+        are stored in parallel). None when the value does not go to a pack (another kind, a
+        string, empty or larger than a pack takes, a recording against a trace, a closed
+        writer): give the value itself then. A staged value whose event is never written
+        leaves its bytes in the pack, referred to by no event.
+        """
+        if self.late_values or self._closed or not isinstance(value, np.ndarray):
+            return None
+        try:
+            return stage_value(value, kind, self.digest_scheme, partial(self._packs.append_bytes, self._segment),
+                               self)
+        except ValueError:  # sealed: the trace is closing
+            return None
+        except OSError as exc:
+            raise _write_error(self.path, exc) from exc
+
+    def _staged_fields(self, value: StagedValue, keep_value: bool | None) -> dict[str, Any]:
+        if value.owner is not self:
+            raise UsageError(f"{self.path}: a value staged by another trace writer; expected one "
+                             "this writer staged (TraceWriter.stage)")
+        fields = value.fields()
+        if not (self.capture == "full" if keep_value is None else keep_value):
+            fields["array_key"] = fields["packed"] = None  # its bytes stay in the pack, unreferenced
+        return fields
+
     def prepare(self, kind: str, name: str, attrs: EventAttrs) -> PreparedEvent:
         """An event written again and again (each execution of a traced function): its name
         and attrs checked once (:class:`UsageError`), its record's constant parts packed
@@ -226,19 +259,25 @@ class TraceWriter:
     def add_prepared(self, prepared: PreparedEvent, step: int, value: Any,
                      values: Sequence[int] | None = None, keep_value: bool | None = None) -> int:
         """Append one event of ``prepared`` at ``step``; returns its seq. ``values``: its
-        per-execution field (an op's ``inputs``). A ``ValueSummary`` is written from the
-        prepared pieces, anything else as :meth:`add_event` writes it (the same record)."""
+        per-execution field (an op's ``inputs``). A ``ValueSummary`` or a value this writer
+        staged (:meth:`stage`) is written from the prepared pieces, anything else as
+        :meth:`add_event` writes it (the same record)."""
         kind, name = prepared.kind, prepared.name
-        if type(value) is ValueSummary and prepared.accepts(values):
+        staged = type(value) is StagedValue and value.owner is self and \
+            (self.capture == "full" if keep_value is None else keep_value)
+        if (staged or type(value) is ValueSummary) and prepared.accepts(values):
             with self._lock:
                 self._check_open()
                 seq, occurrence = self._seq, self._occurrences.next(kind, name, step)
                 try:
-                    record = prepared.record(seq, step, occurrence, time.time() - self._start, value,
-                                             values, self._packer)
+                    record = prepared.record(seq, step, occurrence, time.time() - self._start,
+                                             value.summary if staged else value, values, self._packer,
+                                             value if staged else None)
                 except (TypeError, ValueError, OverflowError):  # not storable: add_event's error
                     record = None
                 if record is not None:
+                    if staged:
+                        self.value_bytes += value.nbytes
                     self._logged(record, kind, name, step, occurrence)
                     return seq
         return self.add_event(kind, name, step=step, value=value, attrs=prepared.attrs_with(values),
@@ -328,6 +367,7 @@ class TraceWriter:
             if status is None:
                 status = RunStatus("completed" if complete else "raised")
             end = time.time()
+            self._packs.seal()  # a value staged from now on is given as it is (and refused)
             self._append({"type": "end", "end_time": end,
                           "complete": bool(complete) and status.completed,
                           "event_count": self._seq, **status.to_end_record()})
