@@ -110,3 +110,25 @@ def test_a_staged_value_never_logged_leaves_only_unreferenced_bytes(tmp_path: Pa
         np.testing.assert_array_equal(trace.array(ev), np.ones(10, np.float32))
     assert not (tmp_path / "t.zarr" / "packs" / "2").exists()  # nothing staged after the end
     assert check(path).ok
+
+
+def test_values_staged_faster_than_logged_fill_several_packs_and_one_segment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tftrace.format import value_packs, writer as writer_module
+
+    monkeypatch.setattr(value_packs, "PACK_BYTES", 1000)  # a pack closes once it holds 1000 bytes
+    monkeypatch.setattr(writer_module, "PACK_BYTES", 1000)
+    values = [np.random.default_rng(k).standard_normal(100).astype(np.float32) for k in range(9)]
+    path = tmp_path / "t.zarr"
+    with TraceWriter.create(path) as w:
+        staged = [w.stage("op", v) for v in values]  # 400 bytes each: three to a pack, the last full
+        segments = len(list((path / "log").iterdir()))
+        for k, value in enumerate(staged):
+            w.add_event("op", f"v{k}", value=value, keep_value=True)
+        # one segment for the nine (the full pack closes it once, not after every event)
+        assert len(list((path / "log").iterdir())) <= segments + 1
+    with tftrace.open(path) as trace:
+        assert [e.array_key for e in trace.events] == ["packs/1"] * 3 + ["packs/2"] * 3 + ["packs/3"] * 3
+        for k, ev in enumerate(trace.events):
+            np.testing.assert_array_equal(trace.array(ev), values[k])
+    assert check(path).ok

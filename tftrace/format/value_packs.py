@@ -73,6 +73,11 @@ class PackWriter:
         with self._lock:
             if self._sealed:
                 raise ValueError("the trace is closing: no value is appended any more")
+            if self._file is not None and self.size >= PACK_BYTES:  # values staged faster than logged
+                self._file.close()  # labelled at the next close, before any segment
+                self._file = None
+                assert self.key is not None
+                self._unlabelled.append((self.key, self.size))
             if self._file is None:
                 index = max(index, self._next)
                 self._next = index + 1
@@ -125,6 +130,7 @@ class PackWriter:
                 os.rmdir(self.directory / key)
             else:
                 self._unlabelled.append((key, self.size))
+            self.size = 0
         done = []
         while self._unlabelled:  # an error leaves the rest for the next close
             key, size = self._unlabelled[0]
