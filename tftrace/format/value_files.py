@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tftrace.errors import UsageError
 from tftrace.format import arrays, chunkio, digest, value_packs
 from tftrace.format.schema import PackedValue, ValueSummary, array_key_for
 
@@ -40,18 +41,31 @@ class StagedValue:
     nbytes: int
     owner: object
 
-    def fields(self) -> dict[str, Any]:
-        """The event's value fields, as :func:`store_value` gives them."""
-        summary = self.summary
+    def fields_for(self, owner: object, keep: bool) -> dict[str, Any]:
+        """The event's value fields as :func:`store_value` gives them, logged by ``owner``
+        (:class:`UsageError` if it did not stage it); not ``keep``: no reference to the
+        bytes (they stay in the pack, referred to by no event)."""
+        if owner is not self.owner:
+            raise UsageError("a value staged by another trace writer; expected one this writer "
+                             "staged (TraceWriter.stage)")
+        summary, kept = self.summary, keep
         return {"shape": summary.shape, "dtype": summary.dtype, "stats": summary.stats,
-                "digest": self.digest, "array_key": self.array_key, "packed": self.packed}
+                "digest": self.digest, "array_key": self.array_key if kept else None,
+                "packed": self.packed if kept else None}
 
 
-def stage_value(value: np.ndarray, kind: str, digest_scheme: str,
+def stage_value(value: Any, kind: str, digest_scheme: str,
                 append: Callable[[Any, bool], tuple[str, PackedValue]], owner: object) -> StagedValue | None:
     """``value`` stored now, in the calling thread: summarized, hashed, compressed by the sample
-    rule and appended (``append(bytes, compressed)``: the writer's open pack). None when it
-    does not go to a pack (``value_packs.packable``): the caller keeps a copy for the writer."""
+    rule and appended (``append(bytes, compressed)``: the writer's open pack; a ``ValueError``
+    once the trace is closing). None when it does not go to a pack (not an array, another
+    kind, a string, empty or larger than ``value_packs.packable`` takes, the trace closing):
+    the caller gives the value itself then. Values computed in parallel (by a function's
+    observers) are stored in parallel: zstd, CRC-32C, numpy and file writes release the GIL.
+    A staged value whose event is never written leaves its bytes in the pack, unreferenced.
+    """
+    if not isinstance(value, np.ndarray):
+        return None
     dtype = arrays.logical_dtype(value)
     stored, _ = arrays.encode(value, dtype)
     if not value_packs.packable(kind, dtype, stored.nbytes):
@@ -60,7 +74,10 @@ def stage_value(value: np.ndarray, kind: str, digest_scheme: str,
     summary = digest.Summary(stored, dtype, shape, digest_scheme)
     frame, flat = value_packs.encoded_bytes(stored)
     stats, dg = summary.result()
-    key, packed = append(frame if frame is not None else flat, frame is not None)
+    try:
+        key, packed = append(frame if frame is not None else flat, frame is not None)
+    except ValueError:  # the trace is closing
+        return None
     return StagedValue(ValueSummary(shape, dtype, stats), dg, key, packed, value.nbytes, owner)
 
 

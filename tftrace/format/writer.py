@@ -20,10 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
-from tftrace.format import arrays, digest, limits, remote, store, zipping
+from tftrace.format import arrays, digest, limits, remote, remote_writer, store, zipping
 from tftrace.format.checked_attrs import REMEMBERED, CheckedAttrs
 from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, packed_event_record
 from tftrace.format.events import EVENT_KINDS, EventAttrs, event_kind
@@ -117,7 +116,7 @@ class TraceWriter:
             raise UsageError(f"digest scheme must be one of {', '.join(digest.WRITABLE_DIGEST_SCHEMES)}; "
                              f"got {digest_scheme!r}")
         if remote.is_url(path):
-            return cls._create_remote(str(path), environment or {}, capture, overwrite, digest_scheme,
+            return remote_writer.create_remote(cls, str(path), environment or {}, capture, overwrite, digest_scheme,
                                       late_values)
         target = Path(remote.local_path(path))
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
@@ -134,27 +133,6 @@ class TraceWriter:
             lock.release()
             raise
         writer._output_lock = lock
-        return writer
-
-    @classmethod
-    def _create_remote(cls, url: str, environment: Mapping[str, Any], capture: str, overwrite: bool,
-                       digest_scheme: str, late_values: bool = False) -> TraceWriter:
-        """Record into a local staging directory that :class:`remote.Mirror` uploads to ``url``
-        at every flush (a zip target: to ``url.partial``, packed and uploaded on close)."""
-        zipped = store.is_zip_path(url)
-        remote.Mirror.prepare(url, overwrite)
-        mirror_url = url + store.PARTIAL_SUFFIX if zipped else url
-        if zipped:
-            remote.Mirror.prepare(mirror_url, overwrite=True)  # a killed recording's leftovers
-        staging = remote.staging_directory()
-        try:
-            with writing(url):
-                writer = cls(url, staging / "trace", capture, environment, digest_scheme, late_values)
-            writer._mirror = remote.Mirror(mirror_url, staging / "trace", keep_local=zipped)
-            writer._mirror.sync()
-        except BaseException:
-            remote.remove_staging(staging)
-            raise
         return writer
 
     @property
@@ -191,9 +169,9 @@ class TraceWriter:
                     if isinstance(value, ValueSummary):  # statistics computed where the value was
                         fields = {"shape": value.shape, "dtype": value.dtype, "stats": value.stats}
                     elif isinstance(value, StagedValue):  # stored as it arrived (stage)
-                        fields, nbytes = self._staged_fields(value, keep_value), value.nbytes
+                        fields, nbytes = value.fields_for(self, self._keeps(keep_value)), value.nbytes
                     elif value is not None:
-                        keep = self.capture == "full" if keep_value is None else keep_value
+                        keep = self._keeps(keep_value)
                         array = arrays.as_array(value)
                         # a recording against a trace (late values) stores arrays only: format 5
                         pack = None if self.late_values else (partial(self._packs.append, self._segment), kind)
@@ -220,34 +198,14 @@ class TraceWriter:
             return event
 
     def stage(self, kind: str, value: Any) -> StagedValue | None:
-        """Store a ``kind`` event's value now, in the calling thread, and log its event later:
-        pass what this returns as the value of :meth:`add_event` or :meth:`add_prepared`.
-
-        Its statistics, digest and compression are computed here and its bytes appended to
-        the open pack (several threads may stage at once: the values computed in parallel
-        are stored in parallel). None when the value does not go to a pack (another kind, a
-        string, empty or larger than a pack takes, a recording against a trace, a closed
-        writer): give the value itself then. A staged value whose event is never written
-        leaves its bytes in the pack, referred to by no event.
-        """
-        if self.late_values or self._closed or not isinstance(value, np.ndarray):
+        """Store a ``kind`` event's value now, in the calling thread (several threads may at
+        once), its event logged later: give what this returns to :meth:`add_event` or
+        :meth:`add_prepared`; None when it is not stored so (``value_files.stage_value``)."""
+        if self.late_values or self._closed:
             return None
-        try:
+        with writing(self.path):
             return stage_value(value, kind, self.digest_scheme, partial(self._packs.append_bytes, self._segment),
                                self)
-        except ValueError:  # sealed: the trace is closing
-            return None
-        except OSError as exc:
-            raise _write_error(self.path, exc) from exc
-
-    def _staged_fields(self, value: StagedValue, keep_value: bool | None) -> dict[str, Any]:
-        if value.owner is not self:
-            raise UsageError(f"{self.path}: a value staged by another trace writer; expected one "
-                             "this writer staged (TraceWriter.stage)")
-        fields = value.fields()
-        if not (self.capture == "full" if keep_value is None else keep_value):
-            fields["array_key"] = fields["packed"] = None  # its bytes stay in the pack, unreferenced
-        return fields
 
     def prepare(self, kind: str, name: str, attrs: EventAttrs) -> PreparedEvent:
         """An event written again and again (each execution of a traced function): its name
@@ -263,8 +221,7 @@ class TraceWriter:
         staged (:meth:`stage`) is written from the prepared pieces, anything else as
         :meth:`add_event` writes it (the same record)."""
         kind, name = prepared.kind, prepared.name
-        staged = type(value) is StagedValue and value.owner is self and \
-            (self.capture == "full" if keep_value is None else keep_value)
+        staged = type(value) is StagedValue and value.owner is self and self._keeps(keep_value)
         if (staged or type(value) is ValueSummary) and prepared.accepts(values):
             with self._lock:
                 self._check_open()
@@ -282,6 +239,9 @@ class TraceWriter:
                     return seq
         return self.add_event(kind, name, step=step, value=value, attrs=prepared.attrs_with(values),
                               keep_value=keep_value).seq
+
+    def _keeps(self, keep_value: bool | None) -> bool:
+        return self.capture == "full" if keep_value is None else keep_value
 
     def _logged(self, record: bytes, kind: str, name: str, step: int, occurrence: int) -> None:
         """Count the event whose ``record`` takes the next seq, and write a segment when
@@ -376,7 +336,7 @@ class TraceWriter:
                 self._closed = True
                 self._workers.shutdown()
                 if self._mirror is not None:
-                    self._close_remote(self._mirror)
+                    remote_writer.close_remote(self, self._mirror)
                 elif store.is_zip_path(self.path):
                     with writing(self.path):
                         zipping.pack(self.directory, Path(self.path))
@@ -385,20 +345,6 @@ class TraceWriter:
                 self._closed = True
                 if self._output_lock is not None:
                     self._output_lock.release()
-
-    def _close_remote(self, mirror: remote.Mirror) -> None:
-        """A zip URL: pack the staging directory, upload the zip, drop the ``.partial`` prefix."""
-        try:
-            if store.is_zip_path(self.path):
-                packed = self.directory.parent / "packed.zarr.zip"
-                with writing(packed):
-                    zipping.pack(self.directory, packed)
-                remote.Mirror(str(self.path), self.directory.parent, keep_local=True).upload_file(packed)
-                mirror.remove()
-        except TraceWriteError as exc:  # keep what the store does not hold
-            raise TraceWriteError(f"{exc}; what was not uploaded is kept in {self.directory}",
-                                  errno=exc.errno) from None
-        remote.remove_staging(self.directory.parent)
 
     def __enter__(self) -> TraceWriter:
         return self
