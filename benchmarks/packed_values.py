@@ -6,10 +6,10 @@ recorded steps, alternating which goes first. Prints one line: the plain step, t
 per round, op events and stored value MB per step, MB written per step and the files of
 the trace. Run it with the tree to measure on ``PYTHONPATH`` (before and after side by side):
 
-    PYTHONPATH=<tree> .venv/bin/python benchmarks/packed_values.py [--rounds 3] [--raw]
+    PYTHONPATH=<tree> .venv/bin/python benchmarks/packed_values.py [--rounds 3] [--raw] [--level N]
 
 ``--raw``: every value stored uncompressed (the sample rule switched off), to read what
-compressing costs.
+compressing costs; ``--level N``: the values compressed at zstd level N.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--raw", action="store_true", help="store every value uncompressed")
+    parser.add_argument("--level", type=int, default=None,
+                        help="zstd level of the compressed values (default: the writer's; any decodes)")
     parser.add_argument("--tag", default="", help="a label for the line (before, after...)")
     args = parser.parse_args()
 
@@ -39,6 +41,9 @@ def main() -> None:
     import tftrace
     from tftrace.format import chunkio
 
+    if args.level is not None:
+        import numcodecs
+        chunkio._ZSTD = numcodecs.Zstd(level=args.level)
     if args.raw:
         chunkio.should_compress = lambda flat: False  # type: ignore[assignment]
         chunkio.compressed_if_worth = lambda flat: None  # type: ignore[assignment]
@@ -95,7 +100,8 @@ def main() -> None:
         files = sum(len(names) for _, _, names in os.walk(path))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.2f} {args.tag}{' raw' if args.raw else ''}: "
+    print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.2f} {args.tag}{' raw' if args.raw else ''}"
+          f"{'' if args.level is None else f' level {args.level}'}: "
           f"plain {plain_s * 1e3:.1f} ms; ops=full ratios {ratios}; op events/step {len(events) / steps:.0f}; "
           f"values MB/step {stored / steps / 1e6:.1f}; written MB/step {written / steps / 1e6:.1f}; "
           f"files {files}", flush=True)

@@ -32,9 +32,14 @@ if TYPE_CHECKING:
 #: float weights shrink ~7% under zstd, which alone takes about twice as long as
 #: writing them raw (docs/benchmarks.md); zeros and integers shrink a lot.
 MIN_SAVING = 0.10
-#: The sample: 64 KiB costs 0.08 ms per array (256 KiB cost 0.3 ms: 12% of writing a
-#: 16 MiB array to the page cache) and tells zeros, masks and integers from noise as well.
-SAMPLE_BYTES = 64 << 10
+#: The sample: 16 KiB. 64 KiB cost 0.08 ms per array (256 KiB 0.3 ms: 12% of writing a
+#: 16 MiB array to the page cache), and 0.44 s a step for MobileNetV2's 2989 op values;
+#: on a conv net's 280 op values over 64 KiB (conv, depthwise, batch norm, ReLU6 outputs
+#: and their gradients) 16, 8 and 4 KiB samples decided as 64 KiB did, every one
+#: (docs/benchmarks.md). Zeros, masks and integers are told from noise as well.
+SAMPLE_BYTES = 16 << 10
+#: A value up to this size is compressed once, its frame deciding (no sample).
+COMPRESS_ONCE_BYTES = 64 << 10
 ZSTD_LEVEL = 1
 _ZSTD = numcodecs.Zstd(level=ZSTD_LEVEL)
 #: Chunk keys are written "c.0.1": every chunk file sits in the array's directory, so
@@ -124,8 +129,8 @@ def compress(flat: np.ndarray) -> bytes:
 
 def compressed_if_worth(flat: np.ndarray) -> bytes | None:
     """:func:`compress` of ``flat`` when :func:`should_compress` says so, else None. A value
-    no larger than the sample is compressed once: its sample's frame is the frame."""
-    if flat.nbytes > SAMPLE_BYTES:
+    of at most ``COMPRESS_ONCE_BYTES`` is compressed once: its frame decides."""
+    if flat.nbytes > COMPRESS_ONCE_BYTES:
         return compress(flat) if should_compress(flat) else None
     frame = bytes(_ZSTD.encode(flat)) if flat.nbytes else b""
     return frame if flat.nbytes and len(frame) <= (1 - MIN_SAVING) * flat.nbytes else None

@@ -43,8 +43,8 @@ class PreparedEvent:
     then takes the writer's per-event path.
     """
 
-    __slots__ = ("kind", "name", "given", "fast", "_field", "_length", "_head", "_middle",
-                 "_attrs_head", "_attrs_tail", "_values_key", "_values", "_floats")
+    __slots__ = ("kind", "name", "given", "fast", "_field", "_length", "_head", "_head_stored", "_middle",
+                 "_attrs_head", "_attrs_part", "_attrs_tail", "_values_key", "_values", "_floats")
 
     def __init__(self, kind: str, name: str, attrs: EventAttrs, checked: CheckedAttrs,
                  spliced: bool = True) -> None:
@@ -59,12 +59,13 @@ class PreparedEvent:
         self._length = len(getattr(stored, self._field)) if tail is not None and self._field else 0
         # Event.to_dict's keys, in its order; an empty attrs map is left out
         with_attrs = tail is not None or head != b"\x80"
-        self._head = bytes([0x80 | (13 if with_attrs else 12)]) + _packed("type") + \
-            _packed("event") + _packed("seq")
+        keys = 13 if with_attrs else 12
+        self._head = bytes([0x80 | keys]) + _packed("type") + _packed("event") + _packed("seq")
+        self._head_stored = bytes([0x80 | (keys + 1)]) + self._head[1:]  # and "pack"
         self._middle = _packed("kind") + _packed(self.kind.value) + _packed("name") + \
             _packed(self.name) + _packed("step")
-        self._attrs_head = _packed("digest") + b"\xc0" + _packed("array") + b"\xc0" + \
-            (_packed("attrs") + head if with_attrs else b"")
+        self._attrs_part = _packed("attrs") + head if with_attrs else b""
+        self._attrs_head = _packed("digest") + b"\xc0" + _packed("array") + b"\xc0" + self._attrs_part
         self._attrs_tail = tail
         self._values_key: tuple[Any, ...] | None = None
         self._values = b""
@@ -84,9 +85,11 @@ class PreparedEvent:
         return self.fast
 
     def record(self, seq: int, step: int, occurrence: int, time: float, value: ValueSummary,
-               values: Sequence[int] | None, packer: msgpack.Packer) -> bytes:
-        """The event's log record (format 3): the bytes of packing ``Event.to_dict()``
-        with a ``"type": "event"`` first. ``values``: accepted (:meth:`accepts`)."""
+               values: Sequence[int] | None, packer: msgpack.Packer, stored: Any = None) -> bytes:
+        """The event's log record (format 3, or 6 with ``stored``): the bytes of packing
+        ``Event.to_dict()`` with a ``"type": "event"`` first. ``values``: accepted
+        (:meth:`accepts`). ``stored``: the value's ``digest``, ``array_key`` and ``packed``
+        (a ``value_files.StagedValue``), else none."""
         pk = packer.pack
         stats = value.stats
         if (value.shape, value.dtype, stats.size) != self._values_key:  # same at every execution
@@ -101,8 +104,14 @@ class PreparedEvent:
                                pk(high), b"\xa4mean", pk(mean), b"\xa3nan"])
         counts = _NO_COUNTS if type(nan) is int and type(inf) is int and not nan and not inf \
             else pk(nan) + b"\xa3inf" + pk(inf)
-        parts = [self._head, pk(seq), self._middle, pk(step), b"\xa3occ", pk(occurrence), floats,
-                 counts, self._attrs_head]
+        if stored is None:
+            parts = [self._head, pk(seq), self._middle, pk(step), b"\xa3occ", pk(occurrence), floats,
+                     counts, self._attrs_head]
+        else:
+            packed = stored.packed
+            parts = [self._head_stored, pk(seq), self._middle, pk(step), b"\xa3occ", pk(occurrence), floats,
+                     counts, b"\xa6digest", pk(stored.digest), b"\xa5array", pk(stored.array_key), b"\xa4pack",
+                     pk([packed.offset, packed.length, packed.codec]), self._attrs_part]
         if self._attrs_tail is not None:
             parts += [pk(values), self._attrs_tail]
         return b"".join(parts)

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -45,7 +46,8 @@ def packable(kind: str, dtype: str, nbytes: int) -> bool:
 class PackWriter:
     """The open pack of a writer: values appended, closed before their segment is written.
 
-    Not thread-safe: the writer calls it under its lock.
+    Thread-safe: values are appended as they arrive (``TraceWriter.stage``, from the threads
+    that computed them) while the writer logs, rewinds and closes under its own lock.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -55,40 +57,69 @@ class PackWriter:
         self._file: IO[bytes] | None = None
         self._next = 0  # the lowest pack number not taken (a failed flush keeps its number)
         self._unlabelled: list[tuple[str, int]] = []  # closed packs whose zarr.json is not written yet
+        self._lock = threading.Lock()
+        self._sealed = False  # the trace is ending: no pack opens any more
 
     def append(self, index: int, stored: np.ndarray) -> tuple[str, PackedValue]:
         """Append one value's stored form (``arrays.encode``'s) to the pack of segment
         ``index`` (opened if none is, numbered ``index`` unless a pack already took it);
         its key and where its bytes lie."""
-        flat = stored.reshape(-1)
-        if sys.byteorder != "little":
-            flat = flat.byteswap()
-        frame = chunkio.compressed_if_worth(flat)
-        compress = frame is not None
-        data: Any = frame if compress else np.ascontiguousarray(flat).data.cast("B")
-        if self._file is None:
-            index = max(index, self._next)
-            self._next = index + 1
-            self.key = pack_key_for(index)
-            (self.directory / self.key).mkdir(parents=True)
-            self._file = open(self.directory / self.key / CHUNK_KEY, "xb")
-            self.size = 0
-        offset = self.size
-        self._file.write(data)
-        self.size += len(data)
-        assert self.key is not None
-        return self.key, PackedValue(offset, len(data), "zstd" if compress else "raw")
+        frame, flat = encoded_bytes(stored)
+        return self.append_bytes(index, frame if frame is not None else flat, frame is not None)
 
-    def rewind(self, size: int) -> None:
-        """Drop what was appended after ``size`` bytes (a value whose record failed)."""
-        if self._file is not None and size < self.size:
-            self._file.truncate(size)
-            self._file.seek(size)
-            self.size = size
+    def append_bytes(self, index: int, data: Any, compressed: bool) -> tuple[str, PackedValue]:
+        """Append bytes already encoded (:func:`encoded_bytes`): a zstd frame when
+        ``compressed``, else the raw stored bytes. Raises ``ValueError`` once sealed."""
+        with self._lock:
+            if self._sealed:
+                raise ValueError("the trace is closing: no value is appended any more")
+            if self._file is not None and self.size >= PACK_BYTES:  # values staged faster than logged
+                self._file.close()  # labelled at the next close, before any segment
+                self._file = None
+                assert self.key is not None
+                self._unlabelled.append((self.key, self.size))
+            if self._file is None:
+                index = max(index, self._next)
+                self._next = index + 1
+                self.key = pack_key_for(index)
+                (self.directory / self.key).mkdir(parents=True)
+                self._file = open(self.directory / self.key / CHUNK_KEY, "xb")
+                self.size = 0
+            offset = self.size
+            try:
+                self._file.write(data)
+            except BaseException:  # a partial write (disk full): the pack ends where it did
+                self._truncate(offset)
+                raise
+            self.size += len(data) if compressed else data.nbytes
+            assert self.key is not None
+            return self.key, PackedValue(offset, self.size - offset, "zstd" if compressed else "raw")
+
+    def take_back(self, key: str, packed: PackedValue) -> None:
+        """Drop a value whose record failed, if it is still the last in the open pack (a value
+        appended after it stays, and these bytes with it: no event refers to them)."""
+        with self._lock:
+            if self._file is not None and key == self.key and packed.offset + packed.length == self.size:
+                self._truncate(packed.offset)
+
+    def seal(self) -> None:
+        """Refuse every later append (the trace's last segment is being written)."""
+        with self._lock:
+            self._sealed = True
+
+    def _truncate(self, size: int) -> None:
+        assert self._file is not None
+        self._file.truncate(size)
+        self._file.seek(size)
+        self.size = size
 
     def close(self) -> list[str]:
         """Close the open pack and write its ``zarr.json`` (and that of a pack whose write
         failed before: retried here); the keys of the packs now whole."""
+        with self._lock:
+            return self._close()
+
+    def _close(self) -> list[str]:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -99,6 +130,7 @@ class PackWriter:
                 os.rmdir(self.directory / key)
             else:
                 self._unlabelled.append((key, self.size))
+            self.size = 0
         done = []
         while self._unlabelled:  # an error leaves the rest for the next close
             key, size = self._unlabelled[0]
@@ -107,6 +139,16 @@ class PackWriter:
             self._unlabelled.pop(0)
             done.append(key)
         return done
+
+
+def encoded_bytes(stored: np.ndarray) -> tuple[bytes | None, np.ndarray]:
+    """A value's bytes as a pack holds them: its zstd frame when the sample rule says so
+    (else None), and its stored bytes, flat, little-endian and contiguous."""
+    flat = stored.reshape(-1)
+    if sys.byteorder != "little":
+        flat = flat.byteswap()
+    flat = np.ascontiguousarray(flat)
+    return chunkio.compressed_if_worth(flat), flat
 
 
 def pack_size(read_store: store.ReadStore, key: str) -> int:

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
-from tftrace.format import arrays, digest, limits, remote, store, zipping
+from tftrace.format import arrays, digest, limits, remote, remote_writer, store, zipping
 from tftrace.format.checked_attrs import REMEMBERED, CheckedAttrs
 from tftrace.format.compact_log import FLUSH_EVERY as COMPACT_FLUSH, deflate, packed_event_record
 from tftrace.format.events import EVENT_KINDS, EventAttrs, event_kind
@@ -34,7 +34,7 @@ from tftrace.format.schema import (COMPACT_FORMAT_VERSION, FORMAT_NAME, FORMAT_V
 from tftrace.format.packing import pack as _pack, plain as _plain
 from tftrace.format.prepared import PreparedEvent, packer
 from tftrace.format.status import RunStatus
-from tftrace.format.value_files import WORKERS, store_value, write_array
+from tftrace.format.value_files import WORKERS, StagedValue, stage_value, store_value, write_array
 from tftrace.format.value_packs import PACK_BYTES, PackWriter
 from tftrace.format.write_errors import write_error as _write_error, writing
 
@@ -116,7 +116,7 @@ class TraceWriter:
             raise UsageError(f"digest scheme must be one of {', '.join(digest.WRITABLE_DIGEST_SCHEMES)}; "
                              f"got {digest_scheme!r}")
         if remote.is_url(path):
-            return cls._create_remote(str(path), environment or {}, capture, overwrite, digest_scheme,
+            return remote_writer.create_remote(cls, str(path), environment or {}, capture, overwrite, digest_scheme,
                                       late_values)
         target = Path(remote.local_path(path))
         directory = store.partial_dir(target) if store.is_zip_path(target) else target
@@ -133,27 +133,6 @@ class TraceWriter:
             lock.release()
             raise
         writer._output_lock = lock
-        return writer
-
-    @classmethod
-    def _create_remote(cls, url: str, environment: Mapping[str, Any], capture: str, overwrite: bool,
-                       digest_scheme: str, late_values: bool = False) -> TraceWriter:
-        """Record into a local staging directory that :class:`remote.Mirror` uploads to ``url``
-        at every flush (a zip target: to ``url.partial``, packed and uploaded on close)."""
-        zipped = store.is_zip_path(url)
-        remote.Mirror.prepare(url, overwrite)
-        mirror_url = url + store.PARTIAL_SUFFIX if zipped else url
-        if zipped:
-            remote.Mirror.prepare(mirror_url, overwrite=True)  # a killed recording's leftovers
-        staging = remote.staging_directory()
-        try:
-            with writing(url):
-                writer = cls(url, staging / "trace", capture, environment, digest_scheme, late_values)
-            writer._mirror = remote.Mirror(mirror_url, staging / "trace", keep_local=zipped)
-            writer._mirror.sync()
-        except BaseException:
-            remote.remove_staging(staging)
-            raise
         return writer
 
     @property
@@ -185,13 +164,14 @@ class TraceWriter:
                 occurrence = self._occurrences.next(kind, name, step)
                 # All or nothing: a value whose record cannot be logged leaves no array behind,
                 # and the next event gets this sequence number.
-                packed_from = self._packs.size
+                fields, nbytes = dict[str, Any](), 0
                 try:
-                    fields, nbytes = dict[str, Any](), 0
                     if isinstance(value, ValueSummary):  # statistics computed where the value was
                         fields = {"shape": value.shape, "dtype": value.dtype, "stats": value.stats}
+                    elif isinstance(value, StagedValue):  # stored as it arrived (stage)
+                        fields, nbytes = value.fields_for(self, self._keeps(keep_value)), value.nbytes
                     elif value is not None:
-                        keep = self.capture == "full" if keep_value is None else keep_value
+                        keep = self._keeps(keep_value)
                         array = arrays.as_array(value)
                         # a recording against a trace (late values) stores arrays only: format 5
                         pack = None if self.late_values else (partial(self._packs.append, self._segment), kind)
@@ -204,7 +184,8 @@ class TraceWriter:
                     record = packed_event_record(event, leaves, self.late_values, attrs_packed)
                 except BaseException:
                     _remove_tree(self.directory / array_key_for(seq))
-                    self._packs.rewind(packed_from)
+                    if fields.get("packed") is not None:
+                        self._packs.take_back(fields["array_key"], fields["packed"])
                     raise
             except OSError as exc:
                 if isinstance(exc, TftraceError):
@@ -216,6 +197,16 @@ class TraceWriter:
             self._logged(record, kind, name, step, occurrence)
             return event
 
+    def stage(self, kind: str, value: Any) -> StagedValue | None:
+        """Store a ``kind`` event's value now, in the calling thread (several threads may at
+        once), its event logged later: give what this returns to :meth:`add_event` or
+        :meth:`add_prepared`; None when it is not stored so (``value_files.stage_value``)."""
+        if self.late_values or self._closed:
+            return None
+        with writing(self.path):
+            return stage_value(value, kind, self.digest_scheme, partial(self._packs.append_bytes, self._segment),
+                               self)
+
     def prepare(self, kind: str, name: str, attrs: EventAttrs) -> PreparedEvent:
         """An event written again and again (each execution of a traced function): its name
         and attrs checked once (:class:`UsageError`), its record's constant parts packed
@@ -226,23 +217,31 @@ class TraceWriter:
     def add_prepared(self, prepared: PreparedEvent, step: int, value: Any,
                      values: Sequence[int] | None = None, keep_value: bool | None = None) -> int:
         """Append one event of ``prepared`` at ``step``; returns its seq. ``values``: its
-        per-execution field (an op's ``inputs``). A ``ValueSummary`` is written from the
-        prepared pieces, anything else as :meth:`add_event` writes it (the same record)."""
+        per-execution field (an op's ``inputs``). A ``ValueSummary`` or a value this writer
+        staged (:meth:`stage`) is written from the prepared pieces, anything else as
+        :meth:`add_event` writes it (the same record)."""
         kind, name = prepared.kind, prepared.name
-        if type(value) is ValueSummary and prepared.accepts(values):
+        staged = type(value) is StagedValue and value.owner is self and self._keeps(keep_value)
+        if (staged or type(value) is ValueSummary) and prepared.accepts(values):
             with self._lock:
                 self._check_open()
                 seq, occurrence = self._seq, self._occurrences.next(kind, name, step)
                 try:
-                    record = prepared.record(seq, step, occurrence, time.time() - self._start, value,
-                                             values, self._packer)
+                    record = prepared.record(seq, step, occurrence, time.time() - self._start,
+                                             value.summary if staged else value, values, self._packer,
+                                             value if staged else None)
                 except (TypeError, ValueError, OverflowError):  # not storable: add_event's error
                     record = None
                 if record is not None:
+                    if staged:
+                        self.value_bytes += value.nbytes
                     self._logged(record, kind, name, step, occurrence)
                     return seq
         return self.add_event(kind, name, step=step, value=value, attrs=prepared.attrs_with(values),
                               keep_value=keep_value).seq
+
+    def _keeps(self, keep_value: bool | None) -> bool:
+        return self.capture == "full" if keep_value is None else keep_value
 
     def _logged(self, record: bytes, kind: str, name: str, step: int, occurrence: int) -> None:
         """Count the event whose ``record`` takes the next seq, and write a segment when
@@ -328,6 +327,7 @@ class TraceWriter:
             if status is None:
                 status = RunStatus("completed" if complete else "raised")
             end = time.time()
+            self._packs.seal()  # a value staged from now on is given as it is (and refused)
             self._append({"type": "end", "end_time": end,
                           "complete": bool(complete) and status.completed,
                           "event_count": self._seq, **status.to_end_record()})
@@ -336,7 +336,7 @@ class TraceWriter:
                 self._closed = True
                 self._workers.shutdown()
                 if self._mirror is not None:
-                    self._close_remote(self._mirror)
+                    remote_writer.close_remote(self, self._mirror)
                 elif store.is_zip_path(self.path):
                     with writing(self.path):
                         zipping.pack(self.directory, Path(self.path))
@@ -345,20 +345,6 @@ class TraceWriter:
                 self._closed = True
                 if self._output_lock is not None:
                     self._output_lock.release()
-
-    def _close_remote(self, mirror: remote.Mirror) -> None:
-        """A zip URL: pack the staging directory, upload the zip, drop the ``.partial`` prefix."""
-        try:
-            if store.is_zip_path(self.path):
-                packed = self.directory.parent / "packed.zarr.zip"
-                with writing(packed):
-                    zipping.pack(self.directory, packed)
-                remote.Mirror(str(self.path), self.directory.parent, keep_local=True).upload_file(packed)
-                mirror.remove()
-        except TraceWriteError as exc:  # keep what the store does not hold
-            raise TraceWriteError(f"{exc}; what was not uploaded is kept in {self.directory}",
-                                  errno=exc.errno) from None
-        remote.remove_staging(self.directory.parent)
 
     def __enter__(self) -> TraceWriter:
         return self

@@ -52,6 +52,19 @@ def emit_event(recording: EmitState, writer: TraceWriter | None, kind: str, name
         raise
 
 
+def stage_value(recording: EmitState, writer: TraceWriter | None, kind: str, value: Any) -> object | None:
+    """``Recorder.stage``: a value kept whole, stored now (``TraceWriter.stage``) and emitted
+    later; None when it is not (the recording stopped, or is against a trace, whose values
+    are judged as arrays), then the caller emits the value itself."""
+    if not recording.active or writer is None or recording.against is not None:
+        return None
+    try:
+        return writer.stage(kind, value)
+    except TraceWriteError as exc:
+        _stop(recording, exc)
+        raise
+
+
 class PreparedEmitter:
     """``emitter(value, values)``: one event at the recording's current step, ``values``
     its attrs' per-execution field; returns its seq, None when the recording is not active."""

@@ -10,10 +10,18 @@ MobileNetV2's training step: 345 of 422 variables differ after one step).
 
 So these observers are *independent* (``AutomaticControlDependencies.run_independently``:
 they run as soon as their inputs exist, in parallel with everything else, and before
-the function returns). Each copies its values into a buffer; one last observer, which
+the function returns). Each keeps its values in a buffer; one last observer, which
 runs after all of them, writes the buffered values in program order (op creation order,
 a topological order), so the trace still lists them in the order they were computed.
 Concurrent executions of one function share the buffer (their events interleave).
+
+A value to be kept whole is stored as it arrives (:class:`Staged`: statistics, digest,
+compression and its bytes in the trace's pack, ``TraceWriter.stage``), in the thread of
+the observer that got it, while the step still computes: TensorFlow runs observers on
+several threads, and zstd, CRC-32C, numpy and file writes release the GIL, so that work
+uses every core instead of one thread at the end. It is done before the observer returns,
+while the buffer TensorFlow handed it is the value's; the last observer then only logs
+the events. Any other value is copied (TensorFlow may reuse its buffer afterwards).
 """
 
 from __future__ import annotations
@@ -29,8 +37,22 @@ from tensorflow.python.framework import auto_control_deps, ops
 #: Tensors per observer op: fewer Python calls than one op per tensor.
 GROUP_SIZE = 32
 
-OnValue = Callable[[np.ndarray], object]
+OnValue = Callable[[Any], object]  # an array, or what a stage gave in its place
 _first = itemgetter(0)
+
+
+class Staged:
+    """An ``on_value`` whose value is stored as it arrives: ``stage(array)`` returns what
+    ``on_value`` is later given in its place (None: stage nothing, give a copy)."""
+
+    __slots__ = ("on_value", "stage")
+
+    def __init__(self, on_value: OnValue, stage: Callable[[np.ndarray], object | None]) -> None:
+        self.on_value = on_value
+        self.stage = stage
+
+    def __call__(self, value: Any) -> object:
+        return self.on_value(value)
 
 
 class AcdTracker:
@@ -61,13 +83,19 @@ class AcdTracker:
 class _Buffer:
     def __init__(self, on_values: Sequence[OnValue]) -> None:
         self.on_values = list(on_values)
+        self.stages = [on_value.stage if isinstance(on_value, Staged) else None for on_value in on_values]
         self.lock = threading.Lock()
-        self.values: list[tuple[int, np.ndarray]] = []
+        self.values: list[tuple[int, object]] = []
 
     def keep(self, start: int, arrays: Sequence[Any]) -> None:
-        copies = [(start + k, np.array(a, copy=True)) for k, a in enumerate(arrays)]
+        kept: list[tuple[int, object]] = []
+        stages = self.stages
+        for k, array in enumerate(arrays):
+            stage = stages[start + k]
+            staged = stage(array) if stage is not None else None
+            kept.append((start + k, np.array(array, copy=True) if staged is None else staged))
         with self.lock:
-            self.values.extend(copies)
+            self.values.extend(kept)
 
     def flush(self) -> None:
         with self.lock:

@@ -32,7 +32,7 @@ from tftrace.recording.capture.engines import CaptureEngines, RecordingSink
 from tftrace.recording.capture.sink import CaptureLevels
 from tftrace.recording.distributed import ReplicaNaming
 from tftrace.recording.callsite import producer_call_site, user_call_site
-from tftrace.recording.emitting import PreparedEmitter, emit_event
+from tftrace.recording.emitting import PreparedEmitter, emit_event, stage_value
 from tftrace.recording.ending import SigtermGuard, run_status
 from tftrace.recording.gaps import CompiledFunctions, GapList
 from tftrace.recording.imports import PostImportHooks
@@ -198,6 +198,9 @@ class Recorder:
     def prepare(self, kind: str, name: str, attrs: EventAttrs,
                 keep_value: bool | None = None) -> PreparedEmitter:
         return PreparedEmitter(self, self._writer, kind, name, attrs, keep_value)
+
+    def stage(self, kind: str, value: Any) -> object | None:
+        return stage_value(self, self._writer, kind, value)
 
     def graph_state(self, graph: Any) -> GraphState:
         with self._graphs_lock:

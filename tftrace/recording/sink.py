@@ -48,3 +48,8 @@ class EventSink(Protocol):
         ``attrs`` holds as many ints as each call gives): checked and packed once, at the
         first call, then only what changes is written (recording/emitting.py)."""
         ...
+
+    def stage(self, kind: str, value: Any) -> object | None:
+        """A value of ``kind`` kept whole, stored now, in the calling thread (an observer's):
+        what to emit in its place later, or None (emit the value itself)."""
+        ...

@@ -7,6 +7,7 @@ and applies each stream's level (values kept or statistics only).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
 from tftrace.format.events import CAPTURED_KINDS, EventAttrs, EventKind
@@ -15,6 +16,7 @@ from tftrace.recording.capture.layers import LayerCapture
 from tftrace.recording.capture.ops import OpCapture
 from tftrace.recording.capture.optimizers import OptimizerCapture
 from tftrace.recording.capture.sink import CaptureLevels, OnValue
+from tftrace.recording.independent import Staged
 
 if TYPE_CHECKING:
     from tftrace.recording.gaps import CompiledFunctions, GapList
@@ -64,9 +66,14 @@ class RecordingSink:
             return lambda value, values: None
         return self._sink.prepare(kind, name, attrs, keep_value=self._levels[kind] == "full")
 
+    def stage(self, kind: str, value: Any) -> object | None:
+        return self._sink.stage(kind, value)
+
     def observe_in_function(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
-        self._observers.observe(tensor, on_value, kind, name, None, grouped=True,
-                                summary=self.levels.of(EventKind(kind)) == "stats")
+        level = self._levels[kind]
+        if level == "full":  # stored as it arrives, on the observer's thread (independent.py)
+            on_value = Staged(on_value, partial(self._sink.stage, kind))
+        self._observers.observe(tensor, on_value, kind, name, None, grouped=True, summary=level == "stats")
 
     def watch_in_session(self, tensor: Any, on_value: OnValue, kind: str, name: str) -> None:
         self._graph_state(tensor.graph).watch_value(kind, name, tensor, on_value)
