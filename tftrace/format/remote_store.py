@@ -62,16 +62,12 @@ class RemoteReadStore(ReadStore):
         size = self._directory.files.get(key)
         if size is None:
             return False
-        if offset + out.nbytes > size:
-            raise TraceFormatError(f"{self.path}: {key} is {size} bytes; expected at least "
-                                   f"{offset + out.nbytes} (bytes {offset} to {offset + out.nbytes})")
+        self._check_range(key, size, offset, out.nbytes)
         with self._converted(key):
             with self._directory.open(key) as f:
                 f.seek(offset)
                 done = self._readinto_full(f, out)
-        if done != out.nbytes:
-            raise TraceFormatError(f"{self.path}: {key} ended after {offset + done} bytes; expected "
-                                   f"{offset + out.nbytes}")
+        self._check_read(key, offset, done, out.nbytes)
         return True
 
     def _open(self, key: str, limit: int) -> Any:

@@ -142,9 +142,7 @@ class ReadStore:
         size = self.size(key)
         if size is None:
             return False
-        if offset + out.nbytes > size:
-            raise TraceFormatError(f"{self.path}: {key} is {size} bytes; expected at least "
-                                   f"{offset + out.nbytes} (bytes {offset} to {offset + out.nbytes})")
+        self._check_range(key, size, offset, out.nbytes)
         with self._converted(key):
             if self._zip is not None:
                 done = self._zip_range(key, offset, out)
@@ -158,10 +156,20 @@ class ReadStore:
                         done += n
                 finally:
                     os.close(fd)
-        if done != out.nbytes:
-            raise TraceFormatError(f"{self.path}: {key} ended after {offset + done} bytes; expected "
-                                   f"{offset + out.nbytes}")
+        self._check_read(key, offset, done, out.nbytes)
         return True
+
+    def _check_range(self, key: str, size: int, offset: int, nbytes: int) -> None:
+        """A range read of ``nbytes`` at ``offset`` must lie within the key's ``size``."""
+        if offset + nbytes > size:
+            raise TraceFormatError(f"{self.path}: {key} is {size} bytes; expected at least "
+                                   f"{offset + nbytes} (bytes {offset} to {offset + nbytes})")
+
+    def _check_read(self, key: str, offset: int, done: int, nbytes: int) -> None:
+        """A range read must have filled all ``nbytes`` (the key shrank while read)."""
+        if done != nbytes:
+            raise TraceFormatError(f"{self.path}: {key} ended after {offset + done} bytes; expected "
+                                   f"{offset + nbytes}")
 
     def _zip_range(self, key: str, offset: int, out: memoryview) -> int:
         """A range of a zip entry: straight from the archive for a stored entry (its data
