@@ -136,9 +136,8 @@ class ReadStore:
         return True
 
     def read_range(self, key: str, offset: int, out: memoryview) -> bool:
-        """Fill ``out`` with the bytes of ``key`` from ``offset`` (a packed value: one read, at
-        any offset of a stored zip entry); False if the key is absent. A key shorter than
-        ``offset + len(out)`` is a :class:`TraceFormatError`."""
+        """Fill ``out`` with the bytes of ``key`` from ``offset`` (a packed value: one read, at any
+        offset of a stored zip entry); False if absent; a key too short: :class:`TraceFormatError`."""
         size = self.size(key)
         if size is None:
             return False
@@ -168,8 +167,7 @@ class ReadStore:
     def _check_read(self, key: str, offset: int, done: int, nbytes: int) -> None:
         """A range read must have filled all ``nbytes`` (the key shrank while read)."""
         if done != nbytes:
-            raise TraceFormatError(f"{self.path}: {key} ended after {offset + done} bytes; expected "
-                                   f"{offset + nbytes}")
+            raise TraceFormatError(f"{self.path}: {key} ended after {offset + done} bytes; expected {offset + nbytes}")
 
     def _zip_range(self, key: str, offset: int, out: memoryview) -> int:
         """A range of a zip entry: straight from the archive for a stored entry (its data
