@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,6 +9,7 @@ import numpy as np
 import pytest
 
 import tftrace
+from tests.format.killing import kill_after_flushes
 
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, numpy as np
@@ -32,17 +29,7 @@ WRITER_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("container", ["dir", "zip"])
 def test_sigkill_mid_recording_keeps_flushed_events(tmp_path: Path, container: str) -> None:
     path = tmp_path / ("run.zarr" if container == "dir" else "run.zarr.zip")
-    proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(path), container],
-                            stdout=subprocess.PIPE, text=True)
-    flushed = 0
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        flushed = int(line.split()[1])
-        if flushed >= 200:
-            break
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    flushed = kill_after_flushes(WRITER_SCRIPT, str(path), container)
 
     trace = tftrace.open(path)  # a zip target reads its .partial directory
     assert trace.complete is False

@@ -8,10 +8,6 @@ readable; hostile packs give one-line errors, exit 2.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -27,6 +23,7 @@ from tftrace.format import value_packs
 from tftrace.format.pack import pack_trace
 from tftrace.format.writer import TraceWriter
 from tests.format import hostile
+from tests.format.killing import kill_after_flushes
 
 _RNG = np.random.default_rng(7)
 #: Every dtype the writer stores as a number, each raw (noise) and compressible (zeros).
@@ -176,15 +173,7 @@ def _expected(i: int) -> np.ndarray:
 @pytest.mark.parametrize("container", ["dir", "zip"])
 def test_sigkill_mid_recording_keeps_every_flushed_packed_value(tmp_path: Path, container: str) -> None:
     path = tmp_path / ("run.zarr" if container == "dir" else "run.zarr.zip")
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE, text=True)
-    flushed = 0
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        flushed = int(line.split()[1])
-        if flushed >= 200:
-            break
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    flushed = kill_after_flushes(KILLED, str(path))
     with tftrace.open(path) as trace:  # a zip target reads its .partial directory
         assert not trace.complete and trace.status.status == "killed"
         assert len(trace.events) >= flushed
