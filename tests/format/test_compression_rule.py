@@ -34,7 +34,8 @@ CASES = [
     ("noise", _zeros_then_noise(0.0, 256 << 10), False),
     ("a-third-zeros", _zeros_then_noise(0.3, 256 << 10), False),
     ("seven-tenths-zeros", _zeros_then_noise(0.7, 256 << 10), True),
-    ("small-zeros", np.zeros(1000, np.float32), True),  # compressed whole: no sample
+    ("small-zeros", np.zeros(2000, np.float32), True),  # compressed whole: no sample
+    ("tiny-zeros", np.zeros(1000, np.float32), False),  # under 4 KiB: raw, untried
     ("small-a-third-zeros", _zeros_then_noise(0.3, 32 << 10), False),
     ("small-seven-tenths-zeros", _zeros_then_noise(0.7, 32 << 10), True),
 ]
