@@ -26,7 +26,7 @@ def record(path: Path, scale: float = 1.0) -> None:
     @tf.function
     def f(x: Any) -> Any:
         h = tf.matmul(x, w)          # 6 KiB: compressed or not by the sample rule
-        r = tf.nn.relu(h)            # half zeros: compressed
+        r = tf.nn.relu(h)            # half zeros: raw (shrinks by less than half)
         s = tf.math.square(r) + 1.0  # buffers TensorFlow may forward in place
         return tf.reduce_sum(s, axis=1) * 0.5
 

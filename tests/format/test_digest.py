@@ -344,3 +344,51 @@ def test_chunks_sit_in_the_array_directory_and_older_slash_keys_read(tmp_path: P
         np.testing.assert_array_equal(trace.array("x"), value)
         blocks = [b for _, b in trace.iter_blocks(trace.events[0], max_bytes=3 << 20)]
         np.testing.assert_array_equal(np.concatenate(blocks), value.reshape(-1))
+
+
+ONE_BLOCK_FLOATS = (1 << 20) // 4
+#: Values of at most one 1 MiB block, which ``digest.summarize`` handles without a Summary.
+ONE_BLOCK = {
+    "float32": lambda: RNG.standard_normal((16, 3, 3, 8)).astype(np.float32),
+    "float32-nan-inf": lambda: _special("float32", 1000),
+    "float32-one-block": lambda: RNG.standard_normal(ONE_BLOCK_FLOATS).astype(np.float32),
+    "float32-one-block-and-one": lambda: RNG.standard_normal(ONE_BLOCK_FLOATS + 1).astype(np.float32),
+    "float32-overflow": lambda: np.full(100, 3e38, np.float32),  # the float32 sum overflows
+    "float32-negative-zeros": lambda: np.full(7, -0.0, np.float32),  # a sum of -0.0
+    "float32-0d": lambda: np.array(-2.5, np.float32),
+    "float16": lambda: _special("float16", 999),
+    "bfloat16": lambda: RNG.standard_normal(300).astype(ml_dtypes.bfloat16),
+    "float64": lambda: _special("float64", 500),
+    "complex64": lambda: (RNG.standard_normal(50) + 1j).astype(np.complex64),
+    "int64-extremes": lambda: np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0]),
+    "uint8": lambda: RNG.integers(0, 256, size=777, dtype=np.uint8),
+    "bool": lambda: RNG.integers(0, 2, size=33).astype(bool),
+    "all-nan": lambda: np.full(10, np.nan, np.float32),
+    "empty": lambda: np.zeros((0, 3), np.float32),
+}
+
+
+@pytest.mark.parametrize("case", list(ONE_BLOCK), ids=list(ONE_BLOCK))
+def test_summarize_gives_the_summarys_statistics_and_the_documented_digest(case: str) -> None:
+    value = ONE_BLOCK[case]()
+    dtype = arrays.logical_dtype(value)
+    stored, _ = arrays.encode(value, dtype)
+    stats, got = digest.summarize(stored, dtype, value.shape)
+    assert got == _by_hand(value, dtype)  # the construction of docs/format.md, by other libraries
+    expected = _reference_stats(value, dtype)
+    assert (stats.size, stats.nan_count, stats.inf_count, stats.min, stats.max) == (
+        expected.size, expected.nan_count, expected.inf_count, expected.min, expected.max)
+    # as bytes: the very floats Summary gives (-0.0 and NaN included), so records are equal
+    summary_stats, summary_digest = Summary(stored, dtype, value.shape).result()
+    assert msgpack.packb(stats.to_dict()) == msgpack.packb(summary_stats.to_dict())
+    assert got == summary_digest
+    if value.size:  # negative control: one element changed changes the digest and the statistics
+        changed = value.copy().reshape(-1)
+        changed[0] = (not changed[0]) if dtype == "bool" else 1 if changed[0] != 1 else 2
+        assert digest.summarize(arrays.encode(changed, dtype)[0], dtype, value.shape)[1] != got
+
+
+def test_summarize_keeps_other_schemes() -> None:
+    value = RNG.standard_normal(100).astype(np.float32)
+    for scheme in (CRC32_TREE_SCHEME, SHA256_TREE_SCHEME):
+        assert digest.summarize(value, "float32", value.shape, scheme)[1] == _by_hand(value, "float32", scheme)

@@ -270,9 +270,9 @@ class _Partial:
             return
         work = block.astype(np.float32) if dtype == "bfloat16" else block
         mag = np.abs(work) if dtype.startswith("complex") else work
-        lo, hi = mag.min(), mag.max()
-        if np.isfinite(lo) and np.isfinite(hi):  # the common case: no NaN and no Inf in the block
-            self._extend(float(lo), float(hi), _block_sum(mag), mag.size)
+        lo, hi = float(mag.min()), float(mag.max())
+        if math.isfinite(lo) and math.isfinite(hi):  # the common case: no NaN and no Inf in the block
+            self._extend(lo, hi, _block_sum(mag, max(hi, -lo)), mag.size)
             return
         self.nan += int(np.count_nonzero(np.isnan(work)))
         self.inf += int(np.count_nonzero(np.isinf(work)))
@@ -301,11 +301,13 @@ class _Partial:
 
 
 _SCRATCH_ELEMS = 1 << 17
+_FLOAT32_HALF_MAX = float(np.finfo(np.float32).max) / 2
 _scratch = threading.local()
 
 
-def _block_sum(values: np.ndarray) -> float:
-    """The sum of one block (at most 1 MiB) of float values, for the mean.
+def _block_sum(values: np.ndarray, bound: float = math.inf) -> float:
+    """The sum of one block (at most 1 MiB) of float values, for the mean; ``bound``: the
+    largest magnitude among them, if known.
 
     float32 blocks (and bfloat16 and complex64 magnitudes, computed in float32) are summed
     in float32 by numpy's pairwise summation, 2.5x cheaper than converting to float64: its
@@ -313,6 +315,8 @@ def _block_sum(values: np.ndarray) -> float:
     uniform and log-normal data), far below a float32 element's own 6e-8. A float32 sum
     that overflows is redone in float64. The blocks are added in float64.
     """
+    if values.dtype == np.float32 and bound * values.size < _FLOAT32_HALF_MAX:
+        return float(np.add.reduce(values))  # no partial sum can overflow: no errstate (2 us)
     if values.dtype == np.float32:
         with np.errstate(over="ignore"):
             total = np.add.reduce(values)
@@ -340,6 +344,21 @@ def _sum64(values: np.ndarray) -> float:
             np.copyto(into, part, casting="unsafe")
             total += float(np.add.reduce(into))
         return total
+
+
+def summarize(stored: np.ndarray, dtype: str, shape: tuple[int, ...],
+              scheme: str = DIGEST_SCHEME) -> tuple[Stats, str]:
+    """``Summary(stored, dtype, shape, scheme).result()``, in the calling thread. A value of one
+    block (MobileNetV2: 2680 of its 2817 op values a step) skips the hand-out of leaves to
+    threads, which cost it more than its hashing and statistics did (~25 us of ~40)."""
+    flat = np.require(stored, requirements="C").reshape(-1)
+    if flat.nbytes > _BLOCK_BYTES or not flat.size or dtype == "string" or scheme != DIGEST_SCHEME:
+        return Summary(stored, dtype, shape, scheme).result()
+    part = _Partial()
+    part.add(flat.view(ml_dtypes.bfloat16) if dtype == "bfloat16" else flat, dtype)
+    root = hashlib.sha256(_digest_prefix(dtype, shape))
+    root.update(crc32c(_little_endian(flat).view(np.uint8)).to_bytes(4, "big"))
+    return part.stats(math.prod(shape)), f"{DIGEST_SCHEME}:{root.hexdigest()}"
 
 
 def digest(stored: np.ndarray, dtype: str, shape: tuple[int, ...], scheme: str = DIGEST_SCHEME) -> str:

@@ -71,9 +71,8 @@ def stage_value(value: Any, kind: str, digest_scheme: str,
     if not value_packs.packable(kind, dtype, stored.nbytes):
         return None
     shape = tuple(int(n) for n in value.shape)
-    summary = digest.Summary(stored, dtype, shape, digest_scheme)
+    stats, dg = digest.summarize(stored, dtype, shape, digest_scheme)
     frame, flat = value_packs.encoded_bytes(stored)
-    stats, dg = summary.result()
     try:
         key, packed = append(frame if frame is not None else flat, frame is not None)
     except ValueError:  # the trace is closing
