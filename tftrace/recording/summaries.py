@@ -175,6 +175,7 @@ class GraphStatistics:
     def __init__(self, graph: Any, statistics: Sequence[ValueStatistics]) -> None:
         self._dtypes = [s.tensor.dtype.name for s in statistics]
         self._shapes = [static_shape(s.tensor) for s in statistics]
+        self._sizes = [None if shape is None else math.prod(shape) for shape in self._shapes]
         self._ranks = [s.tensor.shape.rank for s in statistics]
         self._kernel = [k for k, s in enumerate(statistics) if s.path == KERNEL]
         self._groups = [[k for k, s in enumerate(statistics) if s.path == REDUCTIONS and s.wide == wide]
@@ -242,16 +243,20 @@ class GraphStatistics:
         # Python floats at once (the reductions' part, when there is one, may be large)
         numbers = vector.tolist() if not any(self._groups) else vector
         at = 0
+        shapes, sizes, dtypes = self._shapes, self._sizes, self._dtypes
         for k in self._kernel:
             low, high, total, nan, positive, negative = numbers[at:at + KERNEL_WIDTH]
             at += KERNEL_WIDTH
-            shape = self._shapes[k]
+            shape, size = shapes[k], sizes[k]
+            if size and shape is not None and not (nan or positive or negative):  # as _kernel_summary
+                out[k] = ValueSummary(shape, dtypes[k], Stats(size, low, high, total / size))
+                continue
             if shape is None:  # the kernel gave it: rank, then dimensions
                 rank = int(numbers[at])
                 shape = tuple(int(n) for n in numbers[at + 1:at + 1 + rank])
                 at += 1 + rank
             out[k] = _kernel_summary(low, high, total, int(nan), int(positive), int(negative),
-                                     shape, self._dtypes[k])
+                                     shape, dtypes[k])
         return at
 
 
