@@ -12,7 +12,8 @@ is observed) and the observed one (traced while tftrace records, or after tfdbg2
 2. times ``--rounds`` rounds of ``--steps`` steps of each, alternating which goes first,
    and prints the median and range of the per-round ratios observed / plain;
 3. prints what it wrote per step (trace or tfdbg2 dump) beside the bytes of the values
-   the trace holds.
+   the trace holds; each worker's line also holds the process's CPU seconds per step
+   (``cpu_s_per_step``, of which in the kernel ``system_s_per_step``) and its peak RSS.
 
     python benchmarks/op_capture.py                                   # the table
     python benchmarks/op_capture.py --variants plain,ops=stats --rounds 3 --steps 3
@@ -31,6 +32,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -135,19 +137,28 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         result["variables_differing"] = sum(not np.array_equal(a, b)
                                             for a, b in zip(finals["plain"], finals["observed"]))
         ratios, plain_s = [], []
+        cpu: dict[str, list[float]] = {"plain": [], "observed": []}
+        system: dict[str, list[float]] = {"plain": [], "observed": []}
         for r in range(args.rounds):
             times = {}
             order = [("plain", lambda: plain(x, y)), ("observed", run_observed)]
             for name, fn in (order if r % 2 == 0 else order[::-1]):
-                start = time.perf_counter()
+                start, start_cpu, start_system = time.perf_counter(), time.process_time(), os.times().system
                 for _ in range(args.steps):
                     loss = fn()
                 loss.numpy()
                 times[name] = (time.perf_counter() - start) / args.steps
+                cpu[name].append((time.process_time() - start_cpu) / args.steps)
+                system[name].append((os.times().system - start_system) / args.steps)
             ratios.append(times["observed"] / times["plain"])
             plain_s.append(times["plain"])
         result["ratios"] = [round(v, 3) for v in ratios]
         result["plain_step_s"] = round(sorted(plain_s)[len(plain_s) // 2], 3)
+        # CPU seconds of the whole process per step (every thread), median over the rounds
+        # (of which in the kernel: file writes, page faults, thread wake-ups)
+        result["cpu_s_per_step"] = {name: round(sorted(v)[len(v) // 2], 3) for name, v in cpu.items()}
+        result["system_s_per_step"] = {name: round(sorted(v)[len(v) // 2], 3) for name, v in system.items()}
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         if recording is not None and "stats" in (levels or {}).values():
             result.update(host_split(args, plain, run_observed, x, y, recorder))
             steps_observed -= args.rounds * args.steps  # the dropping steps wrote nothing
