@@ -9,8 +9,9 @@ same statistics up to the mean's last bits; the environment's ``kernels.statisti
 says which a recording used:
 
 * ``kernel`` (:mod:`statistics_kernel`): per value its reshape to one row (no copy)
-  and one op, ``TftraceStatistics``, which reads the value once (all statistics in one pass, on the CPU's worker threads, with a split
-  that does not depend on them) and gives 6 float64 numbers (and the shape when the
+  and one op, ``TftraceStatistics``, which reads the value once (all statistics in one
+  pass, on the CPU's worker threads, with a split that does not depend on them) and
+  gives 6 float64 numbers (and the shape when the
   graph does not know it). The mean is summed in float32 per block of 65536 elements for
   float32 and narrower values, the blocks in float64 (a block that overflows float32 in
   float64): it can differ from TensorFlow's Sum in the last bits.
@@ -247,16 +248,12 @@ class GraphStatistics:
         for k in self._kernel:
             low, high, total, nan, positive, negative = numbers[at:at + KERNEL_WIDTH]
             at += KERNEL_WIDTH
-            shape, size = shapes[k], sizes[k]
-            if size and shape is not None and not (nan or positive or negative):  # as _kernel_summary
-                out[k] = ValueSummary(shape, dtypes[k], Stats(size, low, high, total / size))
-                continue
+            shape = shapes[k]
             if shape is None:  # the kernel gave it: rank, then dimensions
                 rank = int(numbers[at])
                 shape = tuple(int(n) for n in numbers[at + 1:at + 1 + rank])
                 at += 1 + rank
-            out[k] = _kernel_summary(low, high, total, int(nan), int(positive), int(negative),
-                                     shape, dtypes[k])
+            out[k] = _kernel_summary(low, high, total, nan, positive, negative, shape, dtypes[k], sizes[k])
         return at
 
 
@@ -278,12 +275,15 @@ def _constants(graph: Any) -> dict[str, Any]:
     return _shared[graph]
 
 
-def _kernel_summary(low: float, high: float, finite_sum: float, nan: int, positive: int,
-                    negative: int, shape: tuple[int, ...], dtype: str) -> ValueSummary:
-    """A value's statistics from the kernel's numbers: the sum over the values that are
-    not NaN is the finite values' unless an infinity is among them (both: NaN, as in the
-    writer)."""
-    size = math.prod(shape)
+def _kernel_summary(low: float, high: float, finite_sum: float, nan: float, positive: float,
+                    negative: float, shape: tuple[int, ...], dtype: str, size: int | None = None) -> ValueSummary:
+    """A value's statistics from the kernel's numbers (its counts as floats; ``size``:
+    the product of ``shape``, when known): the sum over the values that are not NaN is the
+    finite values' unless an infinity is among them (both: NaN, as in the writer)."""
+    size = math.prod(shape) if size is None else size
+    if size and not (nan or positive or negative):  # the common case (no NaN, no Inf), first
+        return ValueSummary(shape, dtype, Stats(size, low, high, finite_sum / size))
+    nan, positive, negative = int(nan), int(positive), int(negative)
     counted = size - nan
     if size == 0 or counted == 0:
         return ValueSummary(shape, dtype, Stats(size=size, nan_count=nan, inf_count=positive + negative))
