@@ -13,7 +13,13 @@ is observed) and the observed one (traced while tftrace records, or after tfdbg2
    and prints the median and range of the per-round ratios observed / plain;
 3. prints what it wrote per step (trace or tfdbg2 dump) beside the bytes of the values
    the trace holds; each worker's line also holds the process's CPU seconds per step
-   (``cpu_s_per_step``, of which in the kernel ``system_s_per_step``) and its peak RSS.
+   (``cpu_s_per_step``, of which in the kernel ``system_s_per_step``) and its peak RSS;
+4. where a variant stores values (``ops=full``), measures after the workers how fast the
+   disk under ``--tmp`` takes writes (``--disk-mb`` MiB of noise written and fsynced) and
+   prints the least time a step needs to write its bytes at that rate, against the plain
+   step: the floor of a recording that writes those bytes on this disk, once it has written
+   more than the page cache holds back (Linux writes dirty pages back from
+   ``vm.dirty_background_ratio`` of memory on, 10% by default: a few GB).
 
     python benchmarks/op_capture.py                                   # the table
     python benchmarks/op_capture.py --variants plain,ops=stats --rounds 3 --steps 3
@@ -65,15 +71,14 @@ def dir_size(path: str) -> int:
                for root, _, files in os.walk(path) for f in files)
 
 
-def worker(args: argparse.Namespace) -> dict[str, Any]:
+def mobilenet() -> tuple[Any, Any, Any, Any, Any]:
+    """The benchmark's model, its optimizer, a maker of its training step (a new
+    ``tf.function`` at each call), and the batch (x, y)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
     import tensorflow as tf
 
-    import tftrace
-
-    variant = args.worker
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.5, weights=None,
                                            classes=10)
@@ -92,6 +97,17 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             return loss
         return tf.function(step)
 
+    return model, optimizer, make_step, x, y
+
+
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    model, optimizer, make_step, x, y = mobilenet()
+    import numpy as np
+    import tensorflow as tf
+
+    import tftrace
+
+    variant = args.worker
     plain = make_step()
     plain(x, y).numpy()  # traced and built (optimizer slots) before any observation
     variables = list(model.variables) + list(optimizer.variables)
@@ -280,6 +296,35 @@ def driver(args: argparse.Namespace) -> None:
         print(json.dumps(row), flush=True)
     print()
     print_table(rows)
+    writing = [row for row in rows if row.get("stored_value_bytes_per_step") and "error" not in row]
+    if writing and args.disk_mb:
+        rate = disk_rate(args.tmp, args.disk_mb)
+        print(f"# disk under {args.tmp}: {args.disk_mb} MiB of noise written and fsynced at "
+              f"{rate:.0f} MB/s")
+        for row in writing:
+            floor = row["written_bytes_per_step"] / 1e6 / rate
+            print(f"# {row['variant']}: {row['written_bytes_per_step'] / 1e6:.0f} MB a step need at "
+                  f"least {floor:.2f} s a step at that rate (sustained): {floor / row['plain_step_s']:.1f}x the "
+                  f"plain step ({row['plain_step_s']:.3f} s)")
+
+
+def disk_rate(directory: str, megabytes: int) -> float:
+    """MB/s of writing ``megabytes`` MiB of noise to a new file in ``directory``, fsync
+    included: what the disk under the traces sustains, through the page cache."""
+    import numpy as np
+
+    noise = np.random.default_rng(0).integers(0, 256, 64 << 20, dtype=np.uint8)
+    fd, path = tempfile.mkstemp(prefix="disk_rate_", dir=directory)
+    try:
+        start = time.perf_counter()
+        with open(fd, "wb", buffering=0) as f:
+            for _ in range(max(1, megabytes // 64)):
+                f.write(noise.data)
+            os.fsync(f.fileno())
+        seconds = time.perf_counter() - start
+    finally:
+        os.unlink(path)
+    return max(1, megabytes // 64) * noise.nbytes / 1e6 / seconds
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -309,6 +354,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--check", type=int, default=2)
     parser.add_argument("--tmp", default=tempfile.gettempdir())
+    parser.add_argument("--disk-mb", type=int, default=2048,
+                        help="MiB written to measure the disk's rate (0: not measured)")
     parser.add_argument("--table", nargs="+", metavar="JSON",
                         help="print the table of workers' output lines (workers run by hand, "
                              "e.g. side by side in parallel)")
