@@ -12,6 +12,8 @@ An event for a step whose counters were dropped cannot be numbered: it is refuse
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from tftrace.errors import UsageError
 
 #: Counters held before those of steps older than the one before the newest are dropped.
@@ -38,6 +40,28 @@ class Occurrences:
                 f"trace holds more than {self._held_keys} occurrence counters its events may "
                 f"go back one step at most (format/occurrences.py); record it at its step")
         return self._counts.get((kind, name, step), 0)
+
+    def next_many(self, keys: Sequence[tuple[str, str]], step: int) -> list[int]:
+        """The occurrences of consecutive events of these kinds and names at ``step``, as
+        :meth:`next` and :meth:`written` would number them one after the other (nothing
+        counted: give them to :meth:`written_many`)."""
+        if keys:
+            self.next(*keys[0], step)  # the step's check, once
+        counts, taken = self._counts, dict[tuple[str, str, int], int]()
+        out = []
+        for kind, name in keys:
+            key = (kind, name, step)
+            occurrence = taken[key] = taken.get(key, counts.get(key, 0) - 1) + 1
+            out.append(occurrence)
+        return out
+
+    def written_many(self, keys: Sequence[tuple[str, str]], step: int, occurrences: Sequence[int]) -> None:
+        """Count the events :meth:`next_many` numbered."""
+        if keys:
+            counts = self._counts
+            for (kind, name), occurrence in zip(keys, occurrences):
+                counts[(kind, name, step)] = occurrence + 1
+            self.written(*keys[-1], step, occurrences[-1])  # a newer step: old counters dropped
 
     def written(self, kind: str, name: str, step: int, occurrence: int) -> None:
         """Count an event written with ``occurrence`` (from :meth:`next`)."""

@@ -14,6 +14,7 @@ which :meth:`~tftrace.format.writer.TraceWriter.add_prepared` writes. The plain 
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any, Callable, Sequence
 
 import msgpack
@@ -116,6 +117,12 @@ class PreparedEvent:
             parts += [pk(values), self._attrs_tail]
         return b"".join(parts)
 
+    def ready_for(self, shape: tuple[int, ...], dtype: str, size: int) -> bool:
+        """Whether :func:`spliced_records` may write this event's statistics of a value of
+        ``shape``, ``dtype`` and ``size``: ``fast``, and its values' pieces packed for them
+        (by a :meth:`record` of such a value)."""
+        return self.fast and self._values_key == (shape, dtype, size)
+
     def _prepare_values(self, value: ValueSummary, pk: Any) -> None:
         # the record's "shape" to "min" keys, then the float64 marker of min
         self._values = _packed("shape") + pk(list(value.shape)) + _packed("dtype") + pk(value.dtype) + \
@@ -132,6 +139,30 @@ class PreparedEvent:
         attrs.__dict__.update(self.given.__dict__)
         attrs.__dict__[self._field] = tuple(values) if type(values) is list else values
         return attrs
+
+
+def spliced_records(events: Sequence[PreparedEvent], seq: int, step: int, occurrences: Sequence[int],
+                    start: float, lows: Sequence[float], highs: Sequence[float], means: Sequence[float],
+                    values: Sequence[Sequence[int] | None], packer: msgpack.Packer) -> list[bytes]:
+    """The records of consecutive events (seqs from ``seq``) at ``step``, each as
+    :meth:`PreparedEvent.record` gives it for statistics without NaN or Inf (``lows``,
+    ``highs``, ``means``: Python floats) of the value each is :meth:`~PreparedEvent.ready_for`,
+    its ``t`` taken as it is packed (``start``: the recording's start time). ``values``:
+    each event's per-execution field, accepted (:meth:`PreparedEvent.accepts`)."""
+    pk = packer.pack
+    step_occurrence = pk(step) + b"\xa3occ"
+    clock = time.time
+    out = []
+    for k, event in enumerate(events):
+        floats = event._floats(b"\xa1t\xcb", clock() - start, event._values, lows[k], b"\xa3max\xcb", highs[k],
+                               b"\xa4mean\xcb", means[k], b"\xa3nan")
+        if event._attrs_tail is None:
+            out.append(b"".join((event._head, pk(seq + k), event._middle, step_occurrence, pk(occurrences[k]),
+                                 floats, _NO_COUNTS, event._attrs_head)))
+        else:
+            out.append(b"".join((event._head, pk(seq + k), event._middle, step_occurrence, pk(occurrences[k]),
+                                 floats, _NO_COUNTS, event._attrs_head, pk(values[k]), event._attrs_tail)))
+    return out
 
 
 def packer() -> msgpack.Packer:
