@@ -41,27 +41,26 @@ class Occurrences:
                 f"go back one step at most (format/occurrences.py); record it at its step")
         return self._counts.get((kind, name, step), 0)
 
-    def next_many(self, keys: Sequence[tuple[str, str]], step: int) -> list[int]:
-        """The occurrences of consecutive events of these kinds and names at ``step``, as
-        :meth:`next` and :meth:`written` would number them one after the other (nothing
+    def next_many(self, keys: Sequence[tuple[str, str, int]]) -> list[int]:
+        """The occurrences of consecutive events of these kinds and names, all at one step,
+        as :meth:`next` and :meth:`written` would number them one after the other (nothing
         counted: give them to :meth:`written_many`)."""
-        if keys:
-            self.next(*keys[0], step)  # the step's check, once
-        counts, taken = self._counts, dict[tuple[str, str, int], int]()
-        out = []
-        for kind, name in keys:
-            key = (kind, name, step)
-            occurrence = taken[key] = taken.get(key, counts.get(key, 0) - 1) + 1
-            out.append(occurrence)
+        if not keys:
+            return []
+        self.next(*keys[0])  # the step's check, once
+        get = self._counts.get
+        out = [get(key, 0) for key in keys]
+        if len(set(keys)) < len(keys):  # an event more than once: numbered in turn
+            taken: dict[tuple[str, str, int], int] = {}
+            for k, key in enumerate(keys):
+                out[k] = taken[key] = taken.get(key, out[k] - 1) + 1
         return out
 
-    def written_many(self, keys: Sequence[tuple[str, str]], step: int, occurrences: Sequence[int]) -> None:
+    def written_many(self, keys: Sequence[tuple[str, str, int]], occurrences: Sequence[int]) -> None:
         """Count the events :meth:`next_many` numbered."""
         if keys:
-            counts = self._counts
-            for (kind, name), occurrence in zip(keys, occurrences):
-                counts[(kind, name, step)] = occurrence + 1
-            self.written(*keys[-1], step, occurrences[-1])  # a newer step: old counters dropped
+            self._counts.update(zip(keys, [occurrence + 1 for occurrence in occurrences]))
+            self.written(*keys[-1], occurrences[-1])  # a newer step: old counters dropped
 
     def written(self, kind: str, name: str, step: int, occurrence: int) -> None:
         """Count an event written with ``occurrence`` (from :meth:`next`)."""

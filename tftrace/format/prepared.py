@@ -153,15 +153,15 @@ def spliced_records(events: Sequence[PreparedEvent], seq: int, step: int, occurr
     step_occurrence = pk(step) + b"\xa3occ"
     clock = time.time
     out = []
-    for k, event in enumerate(events):
-        floats = event._floats(b"\xa1t\xcb", clock() - start, event._values, lows[k], b"\xa3max\xcb", highs[k],
-                               b"\xa4mean\xcb", means[k], b"\xa3nan")
-        if event._attrs_tail is None:
-            out.append(b"".join((event._head, pk(seq + k), event._middle, step_occurrence, pk(occurrences[k]),
-                                 floats, _NO_COUNTS, event._attrs_head)))
-        else:
-            out.append(b"".join((event._head, pk(seq + k), event._middle, step_occurrence, pk(occurrences[k]),
-                                 floats, _NO_COUNTS, event._attrs_head, pk(values[k]), event._attrs_tail)))
+    for event, occurrence, low, high, mean, field in zip(events, occurrences, lows, highs, means, values):
+        floats = event._floats(b"\xa1t\xcb", clock() - start, event._values, low, b"\xa3max\xcb", high,
+                               b"\xa4mean\xcb", mean, b"\xa3nan")
+        tail = event._attrs_tail
+        out.append(b"".join((event._head, pk(seq), event._middle, step_occurrence, pk(occurrence), floats, _NO_COUNTS,
+                             event._attrs_head)) if tail is None else
+                   b"".join((event._head, pk(seq), event._middle, step_occurrence, pk(occurrence), floats, _NO_COUNTS,
+                             event._attrs_head, pk(field), tail)))
+        seq += 1
     return out
 
 
