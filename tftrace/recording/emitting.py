@@ -94,7 +94,6 @@ class PreparedEmitter:
             _stop(recording, exc)
             raise
 
-
     @property
     def prepared(self) -> bool:
         """Whether its event was prepared (at its first call while the recording was active)."""
