@@ -270,11 +270,12 @@ def test_a_batch_writes_the_records_add_prepared_writes(tmp_path, batched) -> No
 def test_occurrences_in_a_batch_are_those_of_one_event_after_the_other() -> None:
     # "x" three times and "y" once at step 3, then again: occurrences counted by hand
     counters = occurrences.Occurrences()
-    keys = [("op", "x", 3), ("op", "y", 3), ("op", "x", 3), ("op", "x", 3)]
-    first = counters.next_many(keys)
-    counters.written_many(keys, first)
-    second = counters.next_many(keys)
+    keys = [("op", "x"), ("op", "y"), ("op", "x"), ("op", "x")]
+    first = counters.next_many(keys, 3)
+    counters.written_many(keys, 3, first)
+    second = counters.next_many(keys, 3)
     assert (first, second) == ([0, 0, 1, 2], [3, 1, 4, 5])
     assert counters.next("op", "x", 3) == 3  # nothing counted by next_many
-    counters.written_many(keys, second)
+    counters.written_many(keys, 3, second)
     assert [counters.next("op", n, 3) for n in ("x", "y")] == [6, 2]
+    assert len(counters) == 2 and counters.next("op", "x", 4) == 0

@@ -44,13 +44,14 @@ class PreparedEvent:
     then takes the writer's per-event path.
     """
 
-    __slots__ = ("kind", "name", "given", "fast", "_field", "_length", "_head", "_head_stored", "_middle",
+    __slots__ = ("kind", "name", "key", "given", "fast", "_field", "_length", "_head", "_head_stored", "_middle",
                  "_attrs_head", "_attrs_part", "_attrs_tail", "_values_key", "_values", "_floats")
 
     def __init__(self, kind: str, name: str, attrs: EventAttrs, checked: CheckedAttrs,
                  spliced: bool = True) -> None:
         self.kind = event_kind(kind)
         self.name = check_name(name, allow_empty=True)
+        self.key = (self.kind, self.name)  # its occurrence counter's (format/occurrences.py)
         self.given = attrs
         fields = PER_EXECUTION.get(self.kind, ())
         self._field = fields[0] if fields else None

@@ -244,16 +244,16 @@ class TraceWriter:
         """:meth:`add_prepared` of each of ``events`` in turn, under one lock, for statistics
         without NaN or Inf of values each is ``ready_for``; returns the first's seq, all logged or
         none. ``values(seq)``: each one's per-execution field (accepted), given the first's seq."""
-        keys = [(event.kind, event.name, step) for event in events]
+        keys = [event.key for event in events]
         with self._lock:
             self._check_open()
-            seq, occurrences = self._seq, self._occurrences.next_many(keys)
+            seq, occurrences = self._seq, self._occurrences.next_many(keys, step)
             records = spliced_records(events, seq, step, occurrences, self._start, lows, highs, means,
                                       values(seq), self._packer)
-            self._occurrences.written_many(keys, occurrences)
+            self._occurrences.written_many(keys, step, occurrences)
             self._pending += records
             self._seq += len(records)
-            self.counts.update(kind for kind, _, _ in keys)
+            self.counts.update(kind for kind, _ in keys)
             self._flush_if_due()
             return seq
 
