@@ -12,9 +12,10 @@ of writing them (what the in-graph statistics and the copies cost alone).
     python benchmarks/op_event_cost.py [--blocks 2] [--steps 20] [--rounds 3] [--stages]
 
 ``--stages``: where the host time per op event goes, in the same process: the CPU time of
-the writing call with the host path cut at successive points (each op's ``on_value``
-reached but writing nothing; the writer reached but writing nothing; the writer without
-packing the records; the whole path), rounds alternating the order.
+the writing call with the host path cut at successive points (each op's ``on_value``, or
+the batch of a run of op events, reached but writing nothing; the writer reached but
+writing nothing; the writer without packing the records; the whole path), rounds
+alternating the order.
 
 Small enough to iterate on (a few seconds per round, plus the first call: tracing and
 the observer-effect check); the MobileNetV2 figures are benchmarks/op_capture.py's.
@@ -147,40 +148,50 @@ def stages(args: argparse.Namespace, observed: Any, x: Any, y: Any, rec: Any,
     """CPU time per op event of the writing call, the host path cut at each of ``STAGES``
     (per op event of a whole step: the observers' buffer holds one statistics vector per
     graph, not one value per op, and a cut path writes none)."""
+    from tftrace.format import writer as writer_module
     from tftrace.format.prepared import PreparedEvent
     from tftrace.format.writer import TraceWriter
     from tftrace.recording import independent
-    from tftrace.recording.emitting import PreparedEmitter
+    from tftrace.recording.emitting import PreparedBatch, PreparedEmitter
 
-    originals = (PreparedEmitter.__call__, TraceWriter.add_prepared, PreparedEvent.record,
-                 independent._Buffer.flush)
-    cuts = {"to each op's on_value": (PreparedEmitter, "__call__", lambda self, value, values: None),
-            "to the writer": (TraceWriter, "add_prepared", lambda self, *a: 0),
-            "writer, records not packed": (PreparedEvent, "record", lambda self, *a: b"")}
+    # each cut on both paths: per event (PreparedEmitter...), and by batches (PreparedBatch...)
+    cuts = {"to each op's on_value": [(PreparedEmitter, "__call__", lambda self, value, values: None),
+                                      (PreparedBatch, "__call__", lambda self, *a: 0)],
+            "to the writer": [(TraceWriter, "add_prepared", lambda self, *a: 0),
+                              (TraceWriter, "add_prepared_batch", lambda self, *a: 0)],
+            "writer, records not packed": [(PreparedEvent, "record", lambda self, *a: b""),
+                                           (writer_module, "spliced_records",
+                                            lambda events, *a: [b""] * len(events))]}
+    originals = {(owner, attribute): getattr(owner, attribute)
+                 for cut in cuts.values() for owner, attribute, _ in cut}
+    flush = independent._Buffer.flush
     cpu = {"s": 0.0}
 
     def timed_flush(buffer: Any) -> None:
         start = time.thread_time()
-        originals[3](buffer)
+        flush(buffer)
         cpu["s"] += time.thread_time() - start
+
+    def restore() -> None:
+        for (owner, attribute), original in originals.items():
+            setattr(owner, attribute, original)
 
     independent._Buffer.flush = timed_flush  # type: ignore[method-assign]
     out: dict[str, list[float]] = {name: [] for name in STAGES}
     try:
         for r in range(args.rounds):
             for name in (STAGES if r % 2 == 0 else STAGES[::-1]):
-                if name in cuts:
-                    owner, attribute, cut = cuts[name]
+                for owner, attribute, cut in cuts.get(name, []):
                     setattr(owner, attribute, cut)
                 cpu["s"] = 0.0
                 for _ in range(args.steps):
                     observed(x, y).numpy()
                     rec.next_step()
                 out[name].append(round(cpu["s"] / max(1, events_per_step * args.steps) * 1e6, 1))
-                PreparedEmitter.__call__, TraceWriter.add_prepared, PreparedEvent.record = originals[:3]  # type: ignore[method-assign]
+                restore()
     finally:
-        PreparedEmitter.__call__, TraceWriter.add_prepared, PreparedEvent.record = originals[:3]  # type: ignore[method-assign]
-        independent._Buffer.flush = originals[3]  # type: ignore[method-assign]
+        restore()
+        independent._Buffer.flush = flush  # type: ignore[method-assign]
     return out
 
 

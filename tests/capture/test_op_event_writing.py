@@ -130,12 +130,16 @@ def read_back(path: Path) -> list[dict[str, Any]]:
 
 
 def test_prepared_writing_stores_what_the_per_event_path_stores(tmp_path, monkeypatch) -> None:
-    written = []
-    add = prepared_module.PreparedEvent.record
+    written, batched = [], []
+    add, splice = prepared_module.PreparedEvent.record, writer_module.spliced_records
     monkeypatch.setattr(prepared_module.PreparedEvent, "record",
                         lambda self, *args: written.append(self.name) or add(self, *args))
+    monkeypatch.setattr(writer_module, "spliced_records",
+                        lambda events, *args: batched.extend(e.name for e in events) or splice(events, *args))
     record(tmp_path / "prepared.zarr", twice=True)
-    assert len(written) == 30  # every op event went through the prepared record
+    # every op event went through a prepared record: at the first execution one by one
+    # (preparing each), then by batches (recording/batching.py)
+    assert len(written) == 5 and len(batched) == 25
     # The per-event path: every op event through add_event, its attrs checked whole, its
     # record packed from its map.
     with monkeypatch.context() as patch:
@@ -145,7 +149,7 @@ def test_prepared_writing_stores_what_the_per_event_path_stores(tmp_path, monkey
                       lambda event, leaves, compact, attrs: pack(event_record(event, leaves, compact),
                                                                  "event record"))
         record(tmp_path / "per_event.zarr", twice=True)
-    assert len(written) == 30
+    assert len(written) == 5 and len(batched) == 25
     prepared, per_event = log_records(tmp_path / "prepared.zarr"), log_records(tmp_path / "per_event.zarr")
     assert len(prepared) == 30 and prepared == per_event
     assert [r.get("occ", 0) for r in prepared[:10]] == [0] * 5 + [1] * 5

@@ -210,3 +210,72 @@ def test_killed_after_prepared_events_keeps_those_flushed(tmp_path) -> None:
     assert len(events) >= 2 * writer_module.FLUSH_RECORDS
     assert [(e.step, e.attrs["inputs"]) for e in events] == [(n, [n - 1]) for n in range(len(events))]
     assert all(e.stats == Stats(3, 0.0, 1.0, 0.5) for e in events)
+
+
+def raw_records(path: Path) -> list[bytes]:
+    """The event records of the trace's log as stored, their time's 8 bytes zeroed."""
+    out = []
+    for segment in sorted((path / "log").iterdir(), key=lambda p: int(p.name)):
+        data = segment.read_bytes()
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        unpacker.feed(data)
+        start = 0
+        for record in unpacker:
+            raw, start = data[start:unpacker.tell()], unpacker.tell()
+            if record.get("type") == "event":
+                at = raw.index(b"\xa1t\xcb") + 3  # "t", a float64
+                out.append(raw[:at] + bytes(8) + raw[at + 8:])
+    return out
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "control-one-edge-changed"])
+def test_a_batch_writes_the_records_add_prepared_writes(tmp_path, batched) -> None:
+    # Per step: op "a:0", a layer, "a:0" again (occurrence 1 in the same batch), op "b:0"
+    # whose input is the second "a:0" (its seq from its position); 60 steps: seqs across
+    # msgpack's int widths (127/128, 255/256). The same events one by one through
+    # add_prepared are the reference; the control changes one edge of the batches.
+    names = [("op", "a:0", OP), ("layer", "net/conv", LayerAttrs(layer_type="Conv2D")), ("op", "a:0", OP),
+             ("op", "b:0", OP.replace(inputs=(-1,)))]
+    value = ValueSummary((2, 3), "float32", Stats(6, -1.0, 2.0, 0.5))
+    written: dict[str, list[bytes]] = {}
+    for path in ("batches", "one_by_one"):
+        with TraceWriter.create(tmp_path / f"{path}.zarr", capture="stats") as writer:
+            events = {(kind, name): writer.prepare(kind, name, attrs) for kind, name, attrs in names}
+            batch = [events[(kind, name)] for kind, name, _ in names]
+            for step in range(60):
+                lows, highs = [-1.0 - step, -2.0, 0.0, 1e-300], [2.0, step / 3, 0.5, 1e300]
+                means = [0.5, -0.0, float(step), 7.0]
+
+                def inputs(seq: int) -> list[Any]:
+                    wrong = path == "batches" and step > 0 and not batched
+                    return [[seq - 1, -1], None, [seq - 3, 2 ** 40], [seq + 2 + wrong]]
+
+                if path == "batches" and step:  # step 0 prepares each event's values
+                    assert writer.add_prepared_batch(batch, step, lows, highs, means, inputs) == writer._seq - 4
+                    continue
+                for k, event in enumerate(batch):
+                    summary = ValueSummary(value.shape, value.dtype, Stats(6, lows[k], highs[k], means[k]))
+                    writer.add_prepared(event, step, summary, inputs(writer._seq - k)[k])
+        written[path] = raw_records(tmp_path / f"{path}.zarr")
+    assert len(written["batches"]) == len(written["one_by_one"]) == 240
+    occurrences = [r["occ"] for r in records(tmp_path / "batches.zarr")[4:8]]
+    assert occurrences == [0, 0, 1, 0]
+    if batched:
+        assert written["batches"] == written["one_by_one"]
+    else:
+        assert written["batches"][:4] == written["one_by_one"][:4]  # step 0: one by one in both
+        assert written["batches"][4:] != written["one_by_one"][4:]
+
+
+def test_occurrences_in_a_batch_are_those_of_one_event_after_the_other() -> None:
+    # "x" three times and "y" once at step 3, then again: occurrences counted by hand
+    counters = occurrences.Occurrences()
+    keys = [("op", "x"), ("op", "y"), ("op", "x"), ("op", "x")]
+    first = counters.next_many(keys, 3)
+    counters.written_many(keys, 3, first)
+    second = counters.next_many(keys, 3)
+    assert (first, second) == ([0, 0, 1, 2], [3, 1, 4, 5])
+    assert counters.next("op", "x", 3) == 3  # nothing counted by next_many
+    counters.written_many(keys, 3, second)
+    assert [counters.next("op", n, 3) for n in ("x", "y")] == [6, 2]
+    assert len(counters) == 2 and counters.next("op", "x", 4) == 0

@@ -14,6 +14,7 @@ which :meth:`~tftrace.format.writer.TraceWriter.add_prepared` writes. The plain 
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any, Callable, Sequence
 
 import msgpack
@@ -43,13 +44,14 @@ class PreparedEvent:
     then takes the writer's per-event path.
     """
 
-    __slots__ = ("kind", "name", "given", "fast", "_field", "_length", "_head", "_head_stored", "_middle",
+    __slots__ = ("kind", "name", "key", "given", "fast", "_field", "_length", "_head", "_head_stored", "_middle",
                  "_attrs_head", "_attrs_part", "_attrs_tail", "_values_key", "_values", "_floats")
 
     def __init__(self, kind: str, name: str, attrs: EventAttrs, checked: CheckedAttrs,
                  spliced: bool = True) -> None:
         self.kind = event_kind(kind)
         self.name = check_name(name, allow_empty=True)
+        self.key = (self.kind, self.name)  # its occurrence counter's (format/occurrences.py)
         self.given = attrs
         fields = PER_EXECUTION.get(self.kind, ())
         self._field = fields[0] if fields else None
@@ -116,6 +118,12 @@ class PreparedEvent:
             parts += [pk(values), self._attrs_tail]
         return b"".join(parts)
 
+    def ready_for(self, shape: tuple[int, ...], dtype: str, size: int) -> bool:
+        """Whether :func:`spliced_records` may write this event's statistics of a value of
+        ``shape``, ``dtype`` and ``size``: ``fast``, and its values' pieces packed for them
+        (by a :meth:`record` of such a value)."""
+        return self.fast and self._values_key == (shape, dtype, size)
+
     def _prepare_values(self, value: ValueSummary, pk: Any) -> None:
         # the record's "shape" to "min" keys, then the float64 marker of min
         self._values = _packed("shape") + pk(list(value.shape)) + _packed("dtype") + pk(value.dtype) + \
@@ -132,6 +140,30 @@ class PreparedEvent:
         attrs.__dict__.update(self.given.__dict__)
         attrs.__dict__[self._field] = tuple(values) if type(values) is list else values
         return attrs
+
+
+def spliced_records(events: Sequence[PreparedEvent], seq: int, step: int, occurrences: Sequence[int],
+                    start: float, lows: Sequence[float], highs: Sequence[float], means: Sequence[float],
+                    values: Sequence[Sequence[int] | None], packer: msgpack.Packer) -> list[bytes]:
+    """The records of consecutive events (seqs from ``seq``) at ``step``, each as
+    :meth:`PreparedEvent.record` gives it for statistics without NaN or Inf (``lows``,
+    ``highs``, ``means``: Python floats) of the value each is :meth:`~PreparedEvent.ready_for`,
+    its ``t`` taken as it is packed (``start``: the recording's start time). ``values``:
+    each event's per-execution field, accepted (:meth:`PreparedEvent.accepts`)."""
+    pk = packer.pack
+    step_occurrence = pk(step) + b"\xa3occ"
+    clock = time.time
+    out = []
+    for event, occurrence, low, high, mean, field in zip(events, occurrences, lows, highs, means, values):
+        floats = event._floats(b"\xa1t\xcb", clock() - start, event._values, low, b"\xa3max\xcb", high,
+                               b"\xa4mean\xcb", mean, b"\xa3nan")
+        tail = event._attrs_tail
+        out.append(b"".join((event._head, pk(seq), event._middle, step_occurrence, pk(occurrence), floats, _NO_COUNTS,
+                             event._attrs_head)) if tail is None else
+                   b"".join((event._head, pk(seq), event._middle, step_occurrence, pk(occurrence), floats, _NO_COUNTS,
+                             event._attrs_head, pk(field), tail)))
+        seq += 1
+    return out
 
 
 def packer() -> msgpack.Packer:

@@ -18,8 +18,7 @@ from collections import Counter
 from functools import partial
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
+from typing import Any, Callable, Mapping, Sequence
 
 from tftrace.errors import TftraceError, TraceClosedError, TraceWriteError, UsageError
 from tftrace.format import arrays, digest, limits, remote, remote_writer, store, zipping
@@ -32,7 +31,7 @@ from tftrace.format.progress import Work
 from tftrace.format.schema import (COMPACT_FORMAT_VERSION, FORMAT_NAME, FORMAT_VERSION, Event,
                                    ValueSummary, array_key_for, check_name)
 from tftrace.format.packing import pack as _pack, plain as _plain
-from tftrace.format.prepared import PreparedEvent, packer
+from tftrace.format.prepared import PreparedEvent, packer, spliced_records
 from tftrace.format.status import RunStatus
 from tftrace.format.value_files import WORKERS, StagedValue, stage_value, store_value, write_array
 from tftrace.format.value_packs import PACK_BYTES, PackWriter
@@ -240,6 +239,24 @@ class TraceWriter:
         return self.add_event(kind, name, step=step, value=value, attrs=prepared.attrs_with(values),
                               keep_value=keep_value).seq
 
+    def add_prepared_batch(self, events: Sequence[PreparedEvent], step: int, lows: Sequence[float],
+                           highs: Sequence[float], means: Sequence[float], values: Callable[[int], Any]) -> int:
+        """:meth:`add_prepared` of each of ``events`` in turn, under one lock, for statistics
+        without NaN or Inf of values each is ``ready_for``; returns the first's seq, all logged or
+        none. ``values(seq)``: each one's per-execution field (accepted), given the first's seq."""
+        keys = [event.key for event in events]
+        with self._lock:
+            self._check_open()
+            seq, occurrences = self._seq, self._occurrences.next_many(keys, step)
+            records = spliced_records(events, seq, step, occurrences, self._start, lows, highs, means,
+                                      values(seq), self._packer)
+            self._occurrences.written_many(keys, step, occurrences)
+            self._pending += records
+            self._seq += len(records)
+            self.counts.update(kind for kind, _ in keys)
+            self._flush_if_due()
+            return seq
+
     def _keeps(self, keep_value: bool | None) -> bool:
         return self.capture == "full" if keep_value is None else keep_value
 
@@ -250,6 +267,9 @@ class TraceWriter:
         self._seq += 1
         self.counts[kind] += 1
         self._occurrences.written(kind, name, step, occurrence)
+        self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
         if len(self._pending) >= self._flush_every[0] or time.monotonic() - self._last_flush >= self._flush_every[1] \
                 or self._packs.size >= PACK_BYTES:
             self.flush()

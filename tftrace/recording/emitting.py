@@ -11,7 +11,7 @@ a trace judges each event as an ``Event``: those go through :func:`emit_event`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from tftrace.errors import StoppedAtFirstDivergence, TraceWriteError
 from tftrace.format.events import EventAttrs
@@ -90,6 +90,54 @@ class PreparedEmitter:
                               prepared.attrs_with(values), self._keep_value)
         try:
             return writer.add_prepared(prepared, recording.step, value, values, self._keep_value)
+        except TraceWriteError as exc:
+            _stop(recording, exc)
+            raise
+
+    @property
+    def prepared(self) -> bool:
+        """Whether its event was prepared (at its first call while the recording was active)."""
+        return self._prepared is not None
+
+    def ready_for(self, shape: tuple[int, ...], dtype: str, size: int,
+                  values: Sequence[int] | None) -> PreparedEvent | None:
+        """Its prepared event, when a :class:`PreparedBatch` may write it for the common
+        statistics of a value of ``shape``, ``dtype`` and ``size`` and as many ints as
+        ``values`` (else None: prepared at a first call, spliced, those accepted)."""
+        prepared = self._prepared
+        if prepared is None or not prepared.ready_for(shape, dtype, size) or not prepared.accepts(values):
+            return None
+        return prepared
+
+
+class PreparedBatch:
+    """``batch(lows, highs, means, values)``: one event of each emitter, in order, under
+    one lock of the writer (``TraceWriter.add_prepared_batch``), for the statistics
+    without NaN or Inf of the values each is ``ready_for``; returns the first's seq. None:
+    nothing written, each to be emitted on its own (the recording is not active, or is
+    against a trace; the records could not be packed: the emitter raises the error)."""
+
+    __slots__ = ("_recording", "_writer", "_events")
+
+    def __init__(self, emitters: Sequence[PreparedEmitter], events: Sequence[PreparedEvent]) -> None:
+        self._recording, self._writer = emitters[0]._recording, emitters[0]._writer
+        self._events = list(events)
+
+    @staticmethod
+    def shared(emitters: Sequence[PreparedEmitter]) -> bool:
+        """Whether ``emitters`` write through one recording and writer."""
+        return all(e._recording is emitters[0]._recording and e._writer is emitters[0]._writer
+                   for e in emitters)
+
+    def __call__(self, lows: Sequence[float], highs: Sequence[float], means: Sequence[float],
+                 values: Callable[[int], Sequence[Sequence[int] | None]]) -> int | None:
+        recording, writer = self._recording, self._writer
+        if not recording.active or writer is None or recording.against is not None:
+            return None
+        try:
+            return writer.add_prepared_batch(self._events, recording.step, lows, highs, means, values)
+        except (TypeError, ValueError, OverflowError):  # not packed: nothing written
+            return None
         except TraceWriteError as exc:
             _stop(recording, exc)
             raise

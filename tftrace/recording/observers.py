@@ -23,6 +23,7 @@ import tensorflow as tf
 from tensorflow.python.framework import func_graph as func_graph_module
 from tensorflow.python.util import tf_decorator
 
+from tftrace.recording.batching import StatisticsDelivery
 from tftrace.recording.neutrality import NeutralityCheck
 from tftrace.recording.independent import AcdTracker, observe_independently
 from tftrace.recording.values import observe_in_function
@@ -145,15 +146,7 @@ class FunctionObservers:
             # a value of the program.
             grouped = GraphStatistics(graph, [ops for _, ops in summarized])
             self.statistics_paths |= grouped.paths
+            # The host call: each value's summary to its observation, in program order
+            # (batching.py: written by runs where it can).
             observe_independently(graph, [grouped.vector],
-                                  [_delivered(grouped, [o.on_value for o, _ in summarized])])
-
-
-def _delivered(grouped: GraphStatistics,
-               on_values: list[Callable[[Any], object]]) -> Callable[[np.ndarray], object]:
-    """The host call of a graph's statistics vector: each value's summary to its
-    observation, in program order."""
-    def on_vector(vector: np.ndarray) -> None:
-        for on_value, summary in zip(on_values, grouped.split(vector)):
-            on_value(summary)
-    return on_vector
+                                  [StatisticsDelivery(grouped, [o.on_value for o, _ in summarized])])

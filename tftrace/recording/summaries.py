@@ -183,6 +183,11 @@ class GraphStatistics:
                         for wide in (False, True)]
         #: How these statistics are computed (``kernel``, ``reductions``, or both).
         self.paths = frozenset(s.path for s in statistics)
+        #: Each value's shape, dtype and size (None where the graph does not know them).
+        self.layouts = list(zip(self._shapes, self._dtypes, self._sizes))
+        # every value's statistics from the kernel, its shape known and not empty: common()
+        common = not any(self._groups) and all(self._sizes)
+        self._divisors = np.array(self._sizes, np.float64) if common and self._sizes else None
         with building(), graph.as_default(), tf.name_scope(SUMMARY_SCOPE):
             shared = _constants(graph)
             axis = shared["axis"]
@@ -237,6 +242,19 @@ class GraphStatistics:
                     at += size
                 out[k] = _summary(low, high, total, values, shape, self._dtypes[k])
         return [summary for summary in out if summary is not None]
+
+    def common(self, vector: np.ndarray) -> tuple[list[float], list[float], list[float]] | None:
+        """Each value's min, max and mean, those :meth:`split` gives, in the common case:
+        the kernel computed every value's statistics, of a known shape with elements, and
+        none holds a NaN or an Inf; else None. Split at once (numpy)."""
+        divisors = self._divisors
+        if divisors is None or vector.shape != (KERNEL_WIDTH * len(divisors),):
+            return None
+        rows = vector.reshape(-1, KERNEL_WIDTH)
+        if rows[:, 3:].any():  # a NaN or an Inf counted
+            return None
+        # as _kernel_summary's mean: a float64 division, correctly rounded either way
+        return rows[:, 0].tolist(), rows[:, 1].tolist(), (rows[:, 2] / divisors).tolist()
 
     def _split_kernel(self, vector: np.ndarray, out: list[ValueSummary | None]) -> int:
         """The summaries of the values the kernel computed, into ``out``; returns where

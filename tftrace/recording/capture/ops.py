@@ -28,6 +28,7 @@ from tensorflow.python.eager import context
 from tensorflow.python.framework import op_callbacks, op_def_registry
 
 from tftrace.format.events import EventKind, OpAttrs
+from tftrace.recording.batching import PreparedOnValue
 from tftrace.recording.capture.sink import CaptureLevels, CaptureSink, deliver, mode_of
 from tftrace.recording.summaries import is_building
 from tftrace.recording.values import is_function_graph, xla_function
@@ -172,13 +173,8 @@ class OpCapture:
         # per execution only the inputs' seqs, the statistics, step and time.
         emit = sink.prepare(EventKind.OP, event_name,
                             base.replace(output_index=index, inputs=(-1,) * len(input_seqs)))
-
-        def on_value(value: Any) -> None:
-            seq = emit(value, [cell[0] for cell in input_seqs])
-            if seq is not None:
-                latest[0] = seq
-
-        deliver(sink, "op", event_name, tensor, on_value)
+        # its inputs' seqs read, its seq kept, per event or by a batch (recording/batching.py)
+        deliver(sink, "op", event_name, tensor, PreparedOnValue(emit, input_seqs, latest))
 
 
 def _recorded_dtype(dtype: Any) -> bool:
