@@ -26,9 +26,9 @@ from tftrace.format import store, writer as writer_module  # noqa: E402
 from tftrace.format.reader import open_trace  # noqa: E402
 from tftrace.recording import batching, statistics_kernel  # noqa: E402
 from tests.capture.kernel_helpers import require_kernel  # noqa: E402
+from tests.format.log_records import event_records  # noqa: E402
 
 STEPS = 3
-_TIME = b"\xa1t\xcb"  # the key "t" and a float64's marker, in both paths' records
 
 
 def train(path: Path, twice: bool = False, **levels: Any) -> None:
@@ -64,24 +64,6 @@ def train(path: Path, twice: bool = False, **levels: Any) -> None:
             rec.next_step()
 
 
-def records(path: Path) -> list[bytes]:
-    """The trace's event records as stored, in order, their time's 8 bytes zeroed."""
-    out = []
-    for segment in sorted((path / "log").iterdir(), key=lambda p: int(p.name)):
-        data = segment.read_bytes()
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-        unpacker.feed(data)
-        start = 0
-        for record in unpacker:
-            end = unpacker.tell()
-            if record.get("type") == "event":
-                raw = data[start:end]
-                at = raw.index(_TIME) + len(_TIME)
-                out.append(raw[:at] + bytes(8) + raw[at + 8:])
-            start = end
-    return out
-
-
 def read_back(path: Path) -> list[dict[str, Any]]:
     """Each event as read, field by field (its time left out)."""
     return [{**e.to_dict(), "t": None} for e in open_trace(path).events]
@@ -110,7 +92,7 @@ def test_batches_write_the_records_of_the_per_event_path(tmp_path, monkeypatch, 
     batched_names = list(spliced)
     per_event(monkeypatch, tmp_path / "per_event.zarr", twice=twice)
     assert len(spliced) == len(batched_names)  # the per-event path wrote no batch
-    batched, reference = records(tmp_path / "batched.zarr"), records(tmp_path / "per_event.zarr")
+    batched, reference = event_records(tmp_path / "batched.zarr"), event_records(tmp_path / "per_event.zarr")
     events = open_trace(tmp_path / "per_event.zarr").events
     kinds = {e.kind for e in events}
     assert {"layer", "op", "gradient"} <= kinds, kinds
@@ -138,8 +120,8 @@ def test_a_wrong_seq_or_edge_is_caught(tmp_path, monkeypatch) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(batching._Run, "values", lambda self, seq: values(self, seq + 1))
         train(tmp_path / "shifted.zarr")
-    reference = records(tmp_path / "per_event.zarr")
-    shifted = records(tmp_path / "shifted.zarr")
+    reference = event_records(tmp_path / "per_event.zarr")
+    shifted = event_records(tmp_path / "shifted.zarr")
     assert len(shifted) == len(reference) and shifted != reference
     got, want = read_back(tmp_path / "shifted.zarr"), read_back(tmp_path / "per_event.zarr")
     assert [e["seq"] for e in got] == [e["seq"] for e in want]
@@ -147,7 +129,7 @@ def test_a_wrong_seq_or_edge_is_caught(tmp_path, monkeypatch) -> None:
     renumbered = [*reference]
     k = len(renumbered) - 1
     renumbered[k] = msgpack.packb({**msgpack.unpackb(renumbered[k]), "seq": k + 1})
-    assert records(tmp_path / "per_event.zarr") != renumbered
+    assert event_records(tmp_path / "per_event.zarr") != renumbered
 
 
 def program(path: Path, **levels: Any) -> None:
@@ -178,7 +160,7 @@ def test_nan_and_inf_and_the_reductions_take_the_per_event_path(tmp_path, monkey
     with monkeypatch.context() as patch:
         patch.setattr(batching, "BATCHED", False)
         program(per_event_path)
-    assert records(tmp_path / "batched.zarr") == records(per_event_path)
+    assert event_records(tmp_path / "batched.zarr") == event_records(per_event_path)
     events = open_trace(per_event_path).events
     assert [e.name for e in events] == ["mul:0", "Log:0", "mul_1:0", "add:0"] * STEPS
     # numpy's on the same values: at step 1 log(0) is -Inf, log(-2) NaN (min over what is not NaN)
@@ -197,7 +179,7 @@ def test_an_op_filter_keeps_the_edges_of_the_per_event_path(tmp_path, monkeypatc
     train(tmp_path / "batched.zarr", **levels)
     assert spliced
     per_event(monkeypatch, tmp_path / "per_event.zarr", **levels)
-    assert records(tmp_path / "batched.zarr") == records(tmp_path / "per_event.zarr")
+    assert event_records(tmp_path / "batched.zarr") == event_records(tmp_path / "per_event.zarr")
     events = [e for e in open_trace(tmp_path / "per_event.zarr").events if e.kind == "op"]
     types = {e.attrs["op_type"] for e in events}
     assert types and all(t.startswith(("Conv2D", "Relu", "FusedBatchNorm")) or t == "Mean" for t in types)

@@ -25,6 +25,7 @@ from tftrace.format.packing import pack
 from tftrace.format.reader import open_trace
 from tftrace.format.schema import Stats, ValueSummary
 from tftrace.format.writer import TraceWriter
+from tests.format.log_records import event_records
 
 OP = OpAttrs(op_type="Conv2D", layer="net/conv", name_scope="net/conv",
              op_attrs={"padding": "SAME", "strides": [1, 1, 1, 1], "epsilon": 0.001},
@@ -212,22 +213,6 @@ def test_killed_after_prepared_events_keeps_those_flushed(tmp_path) -> None:
     assert all(e.stats == Stats(3, 0.0, 1.0, 0.5) for e in events)
 
 
-def raw_records(path: Path) -> list[bytes]:
-    """The event records of the trace's log as stored, their time's 8 bytes zeroed."""
-    out = []
-    for segment in sorted((path / "log").iterdir(), key=lambda p: int(p.name)):
-        data = segment.read_bytes()
-        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-        unpacker.feed(data)
-        start = 0
-        for record in unpacker:
-            raw, start = data[start:unpacker.tell()], unpacker.tell()
-            if record.get("type") == "event":
-                at = raw.index(b"\xa1t\xcb") + 3  # "t", a float64
-                out.append(raw[:at] + bytes(8) + raw[at + 8:])
-    return out
-
-
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "control-one-edge-changed"])
 def test_a_batch_writes_the_records_add_prepared_writes(tmp_path, batched) -> None:
     # Per step: op "a:0", a layer, "a:0" again (occurrence 1 in the same batch), op "b:0"
@@ -256,7 +241,7 @@ def test_a_batch_writes_the_records_add_prepared_writes(tmp_path, batched) -> No
                 for k, event in enumerate(batch):
                     summary = ValueSummary(value.shape, value.dtype, Stats(6, lows[k], highs[k], means[k]))
                     writer.add_prepared(event, step, summary, inputs(writer._seq - k)[k])
-        written[path] = raw_records(tmp_path / f"{path}.zarr")
+        written[path] = event_records(tmp_path / f"{path}.zarr")
     assert len(written["batches"]) == len(written["one_by_one"]) == 240
     occurrences = [r["occ"] for r in records(tmp_path / "batches.zarr")[4:8]]
     assert occurrences == [0, 0, 1, 0]
