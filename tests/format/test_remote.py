@@ -191,8 +191,9 @@ def test_a_killed_recording_leaves_a_readable_prefix_on_the_store(s3_env: dict[s
     url = f"s3://{BUCKET}/killed.zarr"
     script = tmp_path / "killed.py"
     script.write_text(KILLED)
-    proc = subprocess.Popen([sys.executable, str(script), url], env=s3_env, stdout=subprocess.PIPE,
-                            text=True)
+    # TMPDIR: the staging directory a killed recording cannot remove stays under tmp_path
+    proc = subprocess.Popen([sys.executable, str(script), url], env={**s3_env, "TMPDIR": str(tmp_path)},
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "flushed"
     time.sleep(0.3)
     proc.send_signal(signal.SIGKILL)
@@ -429,8 +430,8 @@ def test_a_killed_recording_leaves_its_packed_values_on_the_store(s3_env: dict[s
     url = f"s3://{BUCKET}/killed-packs.zarr"
     script = tmp_path / "program.py"
     script.write_text(PACKS_PROGRAM)
-    proc = subprocess.Popen([sys.executable, str(script), url, "1000", "0.2"], env=s3_env,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(script), url, "1000", "0.2"],
+                            env={**s3_env, "TMPDIR": str(tmp_path)}, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().split() == ["flushed", "10"]
     assert proc.stdout.readline().split() == ["flushed", "20"]
